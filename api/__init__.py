@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): routers, schemas, auth and, later, the web UI."""

@@ -1,0 +1,40 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.errors import ServiceUnavailableError
+from deskpilot.migrate import head_revision
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up and serving."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> dict[str, str]:
+    """The database answers and carries the schema this code expects."""
+    engine: AsyncEngine = request.app.state.engine
+    try:
+        async with engine.connect() as connection:
+            current = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).scalar_one_or_none()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailableError(
+            f"database not ready: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
+    expected = head_revision()
+    if current != expected:
+        raise ServiceUnavailableError(
+            f"database schema is at {current!r}, expected {expected!r}: run `deskpilot db upgrade`"
+        )
+    return {"status": "ready", "database": "ok", "schema": current}

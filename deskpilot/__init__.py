@@ -1,0 +1,1 @@
+"""deskpilot: the process-level pieces (settings, CLI, embedded services, logging)."""

@@ -1,0 +1,135 @@
+"""Process configuration, read from the environment and `.env`.
+
+Every variable is documented in `.env.example`. Values that later parts of the
+product read (Shopify, Gmail, OpenAI, billing) live here too so there is one
+place to look.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot work; the message says what to change."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default=Path(".deskpilot"), validation_alias="DESKPILOT_HOME")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    secret_key: SecretStr | None = Field(default=None, validation_alias="DESKPILOT_SECRET_KEY")
+    log_level: str = Field(default="INFO", validation_alias="DESKPILOT_LOG_LEVEL")
+
+    api_host: str = Field(default="127.0.0.1", validation_alias="DESKPILOT_API_HOST")
+    api_port: int = Field(default=8000, validation_alias="DESKPILOT_API_PORT")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias="DESKPILOT_PUBLIC_URL"
+    )
+
+    temporal_address: str | None = Field(default=None, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_port: int = Field(default=7233, validation_alias="DESKPILOT_TEMPORAL_PORT")
+    temporal_ui_port: int = Field(default=8233, validation_alias="DESKPILOT_TEMPORAL_UI_PORT")
+
+    shopify_api_key: str | None = Field(default=None, validation_alias="SHOPIFY_API_KEY")
+    shopify_api_secret: SecretStr | None = Field(
+        default=None, validation_alias="SHOPIFY_API_SECRET"
+    )
+    shopify_scopes: str = Field(
+        default="read_orders,write_orders,read_customers,read_returns,write_returns",
+        validation_alias="SHOPIFY_SCOPES",
+    )
+
+    gmail_client_id: str | None = Field(default=None, validation_alias="GMAIL_CLIENT_ID")
+    gmail_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="GMAIL_CLIENT_SECRET"
+    )
+    gmail_pubsub_topic: str | None = Field(default=None, validation_alias="GMAIL_PUBSUB_TOPIC")
+    gmail_push_secret: SecretStr | None = Field(default=None, validation_alias="GMAIL_PUSH_SECRET")
+
+    inbound_domain: str = Field(default="inbound.localhost", validation_alias="INBOUND_DOMAIN")
+    smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
+    smtp_port: int = Field(default=587, validation_alias="SMTP_PORT")
+    smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(default=None, validation_alias="SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=True, validation_alias="SMTP_STARTTLS")
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
+
+    razorpay_key_id: str | None = Field(default=None, validation_alias="RAZORPAY_KEY_ID")
+    razorpay_key_secret: SecretStr | None = Field(
+        default=None, validation_alias="RAZORPAY_KEY_SECRET"
+    )
+    razorpay_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="RAZORPAY_WEBHOOK_SECRET"
+    )
+    paddle_api_key: SecretStr | None = Field(default=None, validation_alias="PADDLE_API_KEY")
+    paddle_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="PADDLE_WEBHOOK_SECRET"
+    )
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when deskpilot runs its own PostgreSQL from the pgserver wheel."""
+        return not self.database_url
+
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def resolve_secret_key(self) -> str:
+        """The key that protects tokens at rest.
+
+        Embedded mode generates one on first use and keeps it beside the data it
+        protects; against an external database a lost or guessed key would expose
+        every merchant's tokens, so it must be given explicitly.
+        """
+        if self.secret_key is not None and self.secret_key.get_secret_value().strip():
+            return self.secret_key.get_secret_value().strip()
+        if not self.embedded_database:
+            raise ConfigurationError(
+                "DESKPILOT_SECRET_KEY is not set. It is required when DATABASE_URL points at "
+                "an external database; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`."
+            )
+        return load_or_create_secret_key(self.resolved_home())
+
+
+def load_or_create_secret_key(home: Path) -> str:
+    """Read the embedded-mode key, creating it (mode 0600) the first time."""
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / SECRET_KEY_FILE
+    if not path.exists():
+        # Written to a private temporary file and linked into place: the key is
+        # never readable by others, and two processes starting together agree
+        # on one key because link() refuses to overwrite.
+        tmp = home / f".{SECRET_KEY_FILE}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_text(encoding="ascii").strip()
+    if not key:
+        raise ConfigurationError(f"{path} is empty; delete it or set DESKPILOT_SECRET_KEY")
+    return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,39 @@
+"""Opening a merchant account: the user, a trial, the default playbooks, one Event."""
+
+from __future__ import annotations
+
+from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.default_playbooks import seed_default_playbooks
+from models.event import log_event
+from models.usage import ensure_subscription
+from models.user import User
+
+_EMAIL = TypeAdapter(EmailStr)
+
+
+class AccountError(ValueError):
+    """The account cannot be created as asked; the message says why."""
+
+
+async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
+    try:
+        email = _EMAIL.validate_python(email.strip())
+    except ValidationError as exc:
+        raise AccountError(f"{email!r} is not a valid email address") from exc
+    inserted = await session.execute(
+        insert(User)
+        .values(email=email, name=name)
+        .on_conflict_do_nothing(index_elements=[func.lower(User.email)])
+        .returning(User.id)
+    )
+    user_id = inserted.scalar_one_or_none()
+    if user_id is None:
+        raise AccountError(f"a user with email {email} already exists")
+    await ensure_subscription(session, user_id)
+    await seed_default_playbooks(session, user_id)
+    await log_event(session, "user.created", user_id=user_id, entity="user", entity_id=user_id)
+    return (await session.execute(select(User).where(User.id == user_id))).scalar_one()

@@ -1,0 +1,89 @@
+"""Inbox conversations: a Thread groups a customer's Messages about one subject."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import (
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, created_at, updated_at, uuid_pk
+from models.enums import MESSAGE_DIRECTION, MessageDirection
+
+if TYPE_CHECKING:
+    from models.order import Order
+    from models.suggestion import AISuggestion
+
+
+class Thread(Base):
+    __tablename__ = "threads"
+    __table_args__ = (
+        Index("ix_threads_user_id_last_message_at", "user_id", "last_message_at"),
+        Index("ix_threads_user_id_customer_email", "user_id", "customer_email"),
+        # Target of messages' composite foreign key (see Message).
+        UniqueConstraint("id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    customer_email: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, server_default="")
+    last_message_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at()
+    updated_at: Mapped[datetime] = updated_at()
+
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="thread",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Message.sent_at",
+    )
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # The same email delivered twice (retries, two channels) is stored once.
+        UniqueConstraint("user_id", "message_id"),
+        Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at"),
+        # A message can only join a thread of the same merchant.
+        ForeignKeyConstraint(
+            ["thread_id", "user_id"],
+            ["threads.id", "threads.user_id"],
+            ondelete="CASCADE",
+            name="fk_messages_thread_id_user_id_threads",
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    thread_id: Mapped[uuid.UUID]
+    order_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[MessageDirection] = mapped_column(MESSAGE_DIRECTION)
+    message_id: Mapped[str] = mapped_column(String(998))  # RFC 5322 line limit
+    from_address: Mapped[str] = mapped_column(String(320))
+    to_address: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, server_default="")
+    body_text: Mapped[str] = mapped_column(Text, server_default="")
+    headers: Mapped[dict[str, Any]] = mapped_column(server_default="{}", default=dict)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sent_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at()
+
+    thread: Mapped[Thread] = relationship(back_populates="messages")
+    order: Mapped[Order | None] = relationship(back_populates="messages")
+    suggestions: Mapped[list[AISuggestion]] = relationship(
+        back_populates="message", cascade="all, delete-orphan", passive_deletes=True
+    )

@@ -1,0 +1,35 @@
+"""The AI's drafted reply and proposed action for one inbound message."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import CheckConstraint, Double, ForeignKey, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, created_at, uuid_pk
+from models.enums import ACTION_TYPE, ActionType
+
+if TYPE_CHECKING:
+    from models.conversation import Message
+    from models.order import Order
+
+
+class AISuggestion(Base):
+    __tablename__ = "ai_suggestions"
+    __table_args__ = (CheckConstraint("confidence BETWEEN 0 AND 1", name="confidence_range"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    reply: Mapped[str] = mapped_column(Text)
+    proposed_action: Mapped[ActionType] = mapped_column(ACTION_TYPE)
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
+    confidence: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[datetime] = created_at()
+
+    message: Mapped[Message] = relationship(back_populates="suggestions")
+    order: Mapped[Order | None] = relationship()

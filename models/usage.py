@@ -1,0 +1,239 @@
+"""The seed's subscription and usage helpers, safe under concurrent callers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.billing import Subscription, UsageRecord
+from models.enums import PlanType, SubscriptionStatus
+from models.event import log_event
+from models.plan_limits import (
+    COUNTERS,
+    PLAN_LIMITS,
+    PlanLimits,
+    is_entitled,
+    period_containing,
+    remaining,
+    trial_period,
+)
+
+
+class SubscriptionMissingError(LookupError):
+    """The user has no subscription; call ensure_subscription first."""
+
+
+class UsageCounts(BaseModel):
+    emails_sent: int = 0
+    emails_received: int = 0
+    ai_suggestions: int = 0
+
+
+class UsageLimits(BaseModel):
+    emails_sent: int | None
+    emails_received: int | None
+    ai_suggestions: int | None
+
+
+class UsageSummary(BaseModel):
+    plan_type: PlanType
+    status: SubscriptionStatus
+    entitled: bool
+    period_start: datetime
+    period_end: datetime
+    usage: UsageCounts
+    limits: UsageLimits
+    remaining: UsageLimits
+
+
+class UsagePeriod(BaseModel):
+    period_start: datetime
+    period_end: datetime
+    usage: UsageCounts
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def ensure_subscription(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> Subscription:
+    """The user's subscription, creating a TRIAL the first time.
+
+    `ON CONFLICT DO NOTHING` on the unique user_id makes concurrent first calls
+    agree on one row instead of failing or creating two.
+    """
+    start, end = trial_period(now or _now())
+    inserted = await session.execute(
+        insert(Subscription)
+        .values(
+            user_id=user_id,
+            plan_type=PlanType.TRIAL,
+            status=SubscriptionStatus.active,
+            current_period_start=start,
+            current_period_end=end,
+        )
+        .on_conflict_do_nothing(index_elements=[Subscription.user_id])
+        .returning(Subscription.id)
+    )
+    created_id = inserted.scalar_one_or_none()
+    subscription = (
+        await session.execute(select(Subscription).where(Subscription.user_id == user_id))
+    ).scalar_one()
+    if created_id is not None:
+        await log_event(
+            session,
+            "subscription.trial_started",
+            user_id=user_id,
+            entity="subscription",
+            entity_id=created_id,
+            payload={"period_end": end.isoformat()},
+        )
+    return subscription
+
+
+async def _subscription(session: AsyncSession, user_id: uuid.UUID) -> Subscription:
+    subscription = (
+        await session.execute(select(Subscription).where(Subscription.user_id == user_id))
+    ).scalar_one_or_none()
+    if subscription is None:
+        raise SubscriptionMissingError(f"user {user_id} has no subscription")
+    return subscription
+
+
+async def _current_record(
+    session: AsyncSession, subscription: Subscription, now: datetime
+) -> UsageRecord:
+    """The usage row of the period containing `now`, created if missing (race-free)."""
+    start, end = period_containing(
+        subscription.plan_type,
+        subscription.current_period_start,
+        subscription.current_period_end,
+        now,
+    )
+    await session.execute(
+        insert(UsageRecord)
+        .values(subscription_id=subscription.id, period_start=start, period_end=end)
+        .on_conflict_do_nothing(
+            index_elements=[UsageRecord.subscription_id, UsageRecord.period_start]
+        )
+    )
+    return (
+        await session.execute(
+            select(UsageRecord)
+            .where(UsageRecord.subscription_id == subscription.id)
+            .where(UsageRecord.period_start == start)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+
+
+def _limits(plan: PlanType) -> PlanLimits:
+    return PLAN_LIMITS[plan]
+
+
+async def get_usage_summary(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> UsageSummary:
+    now = now or _now()
+    subscription = await _subscription(session, user_id)
+    record = await _current_record(session, subscription, now)
+    limits = _limits(subscription.plan_type)
+    usage = UsageCounts(**{c: getattr(record, c) for c in COUNTERS})
+    return UsageSummary(
+        plan_type=subscription.plan_type,
+        status=subscription.status,
+        entitled=is_entitled(
+            subscription.plan_type, subscription.status, subscription.current_period_end, now
+        ),
+        period_start=record.period_start,
+        period_end=record.period_end,
+        usage=usage,
+        limits=UsageLimits(**{c: getattr(limits, c) for c in COUNTERS}),
+        remaining=UsageLimits(
+            **{c: remaining(getattr(limits, c), getattr(usage, c)) for c in COUNTERS}
+        ),
+    )
+
+
+async def get_usage_history(
+    session: AsyncSession, user_id: uuid.UUID, *, limit: int = 12
+) -> list[UsagePeriod]:
+    """Past and current periods, newest first."""
+    rows = (
+        await session.execute(
+            select(UsageRecord)
+            .join(Subscription)
+            .where(Subscription.user_id == user_id)
+            .order_by(UsageRecord.period_start.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    return [
+        UsagePeriod(
+            period_start=r.period_start,
+            period_end=r.period_end,
+            usage=UsageCounts(**{c: getattr(r, c) for c in COUNTERS}),
+        )
+        for r in rows
+    ]
+
+
+async def can_send_email(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> bool:
+    summary = await get_usage_summary(session, user_id, now=now)
+    left = summary.remaining.emails_sent
+    return summary.entitled and (left is None or left > 0)
+
+
+async def _increment(
+    session: AsyncSession, user_id: uuid.UUID, counter: str, now: datetime | None
+) -> bool:
+    """Count one unit if the plan allows it; False (and nothing counted) at the limit.
+
+    The limit is checked in the UPDATE's WHERE clause, so the row lock makes
+    concurrent callers take turns and none can push the counter past the limit.
+    """
+    now = now or _now()
+    subscription = await _subscription(session, user_id)
+    if not is_entitled(
+        subscription.plan_type, subscription.status, subscription.current_period_end, now
+    ):
+        return False
+    record = await _current_record(session, subscription, now)
+    column = getattr(UsageRecord, counter)
+    statement = update(UsageRecord).where(UsageRecord.id == record.id)
+    limit = getattr(_limits(subscription.plan_type), counter)
+    if limit is not None:
+        statement = statement.where(column < limit)
+    result = await session.execute(
+        statement.values({column: column + 1, UsageRecord.updated_at: now})
+        .returning(column)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def increment_email_sent(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> bool:
+    return await _increment(session, user_id, "emails_sent", now)
+
+
+async def increment_email_received(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> bool:
+    return await _increment(session, user_id, "emails_received", now)
+
+
+async def increment_ai_suggestions(
+    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+) -> bool:
+    return await _increment(session, user_id, "ai_suggestions", now)
