@@ -1,0 +1,76 @@
+"""Plan arithmetic, without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models.enums import PlanType, SubscriptionStatus
+from models.plan_limits import PLAN_LIMITS, add_months, is_entitled, period_containing, remaining
+
+T0 = datetime(2026, 1, 31, 12, tzinfo=UTC)
+
+
+def test_every_plan_has_limits_and_they_grow_with_the_plan() -> None:
+    assert set(PLAN_LIMITS) == set(PlanType)
+    order = [PlanType.TRIAL, PlanType.STARTER, PlanType.GROWTH, PlanType.PRO]
+    sent = [PLAN_LIMITS[p].emails_sent for p in order]
+    assert sent == sorted(sent) and len(set(sent)) == len(sent)
+    assert PLAN_LIMITS[PlanType.ENTERPRISE].emails_sent is None
+
+
+@pytest.mark.parametrize(
+    ("months", "expected"),
+    [
+        (1, datetime(2026, 2, 28, 12, tzinfo=UTC)),
+        (2, datetime(2026, 3, 31, 12, tzinfo=UTC)),
+        (12, datetime(2027, 1, 31, 12, tzinfo=UTC)),
+        (13, datetime(2027, 2, 28, 12, tzinfo=UTC)),
+    ],
+)
+def test_add_months_clamps_to_month_end(months: int, expected: datetime) -> None:
+    assert add_months(T0, months) == expected
+
+
+def test_current_period_is_used_while_it_runs() -> None:
+    end = add_months(T0, 1)
+    assert period_containing(PlanType.STARTER, T0, end, T0 + timedelta(days=3)) == (T0, end)
+
+
+def test_lapsed_paid_period_rolls_forward_monthly() -> None:
+    end = add_months(T0, 1)
+    now = datetime(2026, 4, 15, tzinfo=UTC)
+    start, stop = period_containing(PlanType.GROWTH, T0, end, now)
+    assert start <= now < stop
+    assert (start, stop) == (add_months(T0, 2), add_months(T0, 3))
+
+
+def test_trial_never_rolls_over() -> None:
+    end = T0 + timedelta(days=14)
+    assert period_containing(PlanType.TRIAL, T0, end, T0 + timedelta(days=40)) == (T0, end)
+
+
+@pytest.mark.parametrize(
+    ("plan", "status", "days_after_end", "expected"),
+    [
+        (PlanType.TRIAL, SubscriptionStatus.active, -1, True),
+        (PlanType.TRIAL, SubscriptionStatus.active, 1, False),
+        (PlanType.PRO, SubscriptionStatus.active, 10, True),
+        (PlanType.PRO, SubscriptionStatus.past_due, 1, True),
+        (PlanType.PRO, SubscriptionStatus.cancelled, -1, True),
+        (PlanType.PRO, SubscriptionStatus.cancelled, 1, False),
+        (PlanType.PRO, SubscriptionStatus.expired, -1, False),
+    ],
+)
+def test_entitlement(
+    plan: PlanType, status: SubscriptionStatus, days_after_end: int, expected: bool
+) -> None:
+    end = T0
+    assert is_entitled(plan, status, end, end + timedelta(days=days_after_end)) is expected
+
+
+def test_remaining_never_negative_and_none_is_unlimited() -> None:
+    assert remaining(10, 3) == 7
+    assert remaining(10, 12) == 0
+    assert remaining(None, 10**9) is None
