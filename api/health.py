@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -11,6 +13,7 @@ from api.errors import ServiceUnavailableError
 from deskpilot.migrate import head_revision
 
 router = APIRouter(tags=["health"])
+READINESS_TIMEOUT_S = 5
 
 
 @router.get("/healthz")
@@ -24,13 +27,14 @@ async def readyz(request: Request) -> dict[str, str]:
     """The database answers and carries the schema this code expects."""
     engine: AsyncEngine = request.app.state.engine
     try:
-        async with engine.connect() as connection:
+        async with asyncio.timeout(READINESS_TIMEOUT_S), engine.connect() as connection:
             current = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one_or_none()
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        # OSError: the driver could not even reach the server (socket missing, refused).
         raise ServiceUnavailableError(
-            f"database not ready: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            f"database not ready: {type(exc).__name__}: {next(iter(str(exc).splitlines()), '')}"
         ) from exc
     expected = head_revision()
     if current != expected:

@@ -114,7 +114,7 @@ def load_or_create_secret_key(home: Path) -> str:
         # Written to a private temporary file and linked into place: the key is
         # never readable by others, and two processes starting together agree
         # on one key because link() refuses to overwrite.
-        tmp = home / f".{SECRET_KEY_FILE}.{os.getpid()}"
+        tmp = home / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(secrets.token_urlsafe(48) + "\n")

@@ -61,7 +61,10 @@ async def make_thread(session: AsyncSession, user: User) -> Thread:
 
 
 async def make_message(
-    session: AsyncSession, thread: Thread, message_id: str | None = None, user_id: uuid.UUID | None = None
+    session: AsyncSession,
+    thread: Thread,
+    message_id: str | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> Message:
     message = Message(
         user_id=user_id or thread.user_id,

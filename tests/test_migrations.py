@@ -87,7 +87,10 @@ async def test_autogenerate_would_notice_a_missing_column(empty_database: str) -
 async def test_upgrade_creates_every_table_and_seed_enum(empty_database: str) -> None:
     await migrate.upgrade(empty_database)
     tables = {
-        r["tablename"] for r in await _fetch(empty_database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        r["tablename"]
+        for r in await _fetch(
+            empty_database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
     }
     assert tables >= TABLES
     rows = await _fetch(
@@ -165,11 +168,18 @@ async def test_timestamps_are_timestamptz_and_money_numeric(empty_database: str)
         "WHERE table_schema = 'public'",
     )
     types = {(r["table_name"], r["column_name"]): r["data_type"] for r in rows}
-    time_columns = [k for k in types if k[1].endswith("_at") or k[1].startswith(("period_", "current_period_"))]
+    time_columns = [
+        k for k in types if k[1].endswith("_at") or k[1].startswith(("period_", "current_period_"))
+    ]
     assert time_columns
     assert {types[k] for k in time_columns} == {"timestamp with time zone"}
     assert types[("orders", "total_amount")] == "numeric"
-    json_columns = [("messages", "headers"), ("actions", "payload"), ("playbooks", "trigger"), ("connections", "metadata")]
+    json_columns = [
+        ("messages", "headers"),
+        ("actions", "payload"),
+        ("playbooks", "trigger"),
+        ("connections", "metadata"),
+    ]
     assert {types[k] for k in json_columns} == {"jsonb"}
 
 

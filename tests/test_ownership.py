@@ -199,7 +199,9 @@ async def test_confidence_outside_zero_to_one_is_refused(session: AsyncSession) 
     user = await make_user(session)
     message = await make_message(session, await make_thread(session, user))
     session.add(
-        AISuggestion(message_id=message.id, reply="x", proposed_action=ActionType.NONE, confidence=1.5)
+        AISuggestion(
+            message_id=message.id, reply="x", proposed_action=ActionType.NONE, confidence=1.5
+        )
     )
     with pytest.raises(IntegrityError, match="ck_ai_suggestions_confidence_range"):
         await session.flush()
@@ -220,7 +222,12 @@ async def test_new_action_is_pending_and_times_are_aware(session: AsyncSession) 
 async def test_log_event_appends_in_the_callers_transaction(session: AsyncSession) -> None:
     user = await make_user(session)
     event = await log_event(
-        session, "action.approved", user_id=user.id, entity="action", entity_id=user.id, payload={"by": "me"}
+        session,
+        "action.approved",
+        user_id=user.id,
+        entity="action",
+        entity_id=user.id,
+        payload={"by": "me"},
     )
     stored = (await session.execute(select(Event).where(Event.id == event.id))).scalar_one()
     assert (stored.type, stored.entity, stored.entity_id, stored.payload) == (

@@ -36,7 +36,9 @@ async def test_raw_columns_hold_ciphertext_only(session: AsyncSession) -> None:
     assert cipher.decrypt(raw.refresh_token) == REFRESH
 
     session.expunge_all()
-    loaded = (await session.execute(select(Connection).where(Connection.id == connection.id))).scalar_one()
+    loaded = (
+        await session.execute(select(Connection).where(Connection.id == connection.id))
+    ).scalar_one()
     assert (loaded.access_token, loaded.refresh_token) == (ACCESS, REFRESH)
     assert ACCESS not in repr(loaded)
 

@@ -31,9 +31,13 @@ TRIAL_SENT = PLAN_LIMITS[PlanType.TRIAL].emails_sent
 
 async def _set_sent(session: AsyncSession, user_id: object, value: int) -> None:
     await get_usage_summary(session, user_id)
-    subscription_id = select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
+    subscription_id = (
+        select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
+    )
     await session.execute(
-        update(UsageRecord).where(UsageRecord.subscription_id == subscription_id).values(emails_sent=value)
+        update(UsageRecord)
+        .where(UsageRecord.subscription_id == subscription_id)
+        .values(emails_sent=value)
     )
 
 
@@ -44,7 +48,9 @@ async def test_ensure_subscription_creates_one_trial(session: AsyncSession) -> N
     assert first.id == second.id
     assert (first.plan_type, first.status) == (PlanType.TRIAL, SubscriptionStatus.active)
     assert first.current_period_end - first.current_period_start == timedelta(days=TRIAL_DAYS)
-    events = (await session.execute(select(Event.type).where(Event.user_id == user.id))).scalars().all()
+    events = (
+        (await session.execute(select(Event.type).where(Event.user_id == user.id))).scalars().all()
+    )
     assert events == ["subscription.trial_started"]
 
 
@@ -57,7 +63,11 @@ async def test_usage_summary_reports_usage_limits_and_remaining(session: AsyncSe
     assert await increment_ai_suggestions(session, user.id)
     summary = await get_usage_summary(session, user.id)
     assert summary.plan_type == PlanType.TRIAL and summary.entitled
-    assert summary.usage.model_dump() == {"emails_sent": 1, "emails_received": 2, "ai_suggestions": 1}
+    assert summary.usage.model_dump() == {
+        "emails_sent": 1,
+        "emails_received": 2,
+        "ai_suggestions": 1,
+    }
     limits = PLAN_LIMITS[PlanType.TRIAL]
     assert summary.limits.emails_sent == limits.emails_sent
     assert summary.remaining.emails_received == limits.emails_received - 2
@@ -99,14 +109,21 @@ async def test_history_lists_periods_newest_first(session: AsyncSession) -> None
     subscription = await ensure_subscription(session, user.id)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     subscription.plan_type = PlanType.STARTER
-    subscription.current_period_start, subscription.current_period_end = start, datetime(2026, 2, 1, tzinfo=UTC)
+    subscription.current_period_start, subscription.current_period_end = (
+        start,
+        datetime(2026, 2, 1, tzinfo=UTC),
+    )
     await session.flush()
     for month in (1, 2, 3):
         now = datetime(2026, month, 10, tzinfo=UTC)
         for _ in range(month):
             assert await increment_email_sent(session, user.id, now=now)
     history = await get_usage_history(session, user.id)
-    assert [(p.period_start.month, p.usage.emails_sent) for p in history] == [(3, 3), (2, 2), (1, 1)]
+    assert [(p.period_start.month, p.usage.emails_sent) for p in history] == [
+        (3, 3),
+        (2, 2),
+        (1, 1),
+    ]
     assert await get_usage_history(session, user.id, limit=1) == history[:1]
 
 
@@ -175,5 +192,11 @@ async def test_concurrent_ensure_subscription_creates_exactly_one(
     ids = await asyncio.gather(*(ensure() for _ in range(30)))
     async with own_sessions() as session:
         count = (await session.execute(select(func.count()).select_from(Subscription))).scalar_one()
-        events = (await session.execute(select(func.count()).select_from(Event).where(Event.type == "subscription.trial_started"))).scalar_one()
+        events = (
+            await session.execute(
+                select(func.count())
+                .select_from(Event)
+                .where(Event.type == "subscription.trial_started")
+            )
+        ).scalar_one()
     assert len(set(ids)) == 1 and count == 1 and events == 1

@@ -1,0 +1,192 @@
+"""The `deskpilot` command, run as a newcomer or an operator would: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from deskpilot import migrate
+from tests.test_migrations import TABLES, _fetch
+
+# Variables a developer's shell might carry that would change what the CLI does.
+_OURS = ("DATABASE_URL", "DESKPILOT_", "TEMPORAL_", "TEST_DATABASE_URL")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_OURS)}
+    env.update(extra)
+    return env
+
+
+def _deskpilot(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deskpilot", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if process.info["name"] == "postgres" and any(str(pgdata) in part for part in cmdline):
+            found.append(process)
+    return found
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "deskpilot"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for command in ("up", "db", "user"):
+        assert command in result.stdout
+
+
+async def test_db_upgrade_on_an_empty_external_database(
+    empty_database: str, tmp_path: Path
+) -> None:
+    env = _env(DATABASE_URL=empty_database, DESKPILOT_HOME=str(tmp_path / "home"))
+    first = _deskpilot("db", "upgrade", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert f"revision {migrate.head_revision()}" in first.stdout
+    again = _deskpilot("db", "upgrade", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+
+    tables = {
+        r["tablename"]
+        for r in await _fetch(
+            empty_database, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+        )
+    }
+    assert tables >= TABLES
+    enum_count = await _fetch(
+        empty_database, "SELECT count(*) AS n FROM pg_type WHERE typtype = 'e'"
+    )
+    assert enum_count[0]["n"] == 8
+    # External mode never starts an embedded server.
+    assert not (tmp_path / "home" / "pgdata").exists()
+
+
+async def test_user_create_against_external_database(own_database: str, tmp_path: Path) -> None:
+    env = _env(DATABASE_URL=own_database, DESKPILOT_SECRET_KEY="k" * 48)
+    created = _deskpilot(
+        "user", "create", "owner@store.example", "--name", "Owner", cwd=tmp_path, env=env
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created user" in created.stdout
+
+    rows = await _fetch(
+        own_database,
+        "SELECT u.name, s.plan_type::text AS plan, (SELECT count(*) FROM playbooks p WHERE p.user_id = u.id) AS playbooks "
+        "FROM users u JOIN subscriptions s ON s.user_id = u.id",
+    )
+    assert [(r["name"], r["plan"]) for r in rows] == [("Owner", "TRIAL")]
+    assert rows[0]["playbooks"] >= 5
+
+    duplicate = _deskpilot("user", "create", "OWNER@store.example", cwd=tmp_path, env=env)
+    assert duplicate.returncode == 1
+    assert "already exists" in duplicate.stderr
+
+    invalid = _deskpilot("user", "create", "not-an-email", cwd=tmp_path, env=env)
+    assert invalid.returncode == 1
+    assert "not a valid email" in invalid.stderr
+
+
+def test_external_database_without_secret_key_is_refused(
+    empty_database: str, tmp_path: Path
+) -> None:
+    env = _env(DATABASE_URL=empty_database)
+    result = _deskpilot("up", "--port", str(_free_port()), cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "DESKPILOT_SECRET_KEY is not set" in result.stderr
+
+
+def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _deskpilot(
+            "up", "--port", str(port), cwd=tmp_path, env=_env(DESKPILOT_HOME=str(tmp_path / "h"))
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr and "DESKPILOT_API_PORT" in result.stderr
+
+
+@pytest.fixture
+def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path, float]]:
+    """`deskpilot up` on embedded defaults in an empty folder; yields once /readyz answers."""
+    port = _free_port()
+    home = tmp_path / "state"
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deskpilot", "up", "--port", str(port)],
+        cwd=tmp_path,
+        env=_env(DESKPILOT_HOME=str(home)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = started + 90
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "deskpilot up did not become ready in 90 s"
+            time.sleep(0.2)
+        yield process, base, home, time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for leftover in _postgres_processes(home / "pgdata"):
+            leftover.kill()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_up_serves_readyz_and_stops_cleanly(
+    running_up: tuple[subprocess.Popen[str], str, Path, float], stop_signal: signal.Signals
+) -> None:
+    process, base, home, cold_start = running_up
+    print(f"cold start of deskpilot up to /readyz: {cold_start:.2f} s")
+    ready = httpx.get(f"{base}/readyz").json()
+    assert ready["schema"] == migrate.head_revision()
+    key = home / "secret_key"
+    assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
+    assert _postgres_processes(home / "pgdata"), "embedded postgres should be running"
+
+    process.send_signal(stop_signal)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "deskpilot stopped" in output
+    deadline = time.monotonic() + 10
+    while _postgres_processes(home / "pgdata") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _postgres_processes(home / "pgdata") == [], "postgres outlived deskpilot up"

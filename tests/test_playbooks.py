@@ -1,0 +1,201 @@
+"""Default playbooks and the versioned schemas of playbook rules."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import DEFAULT_PLAYBOOKS, Playbook, PlaybookCategory, seed_default_playbooks
+from models.playbook_rules import (
+    ApproveSuggestionV1,
+    PlaybookRuleError,
+    PlaybookRules,
+    parse_actions,
+    parse_conditions,
+    parse_trigger,
+)
+from tests.factories import make_user
+
+
+async def test_seeding_creates_the_starter_set_once(session: AsyncSession) -> None:
+    user = await make_user(session)
+    first = await seed_default_playbooks(session, user.id)
+    second = await seed_default_playbooks(session, user.id)
+    assert [p.id for p in first] == [p.id for p in second]
+    assert {p.template_key for p in first} == {t.key for t in DEFAULT_PLAYBOOKS}
+    assert all(p.is_default and p.enabled and p.requires_approval for p in first)
+    for playbook in first:  # what was stored parses back under the current schemas
+        PlaybookRules.parse(playbook.trigger, playbook.conditions, playbook.actions)
+
+
+async def test_starter_set_covers_the_common_requests() -> None:
+    intents = {i for t in DEFAULT_PLAYBOOKS for i in t.trigger["intents"]}
+    assert intents >= {
+        "damaged_item",
+        "cancel_request",
+        "address_change",
+        "order_status",
+        "wrong_item",
+    }
+    assert {t.category for t in DEFAULT_PLAYBOOKS} >= {
+        PlaybookCategory.REFUND_RETURN,
+        PlaybookCategory.FULFILLMENT,
+        PlaybookCategory.SUPPORT,
+    }
+
+
+async def test_reseeding_leaves_a_merchants_edits_alone(session: AsyncSession) -> None:
+    user = await make_user(session)
+    playbooks = await seed_default_playbooks(session, user.id)
+    playbooks[0].enabled = False
+    playbooks[0].name = "My refunds"
+    await session.flush()
+    again = {p.id: p for p in await seed_default_playbooks(session, user.id)}
+    assert again[playbooks[0].id].name == "My refunds"
+    assert again[playbooks[0].id].enabled is False
+    assert len(again) == len(DEFAULT_PLAYBOOKS)
+
+
+async def test_concurrent_seeding_creates_each_template_once(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with own_sessions() as session, session.begin():
+        user = await make_user(session)
+
+    async def seed() -> None:
+        async with own_sessions() as s, s.begin():
+            await seed_default_playbooks(s, user.id)
+
+    await asyncio.gather(*(seed() for _ in range(10)))
+    async with own_sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(Playbook))).scalar_one()
+    assert count == len(DEFAULT_PLAYBOOKS)
+
+
+def test_valid_rules_parse_to_typed_models() -> None:
+    rules = PlaybookRules.parse(
+        {"version": 1, "event": "message.received", "intents": ["damaged_item"]},
+        [
+            {"version": 1, "field": "order.total_amount", "operator": "lte", "value": 80},
+            {"version": 1, "field": "order.cancelled", "operator": "eq", "value": False},
+            {
+                "version": 1,
+                "field": "suggestion.action_type",
+                "operator": "in",
+                "value": ["REFUND", "NONE"],
+            },
+        ],
+        [
+            {
+                "version": 1,
+                "type": "approve_suggestion",
+                "action_types": ["REFUND"],
+                "max_refund_amount": "80.00",
+            }
+        ],
+    )
+    assert rules.conditions[0].value == Decimal("80")
+    assert isinstance(rules.actions[0], ApproveSuggestionV1)
+    assert rules.actions[0].max_refund_amount == Decimal("80.00")
+    trigger, conditions, actions = rules.to_json()
+    assert PlaybookRules.parse(trigger, conditions, actions) == rules
+
+
+@pytest.mark.parametrize(
+    ("part", "document", "reason"),
+    [
+        ("trigger", {"event": "message.received"}, "unsupported version None"),
+        ("trigger", {"version": 2, "event": "message.received"}, "unsupported version 2"),
+        ("trigger", {"version": 1, "event": "cron"}, "event"),
+        ("trigger", {"version": 1, "event": "message.received", "intents": ["bribe"]}, "intents"),
+        ("trigger", ["not", "an", "object"], "expected an object"),
+        ("conditions", {"version": 1}, "expected a list"),
+        (
+            "conditions",
+            [{"version": 1, "field": "order.secret", "operator": "eq", "value": "x"}],
+            "unknown field",
+        ),
+        (
+            "conditions",
+            [{"version": 1, "field": "order.total_amount", "operator": "contains", "value": 1}],
+            "does not apply",
+        ),
+        (
+            "conditions",
+            [{"version": 1, "field": "order.total_amount", "operator": "lt", "value": "lots"}],
+            "number value",
+        ),
+        (
+            "conditions",
+            [{"version": 1, "field": "order.cancelled", "operator": "eq", "value": "no"}],
+            "bool value",
+        ),
+        (
+            "conditions",
+            [
+                {
+                    "version": 1,
+                    "field": "suggestion.action_type",
+                    "operator": "in",
+                    "value": "REFUND",
+                }
+            ],
+            "takes a list",
+        ),
+        (
+            "conditions",
+            [
+                {
+                    "version": 1,
+                    "field": "suggestion.action_type",
+                    "operator": "eq",
+                    "value": "WIRE_MONEY",
+                }
+            ],
+            "action type value",
+        ),
+        ("actions", [], "at least one action"),
+        ("actions", [{"version": 1, "type": "transfer_funds"}], "type"),
+        (
+            "actions",
+            [{"version": 1, "type": "approve_suggestion", "action_types": []}],
+            "action_types",
+        ),
+        (
+            "actions",
+            [
+                {
+                    "version": 1,
+                    "type": "approve_suggestion",
+                    "action_types": ["REFUND"],
+                    "max_refund_amount": "-5",
+                }
+            ],
+            "max_refund_amount",
+        ),
+        (
+            "actions",
+            [{"version": 1, "type": "reply_with_template", "template": "Hi {password}"}],
+            "unknown placeholders",
+        ),
+        (
+            "actions",
+            [{"version": 1, "type": "reply_with_template", "template": "Hi {"}],
+            "not well-formed",
+        ),
+        ("actions", [{"version": 1, "type": "escalate", "reason": "x", "extra": 1}], "extra"),
+    ],
+)
+def test_invalid_rules_are_refused_with_a_reason(part: str, document: Any, reason: str) -> None:
+    parser = {"trigger": parse_trigger, "conditions": parse_conditions, "actions": parse_actions}[
+        part
+    ]
+    with pytest.raises(PlaybookRuleError) as error:
+        parser(document)
+    assert str(error.value).startswith(part)
+    assert reason.lower() in str(error.value).lower()
