@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -45,6 +47,9 @@ def up(
 ) -> None:
     """Start everything on this machine: database (embedded unless DATABASE_URL), migrations, API."""
     settings = _settings()
+    # A service manager's SIGTERM must clean up like Ctrl-C (uvicorn re-raises the
+    # signal after its graceful shutdown; the default action would orphan Postgres).
+    signal.signal(signal.SIGTERM, _interrupt)
     host = host or settings.api_host
     port = port or settings.api_port
     try:
@@ -64,6 +69,10 @@ def up(
     except KeyboardInterrupt:
         pass  # Ctrl-C before the server took over; the context above stopped Postgres.
     typer.echo("deskpilot stopped")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 async def _serve(url: str, secret_key: str, host: str, port: int) -> None:

@@ -79,3 +79,13 @@ def test_with_database_keeps_the_server() -> None:
     assert (
         with_database("postgresql://u:p@h:1/a?host=/s", "b") == "postgresql://u:p@h:1/b?host=%2Fs"
     )
+
+
+def test_env_example_documents_every_setting(repo_root: Path) -> None:
+    documented = set()
+    for line in (repo_root / ".env.example").read_text().splitlines():
+        name = line.lstrip("# ").split("=", 1)[0]
+        if "=" in line and name.isupper():
+            documented.add(name)
+    variables = {field.validation_alias for field in Settings.model_fields.values()}
+    assert variables - documented == set()
