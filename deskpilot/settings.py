@@ -23,7 +23,9 @@ class ConfigurationError(RuntimeError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Only the documented names are read: a field-name fallback would make `home`
+    # pick up $HOME.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     home: Path = Field(default=Path(".deskpilot"), validation_alias="DESKPILOT_HOME")
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")

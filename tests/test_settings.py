@@ -89,3 +89,15 @@ def test_env_example_documents_every_setting(repo_root: Path) -> None:
             documented.add(name)
     variables = {field.validation_alias for field in Settings.model_fields.values()}
     assert variables - documented == set()
+
+
+def test_defaults_ignore_unrelated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only documented names count: $HOME is not DESKPILOT_HOME, $API_PORT is not the port."""
+    for name in ("DESKPILOT_HOME", "DESKPILOT_API_PORT", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/somewhere/else")
+    monkeypatch.setenv("API_PORT", "1")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.home == Path(".deskpilot")
+    assert settings.api_port == 8000
+    assert settings.embedded_database
