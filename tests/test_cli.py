@@ -139,12 +139,12 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
 def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path, float]]:
     """`deskpilot up` on embedded defaults in an empty folder; yields once /readyz answers."""
     port = _free_port()
-    home = tmp_path / "state"
+    home = tmp_path / ".deskpilot"  # the default DESKPILOT_HOME, relative to where it runs
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "deskpilot", "up", "--port", str(port)],
         cwd=tmp_path,
-        env=_env(DESKPILOT_HOME=str(home)),
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
