@@ -16,7 +16,6 @@ from models.event import log_event
 from models.plan_limits import (
     COUNTERS,
     PLAN_LIMITS,
-    PlanLimits,
     is_entitled,
     period_containing,
     remaining,
@@ -107,16 +106,20 @@ async def _subscription(session: AsyncSession, user_id: uuid.UUID) -> Subscripti
     return subscription
 
 
-async def _current_record(
-    session: AsyncSession, subscription: Subscription, now: datetime
-) -> UsageRecord:
-    """The usage row of the period containing `now`, created if missing (race-free)."""
-    start, end = period_containing(
+def _period(subscription: Subscription, now: datetime) -> tuple[datetime, datetime]:
+    return period_containing(
         subscription.plan_type,
         subscription.current_period_start,
         subscription.current_period_end,
         now,
     )
+
+
+async def _current_record(
+    session: AsyncSession, subscription: Subscription, now: datetime
+) -> UsageRecord:
+    """The usage row of the period containing `now`, created if missing (race-free)."""
+    start, end = _period(subscription, now)
     await session.execute(
         insert(UsageRecord)
         .values(subscription_id=subscription.id, period_start=start, period_end=end)
@@ -134,26 +137,31 @@ async def _current_record(
     ).scalar_one()
 
 
-def _limits(plan: PlanType) -> PlanLimits:
-    return PLAN_LIMITS[plan]
-
-
 async def get_usage_summary(
     session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
 ) -> UsageSummary:
+    """Usage and limits of the period containing `now`. Reads only."""
     now = now or _now()
     subscription = await _subscription(session, user_id)
-    record = await _current_record(session, subscription, now)
-    limits = _limits(subscription.plan_type)
-    usage = UsageCounts(**{c: getattr(record, c) for c in COUNTERS})
+    start, end = _period(subscription, now)
+    record = (
+        await session.execute(
+            select(UsageRecord)
+            .where(UsageRecord.subscription_id == subscription.id)
+            .where(UsageRecord.period_start == start)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    usage = UsageCounts(**{c: getattr(record, c) for c in COUNTERS}) if record else UsageCounts()
+    limits = PLAN_LIMITS[subscription.plan_type]
     return UsageSummary(
         plan_type=subscription.plan_type,
         status=subscription.status,
         entitled=is_entitled(
             subscription.plan_type, subscription.status, subscription.current_period_end, now
         ),
-        period_start=record.period_start,
-        period_end=record.period_end,
+        period_start=start,
+        period_end=end,
         usage=usage,
         limits=UsageLimits(**{c: getattr(limits, c) for c in COUNTERS}),
         remaining=UsageLimits(
@@ -210,7 +218,7 @@ async def _increment(
     record = await _current_record(session, subscription, now)
     column = getattr(UsageRecord, counter)
     statement = update(UsageRecord).where(UsageRecord.id == record.id)
-    limit = getattr(_limits(subscription.plan_type), counter)
+    limit = getattr(PLAN_LIMITS[subscription.plan_type], counter)
     if limit is not None:
         statement = statement.where(column < limit)
     result = await session.execute(

@@ -26,7 +26,7 @@ from models import (
     UsageRecord,
     User,
     ensure_subscription,
-    get_usage_summary,
+    increment_email_received,
     log_event,
     seed_default_playbooks,
 )
@@ -59,7 +59,7 @@ async def _count(session: AsyncSession, model: type) -> int:
 
 async def _populate(session: AsyncSession, user: User) -> None:
     await ensure_subscription(session, user.id)
-    await get_usage_summary(session, user.id)  # creates the period's UsageRecord
+    await increment_email_received(session, user.id)  # creates the period's UsageRecord
     playbooks = await seed_default_playbooks(session, user.id)
     session.add(PlaybookExecution(playbook_id=playbooks[0].id, confidence=0.95, trigger_data={}))
     shop = await make_shopify_connection(session, user)

@@ -30,7 +30,7 @@ TRIAL_SENT = PLAN_LIMITS[PlanType.TRIAL].emails_sent
 
 
 async def _set_sent(session: AsyncSession, user_id: object, value: int) -> None:
-    await get_usage_summary(session, user_id)
+    assert await increment_email_received(session, user_id)  # creates the period's row
     subscription_id = (
         select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
     )
@@ -57,6 +57,9 @@ async def test_ensure_subscription_creates_one_trial(session: AsyncSession) -> N
 async def test_usage_summary_reports_usage_limits_and_remaining(session: AsyncSession) -> None:
     user = await make_user(session)
     await ensure_subscription(session, user.id)
+    fresh = await get_usage_summary(session, user.id)  # before anything was counted
+    assert fresh.usage.model_dump() == {"emails_sent": 0, "emails_received": 0, "ai_suggestions": 0}
+    assert (await session.execute(select(func.count()).select_from(UsageRecord))).scalar_one() == 0
     assert await increment_email_sent(session, user.id)
     assert await increment_email_received(session, user.id)
     assert await increment_email_received(session, user.id)
