@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,11 +115,10 @@ def _period(subscription: Subscription, now: datetime) -> tuple[datetime, dateti
     )
 
 
-async def _current_record(
-    session: AsyncSession, subscription: Subscription, now: datetime
-) -> UsageRecord:
-    """The usage row of the period containing `now`, created if missing (race-free)."""
-    start, end = _period(subscription, now)
+async def _ensure_record(
+    session: AsyncSession, subscription: Subscription, start: datetime, end: datetime
+) -> None:
+    """Create the period's usage row if missing; concurrent callers agree on one."""
     await session.execute(
         insert(UsageRecord)
         .values(subscription_id=subscription.id, period_start=start, period_end=end)
@@ -127,14 +126,10 @@ async def _current_record(
             index_elements=[UsageRecord.subscription_id, UsageRecord.period_start]
         )
     )
-    return (
-        await session.execute(
-            select(UsageRecord)
-            .where(UsageRecord.subscription_id == subscription.id)
-            .where(UsageRecord.period_start == start)
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+
+
+def _record_of(subscription: Subscription, start: datetime) -> ColumnElement[bool]:
+    return and_(UsageRecord.subscription_id == subscription.id, UsageRecord.period_start == start)
 
 
 async def get_usage_summary(
@@ -147,8 +142,7 @@ async def get_usage_summary(
     record = (
         await session.execute(
             select(UsageRecord)
-            .where(UsageRecord.subscription_id == subscription.id)
-            .where(UsageRecord.period_start == start)
+            .where(_record_of(subscription, start))
             .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
@@ -215,9 +209,10 @@ async def _increment(
         subscription.plan_type, subscription.status, subscription.current_period_end, now
     ):
         return False
-    record = await _current_record(session, subscription, now)
+    start, end = _period(subscription, now)
+    await _ensure_record(session, subscription, start, end)
     column = getattr(UsageRecord, counter)
-    statement = update(UsageRecord).where(UsageRecord.id == record.id)
+    statement = update(UsageRecord).where(_record_of(subscription, start))
     limit = getattr(PLAN_LIMITS[subscription.plan_type], counter)
     if limit is not None:
         statement = statement.where(column < limit)

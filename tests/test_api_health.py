@@ -25,13 +25,17 @@ async def test_ready_when_the_schema_is_current(engine: AsyncEngine) -> None:
     assert ready.json() == {"status": "ready", "database": "ok", "schema": head_revision()}
 
 
-async def test_not_ready_on_an_unmigrated_database(empty_database: str) -> None:
-    engine = create_engine(empty_database, secret_key=TEST_SECRET_KEY, pool_size=1)
+async def _readyz(url: str) -> httpx.Response:
+    engine = create_engine(url, secret_key=TEST_SECRET_KEY, pool_size=1)
     try:
         async with _client(engine) as client:
-            response = await client.get("/readyz")
+            return await client.get("/readyz")
     finally:
         await engine.dispose()
+
+
+async def test_not_ready_on_an_unmigrated_database(empty_database: str) -> None:
+    response = await _readyz(empty_database)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert "database not ready" in response.json()["error"]["message"]
@@ -42,12 +46,7 @@ async def test_not_ready_on_an_old_schema(empty_database: str) -> None:
 
     await migrate.upgrade(empty_database)
     await migrate.downgrade(empty_database, "base")
-    engine = create_engine(empty_database, secret_key=TEST_SECRET_KEY, pool_size=1)
-    try:
-        async with _client(engine) as client:
-            response = await client.get("/readyz")
-    finally:
-        await engine.dispose()
+    response = await _readyz(empty_database)
     assert response.status_code == 503
     assert "deskpilot db upgrade" in response.json()["error"]["message"]
 
