@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     temporal_port: int = Field(default=7233, validation_alias="DESKPILOT_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, validation_alias="DESKPILOT_TEMPORAL_UI_PORT")
 
+    # How long a suggestion waits for a person before a reminder Event, and before it expires.
+    decision_reminder_hours: float = Field(
+        default=24, validation_alias="DESKPILOT_DECISION_REMINDER_HOURS"
+    )
+    decision_expiry_days: float = Field(
+        default=7, validation_alias="DESKPILOT_DECISION_EXPIRY_DAYS"
+    )
+
+    # The local stand-in servers (demo store, mail sink). `deskpilot up` in demo mode
+    # starts them on this port; a separate worker finds them at DESKPILOT_SANDBOX_URL.
+    sandbox_port: int = Field(default=8300, validation_alias="DESKPILOT_SANDBOX_PORT")
+    sandbox_url: str | None = Field(default=None, validation_alias="DESKPILOT_SANDBOX_URL")
+
     shopify_api_key: str | None = Field(default=None, validation_alias="SHOPIFY_API_KEY")
     shopify_api_secret: SecretStr | None = Field(
         default=None, validation_alias="SHOPIFY_API_SECRET"
@@ -81,6 +94,15 @@ class Settings(BaseSettings):
     paddle_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias="PADDLE_WEBHOOK_SECRET"
     )
+
+    @property
+    def demo_mode(self) -> bool:
+        """No real Shopify or Gmail credentials: run against the sandbox demo store."""
+        return not (self.shopify_api_key or self.gmail_client_id)
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return not self.temporal_address
 
     @property
     def embedded_database(self) -> bool:

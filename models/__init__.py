@@ -1,6 +1,7 @@
 """The data model of the seed (one module per aggregate) and its helpers."""
 
 from models.action import Action
+from models.api_token import ApiToken, issue_api_token, user_for_token
 from models.base import Base
 from models.billing import Subscription, UsageRecord
 from models.connection import Connection, CustomEmailMetadata
@@ -39,6 +40,7 @@ __all__ = [
     "Action",
     "ActionStatus",
     "ActionType",
+    "ApiToken",
     "Base",
     "Connection",
     "ConnectionType",
@@ -65,6 +67,8 @@ __all__ = [
     "increment_ai_suggestions",
     "increment_email_received",
     "increment_email_sent",
+    "issue_api_token",
     "log_event",
     "seed_default_playbooks",
+    "user_for_token",
 ]

@@ -24,8 +24,9 @@ class Action(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # One action per inbound message: a retried workflow step finds it instead of adding one.
     message_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
     )
     suggestion_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("ai_suggestions.id", ondelete="SET NULL")

