@@ -1,19 +1,38 @@
-"""Builds the FastAPI application around an engine the caller owns."""
+"""Builds the FastAPI application around an engine (and a Temporal client) the caller owns."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
 
-from api import health
+from api import actions, health, inbound, messages
 from api.errors import install_error_handlers
+from deskpilot.settings import Settings, get_settings
 from models.db import session_factory
+from workflows.contracts import TASK_QUEUE
 
 
-def create_app(engine: AsyncEngine) -> FastAPI:
+def create_app(
+    engine: AsyncEngine,
+    temporal: Client | None = None,
+    settings: Settings | None = None,
+    *,
+    task_queue: str = TASK_QUEUE,
+) -> FastAPI:
+    """`temporal` None: messages are stored and left for the reconciler; decisions answer 503.
+
+    `task_queue` is where new message workflows go; tests give each worker its own.
+    """
     app = FastAPI(title="deskpilot", version="0.1.0")
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.temporal = temporal
+    app.state.settings = settings or get_settings()
+    app.state.task_queue = task_queue
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(inbound.router)
+    app.include_router(messages.router)
+    app.include_router(actions.router)
     return app

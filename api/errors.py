@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -10,10 +12,17 @@ from fastapi.responses import JSONResponse
 class ApiError(Exception):
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class UnauthorizedError(ApiError):
+    status_code = 401
+    code = "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFoundError(ApiError):
@@ -25,6 +34,16 @@ class NotFoundError(ApiError):
 class ConflictError(ApiError):
     status_code = 409
     code = "conflict"
+
+
+class PayloadTooLargeError(ApiError):
+    status_code = 413
+    code = "too_large"
+
+
+class MalformedEmailApiError(ApiError):
+    status_code = 422
+    code = "malformed_email"
 
 
 class ServiceUnavailableError(ApiError):
@@ -39,7 +58,9 @@ def _body(code: str, message: str) -> dict[str, dict[str, str]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.message), status_code=exc.status_code)
+        return JSONResponse(
+            _body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,108 @@
+"""GET /api/messages/{id}: a message with its thread, latest suggestion and action."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import CurrentUser, SessionDep
+from api.errors import NotFoundError
+from models.action import Action
+from models.conversation import Message, Thread
+from models.enums import ActionStatus, ActionType, MessageDirection
+from models.suggestion import AISuggestion
+
+router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    direction: MessageDirection
+    message_id: str
+    from_address: str
+    to_address: str | None
+    subject: str
+    body_text: str
+    sent_at: datetime
+    order_id: uuid.UUID | None
+
+
+class ThreadOut(BaseModel):
+    id: uuid.UUID
+    subject: str
+    customer_email: str
+    last_message_at: datetime
+
+
+class SuggestionOut(BaseModel):
+    id: uuid.UUID
+    reply: str
+    proposed_action: ActionType
+    confidence: float
+    order_id: uuid.UUID | None
+    created_at: datetime
+
+
+class ActionOut(BaseModel):
+    id: uuid.UUID
+    type: ActionType
+    status: ActionStatus
+    payload: dict[str, Any]
+    error: str | None
+    executed_at: datetime | None
+
+
+class MessageDetail(BaseModel):
+    message: MessageOut
+    thread: ThreadOut
+    suggestion: SuggestionOut | None
+    action: ActionOut | None
+    workflow_id: str | None
+
+
+def _fields(row: object, model: type[BaseModel]) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in model.model_fields}
+
+
+@router.get("/{message_id}", response_model=MessageDetail)
+async def get_message(
+    message_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
+) -> MessageDetail:
+    # Scoped by owner in the query: another merchant's message is simply not found.
+    found = (
+        await session.execute(
+            select(Message, Thread)
+            .join(Thread, Thread.id == Message.thread_id)
+            .where(Message.id == message_id, Message.user_id == user_id)
+        )
+    ).one_or_none()
+    if found is None:
+        raise NotFoundError(f"message {message_id} not found")
+    message, thread = found
+    suggestion = (
+        await session.execute(
+            select(AISuggestion)
+            .where(AISuggestion.message_id == message.id)
+            .order_by(AISuggestion.created_at.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    action = (
+        await session.execute(
+            select(Action).where(Action.message_id == message.id, Action.user_id == user_id)
+        )
+    ).scalar_one_or_none()
+    return MessageDetail(
+        message=MessageOut(**_fields(message, MessageOut)),
+        thread=ThreadOut(**_fields(thread, ThreadOut)),
+        suggestion=None
+        if suggestion is None
+        else SuggestionOut(**_fields(suggestion, SuggestionOut)),
+        action=None if action is None else ActionOut(**_fields(action, ActionOut)),
+        workflow_id=message.workflow_id,
+    )
