@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from api.app import create_app
 from deskpilot import migrate
+from deskpilot.demo import DEMO_FILE
+from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.logs import configure_logging
 from deskpilot.ports import PortInUseError, ensure_port_free
 from deskpilot.runtime import database_url
+from deskpilot.services import (
+    ServiceStopped,
+    api_server,
+    connect_with_retry,
+    first_to_stop,
+    reconciler,
+    run_until_signalled,
+    temporal_worker,
+)
 from deskpilot.settings import ConfigurationError, Settings, get_settings
 from models.accounts import AccountError, create_user
 from models.db import create_engine, session_factory, unit_of_work
+from sandbox.demo_store import DEMO_SHOP
+
+if TYPE_CHECKING:
+    from deskpilot.demo import DemoInfo
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="deskpilot: the AI support desk for Shopify merchants.", no_args_is_help=True
@@ -44,46 +62,245 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def up(
     host: Annotated[str | None, typer.Option(help="API host [DESKPILOT_API_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="API port [DESKPILOT_API_PORT]")] = None,
+    temporal_port: Annotated[
+        int | None, typer.Option(help="embedded Temporal gRPC port [DESKPILOT_TEMPORAL_PORT]")
+    ] = None,
+    temporal_ui_port: Annotated[
+        int | None, typer.Option(help="Temporal Web UI port [DESKPILOT_TEMPORAL_UI_PORT]")
+    ] = None,
+    sandbox_port: Annotated[
+        int | None, typer.Option(help="demo sandbox port [DESKPILOT_SANDBOX_PORT]")
+    ] = None,
 ) -> None:
-    """Start everything on this machine: database (embedded unless DATABASE_URL), migrations, API."""
+    """Start everything on this machine: database, migrations, Temporal, worker and API.
+
+    PostgreSQL is embedded unless DATABASE_URL is set, Temporal unless
+    TEMPORAL_ADDRESS is; without Shopify/Gmail credentials a demo store and
+    merchant are set up (see DESKPILOT_HOME/demo.json).
+    """
+    settings = _with_overrides(
+        _settings(),
+        api_host=host,
+        api_port=port,
+        temporal_port=temporal_port,
+        temporal_ui_port=temporal_ui_port,
+        sandbox_port=sandbox_port,
+    )
+    _run_services(settings, lambda url, key: _up(url, key, settings), owner=True, checks=_up_ports)
+    typer.echo("deskpilot stopped")
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (production): Temporal at TEMPORAL_ADDRESS, or on this machine."""
     settings = _settings()
-    # A service manager's SIGTERM must clean up like Ctrl-C (uvicorn re-raises the
-    # signal after its graceful shutdown; the default action would orphan Postgres).
+    _run_services(settings, lambda url, key: _worker(url, key, settings))
+    typer.echo("deskpilot worker stopped")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="API host [DESKPILOT_API_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="API port [DESKPILOT_API_PORT]")] = None,
+) -> None:
+    """Serve the API (production), connected to Temporal at TEMPORAL_ADDRESS or on this machine."""
+    settings = _with_overrides(_settings(), api_host=host, api_port=port)
+    _run_services(
+        settings, lambda url, key: _api(url, key, settings), checks=lambda s: _api_port(s)
+    )
+    typer.echo("deskpilot api stopped")
+
+
+def _with_overrides(settings: Settings, **options: object) -> Settings:
+    given = {name: value for name, value in options.items() if value is not None}
+    return settings.model_copy(update=given) if given else settings
+
+
+ServiceMain = Callable[[str, str], Coroutine[None, None, None]]
+
+
+def _run_services(
+    settings: Settings,
+    main: ServiceMain,
+    *,
+    owner: bool = False,
+    checks: Callable[[Settings], None] | None = None,
+) -> None:
+    """Database, then `main(url, secret_key)` in one event loop until it ends or a signal stops it."""
+    # A service manager's SIGTERM must clean up like Ctrl-C; inside the event loop
+    # `run_until_signalled` takes over both signals.
     signal.signal(signal.SIGTERM, _interrupt)
-    host = host or settings.api_host
-    port = port or settings.api_port
     try:
-        ensure_port_free(host, port, what="the API", setting="--port or DESKPILOT_API_PORT")
         secret_key = settings.resolve_secret_key()
-        with database_url(settings, owner=True) as url:
-            asyncio.run(migrate.upgrade(url))
-            typer.echo(
-                f"deskpilot is up\n"
-                f"  API        http://{host}:{port}  (/healthz, /readyz, /docs)\n"
-                f"  database   {'embedded, ' + str(settings.resolved_home() / 'pgdata') if settings.embedded_database else 'DATABASE_URL'}\n"
-                f"Press Ctrl-C to stop."
-            )
-            asyncio.run(_serve(url, secret_key, host, port))
+        if checks is not None:
+            checks(settings)
+        with database_url(settings, owner=owner) as url:
+            try:
+                asyncio.run(run_until_signalled(main(url, secret_key)))
+            finally:
+                # Stopping Postgres must not be cut short by an impatient second Ctrl-C.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except (ConfigurationError, PortInUseError) as exc:
         raise _fail(str(exc), 2) from exc
+    except (TemporalStartError, ServiceStopped) as exc:
+        raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
-        pass  # Ctrl-C before the server took over; the context above stopped Postgres.
-    typer.echo("deskpilot stopped")
+        pass  # a signal before the event loop took over; the context above stopped Postgres
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-async def _serve(url: str, secret_key: str, host: str, port: int) -> None:
-    engine = create_engine(url, secret_key=secret_key)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host=host, port=port, log_config=None)
+def _api_port(settings: Settings) -> None:
+    ensure_port_free(
+        settings.api_host,
+        settings.api_port,
+        what="the API",
+        setting="--port or DESKPILOT_API_PORT",
     )
-    try:
-        await server.serve()
-    finally:
-        await engine.dispose()
+
+
+def _up_ports(settings: Settings) -> None:
+    """Every port `up` will listen on, checked before anything starts."""
+    _api_port(settings)
+    if settings.embedded_temporal:
+        EmbeddedTemporal.from_settings(settings).check_ports()
+    if settings.demo_mode:
+        ensure_port_free(
+            "127.0.0.1",
+            settings.sandbox_port,
+            what="the demo sandbox",
+            setting="--sandbox-port or DESKPILOT_SANDBOX_PORT",
+        )
+
+
+def _temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+
+
+def _api_base(settings: Settings) -> str:
+    """The API's address as a client on this machine reaches it."""
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url.rstrip("/")
+    host = settings.api_host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.api_port}"
+
+
+async def _up(url: str, secret_key: str, settings: Settings) -> None:
+    from api.app import create_app
+    from deskpilot.demo import bootstrap_demo
+    from sandbox.server import Sandbox, serving
+    from worker import worker_dependencies
+
+    await migrate.upgrade(url)
+    async with AsyncExitStack() as stack:
+        engine = create_engine(url, secret_key=secret_key)
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+
+        temporal_ui: str | None = None
+        if settings.embedded_temporal:
+            temporal = EmbeddedTemporal.from_settings(settings)
+            client = await stack.enter_async_context(temporal.running())
+            temporal_ui = temporal.ui_url
+        else:
+            client = await connect_with_retry(
+                _temporal_address(settings), settings.temporal_namespace
+            )
+
+        api_base = _api_base(settings)
+        demo: DemoInfo | None = None
+        if settings.demo_mode:
+            sandbox = Sandbox()
+            sandbox_url = await stack.enter_async_context(
+                serving(sandbox, port=settings.sandbox_port)
+            )
+            # The worker's integrations find the demo store and mail sink here.
+            settings = settings.model_copy(update={"sandbox_url": sandbox_url})
+            demo = await bootstrap_demo(
+                sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
+            )
+
+        deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
+        worker_task = await stack.enter_async_context(temporal_worker(client, deps))
+        await stack.enter_async_context(reconciler(sessions, client, settings))
+        api_task = await stack.enter_async_context(
+            api_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
+        )
+        typer.echo(_banner(settings, api_base, temporal_ui, demo))
+        await first_to_stop(api_task, worker_task)
+
+
+def _banner(
+    settings: Settings, api_base: str, temporal_ui: str | None, demo: DemoInfo | None
+) -> str:
+    home = settings.resolved_home()
+    database = f"embedded, {home / 'pgdata'}" if settings.embedded_database else "DATABASE_URL"
+    temporal = (
+        f"embedded, 127.0.0.1:{settings.temporal_port}, state in {home / TEMPORAL_DB}"
+        if settings.embedded_temporal
+        else f"{settings.temporal_address}"
+    )
+    lines = [
+        "deskpilot is up",
+        f"  API          {api_base}  (/healthz, /readyz, /docs)",
+        f"  database     {database}",
+        f"  Temporal     {temporal}, namespace {settings.temporal_namespace}",
+    ]
+    if temporal_ui:
+        lines.append(f"  Web UI       {temporal_ui}")
+    if demo is not None:
+        lines += [
+            "Demo mode (no Shopify or Gmail credentials configured):",
+            f"  store        {DEMO_SHOP}, served by the sandbox at {settings.sandbox_url}",
+            f"  inbound URL  {demo.inbound_url}",
+            f"  API token    {demo.api_token}",
+            f"  alias        {demo.alias_address}",
+            f"  saved in     {home / DEMO_FILE}",
+        ]
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+async def _worker(url: str, secret_key: str, settings: Settings) -> None:
+    from worker import worker_dependencies
+
+    async with AsyncExitStack() as stack:
+        engine = create_engine(url, secret_key=secret_key)
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
+        deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
+        worker_task = await stack.enter_async_context(temporal_worker(client, deps))
+        await stack.enter_async_context(reconciler(sessions, client, settings))
+        log.info(
+            "worker running",
+            extra={
+                "temporal": _temporal_address(settings),
+                "namespace": settings.temporal_namespace,
+            },
+        )
+        await first_to_stop(worker_task)
+
+
+async def _api(url: str, secret_key: str, settings: Settings) -> None:
+    from api.app import create_app
+
+    async with AsyncExitStack() as stack:
+        engine = create_engine(url, secret_key=secret_key)
+        stack.push_async_callback(engine.dispose)
+        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
+        api_task = await stack.enter_async_context(
+            api_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
+        )
+        log.info("api running", extra={"api": _api_base(settings)})
+        await first_to_stop(api_task)
 
 
 @db_app.command("upgrade")

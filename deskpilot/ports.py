@@ -11,6 +11,9 @@ class PortInUseError(RuntimeError):
 
 def ensure_port_free(host: str, port: int, *, what: str, setting: str) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As the servers themselves do: connections of a previous run lingering in
+        # TIME_WAIT must not count as "in use"; a listening socket still does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -47,11 +48,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _up_ports() -> list[str]:
+    """`up` options that put every listener on a free port, so parallel runs never collide."""
+    options = ("--port", "--temporal-port", "--temporal-ui-port", "--sandbox-port")
+    # Held open together so the kernel hands out four different ports.
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in options]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        ports = [str(s.getsockname()[1]) for s in sockets]
+    return [part for option, port in zip(options, ports, strict=True) for part in (option, port)]
+
+
 def _postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    return _processes("postgres", str(pgdata))
+
+
+def _temporal_processes(home: Path) -> list[psutil.Process]:
+    return _processes("temporal", str(home / "temporal.db"))
+
+
+def _processes(name: str, argument: str) -> list[psutil.Process]:
+    """Live processes called `name` with `argument` in their command line."""
     found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
+    for process in psutil.process_iter(["name", "cmdline", "status"]):
         cmdline = process.info["cmdline"] or []
-        if process.info["name"] == "postgres" and any(str(pgdata) in part for part in cmdline):
+        if (
+            process.info["name"] == name
+            and process.info["status"] != psutil.STATUS_ZOMBIE
+            and any(argument in part for part in cmdline)
+        ):
             found.append(process)
     return found
 
@@ -60,7 +86,7 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "deskpilot"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("up", "db", "user"):
+    for command in ("up", "worker", "api", "db", "user"):
         assert command in result.stdout
 
 
@@ -118,7 +144,7 @@ def test_external_database_without_secret_key_is_refused(
     empty_database: str, tmp_path: Path
 ) -> None:
     env = _env(DATABASE_URL=empty_database)
-    result = _deskpilot("up", "--port", str(_free_port()), cwd=tmp_path, env=env)
+    result = _deskpilot("up", *_up_ports(), cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "DESKPILOT_SECRET_KEY is not set" in result.stderr
 
@@ -135,14 +161,38 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert f"127.0.0.1:{port}" in result.stderr and "DESKPILOT_API_PORT" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "setting"),
+    [
+        ("--temporal-port", "DESKPILOT_TEMPORAL_PORT"),
+        ("--temporal-ui-port", "DESKPILOT_TEMPORAL_UI_PORT"),
+        ("--sandbox-port", "DESKPILOT_SANDBOX_PORT"),
+    ],
+)
+def test_up_names_the_setting_of_a_busy_port(tmp_path: Path, option: str, setting: str) -> None:
+    home = tmp_path / "h"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ports = _up_ports()
+        ports[ports.index(option) + 1] = str(port)
+        result = _deskpilot("up", *ports, cwd=tmp_path, env=_env(DESKPILOT_HOME=str(home)))
+    assert result.returncode == 2, result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and setting in result.stderr
+    # Refused before anything started: no database was created.
+    assert not (home / "pgdata").exists()
+
+
 @pytest.fixture
 def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Path, float]]:
     """`deskpilot up` on embedded defaults in an empty folder; yields once /readyz answers."""
-    port = _free_port()
+    ports = _up_ports()
+    port = int(ports[1])
     home = tmp_path / ".deskpilot"  # the default DESKPILOT_HOME, relative to where it runs
     started = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "deskpilot", "up", "--port", str(port)],
+        [sys.executable, "-m", "deskpilot", "up", *ports],
         cwd=tmp_path,
         env=_env(),
         stdout=subprocess.PIPE,
@@ -166,7 +216,7 @@ def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Pat
         if process.poll() is None:
             process.kill()
             process.wait()
-        for leftover in _postgres_processes(home / "pgdata"):
+        for leftover in _postgres_processes(home / "pgdata") + _temporal_processes(home):
             leftover.kill()
 
 
@@ -181,6 +231,7 @@ def test_up_serves_readyz_and_stops_cleanly(
     key = home / "secret_key"
     assert key.exists() and oct(key.stat().st_mode & 0o777) == "0o600"
     assert _postgres_processes(home / "pgdata"), "embedded postgres should be running"
+    assert _temporal_processes(home), "the embedded Temporal dev server should be running"
 
     process.send_signal(stop_signal)
     output, _ = process.communicate(timeout=60)
@@ -190,3 +241,4 @@ def test_up_serves_readyz_and_stops_cleanly(
     while _postgres_processes(home / "pgdata") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _postgres_processes(home / "pgdata") == [], "postgres outlived deskpilot up"
+    assert _temporal_processes(home) == [], "the Temporal dev server outlived deskpilot up"

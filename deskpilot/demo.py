@@ -1,0 +1,219 @@
+"""Demo mode: a merchant, a demo store and an inbound alias, ready on every `deskpilot up`.
+
+Idempotent across restarts: the same user, connections and API token come back.
+The sandbox store lives in memory, so it starts from the seed on every run and
+the orders table is brought back in line with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from deskpilot.settings import Settings
+from models.accounts import create_user
+from models.api_token import issue_api_token, user_for_token
+from models.connection import Connection, CustomEmailMetadata
+from models.db import unit_of_work
+from models.enums import ConnectionType
+from models.order import Order
+from models.user import User
+from sandbox.demo_store import DEMO_SHOP, seed_orders
+from sandbox.server import Sandbox
+
+DEMO_EMAIL = "demo@deskpilot.local"
+DEMO_FILE = "demo.json"
+DEMO_SUPPORT_EMAIL = "support@demo-store.example"
+DEMO_STORE_NAME = "Demo Store"
+INBOUND_PATH = "/api/inbound/email"
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    """What a person needs to try the demo; `demo.json` holds all but the user id."""
+
+    api_base: str
+    api_token: str
+    inbound_url: str
+    alias_address: str
+    temporal_ui: str | None
+    user_id: uuid.UUID
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "api_base": self.api_base,
+            "api_token": self.api_token,
+            "inbound_url": self.inbound_url,
+            "alias_address": self.alias_address,
+            "temporal_ui": self.temporal_ui,
+        }
+
+
+async def bootstrap_demo(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    sandbox: Sandbox,
+    sandbox_url: str,
+    *,
+    api_base: str,
+    temporal_ui: str | None,
+) -> DemoInfo:
+    """Create or refresh the demo merchant, register its store in `sandbox`, write demo.json."""
+    demo_file = settings.resolved_home() / DEMO_FILE
+    saved_token = _read_saved_token(demo_file)
+    orders = seed_orders()
+    async with unit_of_work(sessions) as session:
+        user = await _demo_user(session)
+        shop = await _demo_shop(session, user.id, sandbox_url)
+        sandbox.stores.add(DEMO_SHOP, shop.access_token, orders)
+        await _upsert_orders(session, shop, orders)
+        alias = await _demo_alias(session, user.id, settings.inbound_domain)
+        token = saved_token
+        if token is None or await user_for_token(session, token) != user.id:
+            token = await issue_api_token(session, user.id, "demo")
+    info = DemoInfo(
+        api_base=api_base,
+        api_token=token,
+        inbound_url=api_base.rstrip("/") + INBOUND_PATH,
+        alias_address=alias,
+        temporal_ui=temporal_ui,
+        user_id=user.id,
+    )
+    write_demo_file(demo_file, info.public())
+    return info
+
+
+async def _demo_user(session: AsyncSession) -> User:
+    existing = (
+        await session.execute(select(User).where(func.lower(User.email) == DEMO_EMAIL))
+    ).scalar_one_or_none()
+    return existing or await create_user(session, DEMO_EMAIL, "Demo Merchant")
+
+
+async def _demo_shop(session: AsyncSession, user_id: uuid.UUID, sandbox_url: str) -> Connection:
+    shop = (
+        await session.execute(
+            select(Connection).where(
+                Connection.type == ConnectionType.SHOPIFY, Connection.shop_domain == DEMO_SHOP
+            )
+        )
+    ).scalar_one_or_none()
+    if shop is None:
+        shop = Connection(
+            user_id=user_id,
+            type=ConnectionType.SHOPIFY,
+            access_token="shpat_" + secrets.token_hex(16),
+            shop_domain=DEMO_SHOP,
+        )
+        session.add(shop)
+    elif shop.user_id != user_id:
+        raise RuntimeError(f"{DEMO_SHOP} is connected to another account than {DEMO_EMAIL}")
+    # The sandbox may listen on another port than last time.
+    shop.metadata_ = {**(shop.metadata_ or {}), "apiBase": sandbox_url}
+    await session.flush()
+    return shop
+
+
+async def _upsert_orders(
+    session: AsyncSession, shop: Connection, orders: dict[str, dict[str, Any]]
+) -> None:
+    rows = [
+        {
+            "connection_id": shop.id,
+            "shop_domain": DEMO_SHOP,
+            "shopify_id": order["id"],
+            "name": order["name"],
+            "status": "cancelled" if order["cancelled"] else "open",
+            "email": order["email"],
+            "total_amount": Decimal(order["total"]),
+            "currency": order["currency"],
+            "financial_status": order["financial_status"],
+            "fulfillment_status": order["fulfillment_status"],
+            "details": order,
+        }
+        for order in orders.values()
+    ]
+    statement = insert(Order).values(rows)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Order.shop_domain, Order.shopify_id],
+            set_={
+                column: statement.excluded[column]
+                for column in (
+                    "connection_id",
+                    "name",
+                    "status",
+                    "email",
+                    "total_amount",
+                    "currency",
+                    "financial_status",
+                    "fulfillment_status",
+                    "details",
+                )
+            }
+            | {"updated_at": func.now()},
+        )
+    )
+
+
+async def _demo_alias(session: AsyncSession, user_id: uuid.UUID, inbound_domain: str) -> str:
+    """The demo's forwarding address; created once, then kept."""
+    connections = (
+        await session.execute(
+            select(Connection).where(
+                Connection.user_id == user_id, Connection.type == ConnectionType.CUSTOM_EMAIL
+            )
+        )
+    ).scalars()
+    for connection in connections:
+        metadata = CustomEmailMetadata.model_validate(connection.metadata_ or {})
+        if metadata.shop_domain == DEMO_SHOP:
+            return str(metadata.alias)
+    metadata = CustomEmailMetadata(
+        alias=f"demo-{secrets.token_hex(3)}@{inbound_domain}",
+        domain=inbound_domain,
+        shop_domain=DEMO_SHOP,
+        support_email=DEMO_SUPPORT_EMAIL,
+        store_name=DEMO_STORE_NAME,
+    )
+    session.add(
+        Connection(
+            user_id=user_id,
+            type=ConnectionType.CUSTOM_EMAIL,
+            # An alias has no vendor token; the column is required, so it holds a random one.
+            access_token=secrets.token_urlsafe(24),
+            shop_domain=DEMO_SHOP,
+            metadata_=metadata.to_json(),
+        )
+    )
+    await session.flush()
+    return str(metadata.alias)
+
+
+def _read_saved_token(path: Path) -> str | None:
+    try:
+        token = json.loads(path.read_text(encoding="utf-8")).get("api_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) else None
+
+
+def write_demo_file(path: Path, content: dict[str, Any]) -> None:
+    """Write atomically with mode 0600 from the start: it holds a bearer token."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(content, out, indent=2)
+        out.write("\n")
+    os.replace(tmp, path)

@@ -1,0 +1,172 @@
+"""The long-running pieces that `deskpilot up`, `worker` and `api` assemble in one event loop.
+
+Each is an async context manager that starts its service and stops it
+gracefully on exit. SIGINT and SIGTERM cancel the main task once, so an
+AsyncExitStack unwinds everything in reverse order of start: API, worker,
+sandbox, Temporal, database engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator
+from typing import TYPE_CHECKING
+
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from deskpilot.settings import Settings
+from deskpilot.temporal_client import connect_temporal
+
+if TYPE_CHECKING:
+    from worker import WorkerDependencies
+
+log = logging.getLogger(__name__)
+
+RECONCILE_EVERY_SECONDS = 300.0
+
+
+class ServiceStopped(RuntimeError):
+    """A service ended on its own while deskpilot meant to keep running."""
+
+
+async def run_until_signalled(main: Awaitable[None]) -> bool:
+    """Await `main`; SIGINT/SIGTERM cancel it so its context managers stop what they started.
+
+    Returns True when a signal stopped it. A second signal does not interrupt
+    the shutdown already under way: half-stopped servers are what orphans are made of.
+    """
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("run_until_signalled must run inside a task")
+    loop = asyncio.get_running_loop()
+    received: list[signal.Signals] = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if received:
+            log.warning("already stopping", extra={"signal": signum.name})
+            return
+        received.append(signum)
+        log.info("stopping", extra={"signal": signum.name})
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await main
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return bool(received)
+
+
+async def first_to_stop(*tasks: asyncio.Task[None]) -> None:
+    """Wait while every service runs; a service that ends on its own ends deskpilot."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        task.result()  # re-raises the service's error
+    raise ServiceStopped(f"{', '.join(t.get_name() for t in done)} stopped unexpectedly")
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `run_until_signalled` stops services in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def api_server(app: FastAPI, host: str, port: int) -> AsyncIterator[asyncio.Task[None]]:
+    """Serve `app` until the block exits; yields the serving task once it accepts connections."""
+    server = _ApiServer(uvicorn.Config(app, host=host, port=port, log_config=None))
+    task = asyncio.create_task(server.serve(), name="api")
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise ServiceStopped(f"the API did not start on {host}:{port}")
+            await asyncio.sleep(0.02)
+        yield task
+    finally:
+        server.should_exit = True
+        await _settle(task)
+
+
+@contextlib.asynccontextmanager
+async def temporal_worker(
+    client: Client, deps: WorkerDependencies
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run the message worker until the block exits; yields its task."""
+    from worker import build_worker
+
+    worker = build_worker(client, deps)
+    task = asyncio.create_task(worker.run(), name="worker")
+    try:
+        yield task
+    finally:
+        if not task.done():
+            await worker.shutdown()
+        await _settle(task)
+
+
+@contextlib.asynccontextmanager
+async def reconciler(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    settings: Settings,
+    every: float = RECONCILE_EVERY_SECONDS,
+) -> AsyncIterator[None]:
+    """Start workflows for stored messages that lack one: now, then every `every` seconds."""
+    from api.workflow_starter import reconcile_unstarted
+
+    async def loop() -> None:
+        while True:
+            try:
+                started = await reconcile_unstarted(sessions, client, settings)
+                if started:
+                    log.info("reconciler started workflows", extra={"started": started})
+            except Exception:
+                # Temporal or the database may be briefly away; the next round catches up.
+                log.exception("reconciling unstarted messages failed")
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop(), name="reconciler")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await _settle(task)
+
+
+async def connect_with_retry(address: str, namespace: str, patience: float = 60) -> Client:
+    """Connect to an external Temporal, waiting up to `patience` seconds while it starts."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return await connect_temporal(address, namespace)
+        except RuntimeError as exc:
+            if time.monotonic() >= deadline:
+                raise ServiceStopped(
+                    f"cannot reach Temporal at {address} (namespace {namespace}) after "
+                    f"{patience:.0f} s: {exc}. Check TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE."
+                ) from exc
+            log.warning("waiting for Temporal", extra={"address": address, "error": str(exc)})
+            await asyncio.sleep(2)
+
+
+async def _settle(task: asyncio.Task[None]) -> None:
+    """Wait for a stopping service; its failure was already reported by `first_to_stop`."""
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it a second time
