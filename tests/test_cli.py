@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from deskpilot import migrate
 from tests.test_migrations import TABLES, _fetch
@@ -242,3 +244,52 @@ def test_up_serves_readyz_and_stops_cleanly(
         time.sleep(0.2)
     assert _postgres_processes(home / "pgdata") == [], "postgres outlived deskpilot up"
     assert _temporal_processes(home) == [], "the Temporal dev server outlived deskpilot up"
+
+
+async def test_worker_and_api_commands_serve_and_stop_on_sigterm(
+    own_database: str, temporal_dev: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The production pair against an external database and Temporal, as compose runs them."""
+    port = _free_port()
+    env = _env(
+        DATABASE_URL=own_database,
+        DESKPILOT_SECRET_KEY="k" * 48,
+        TEMPORAL_ADDRESS=temporal_dev.client.service_client.config.target_host,
+        DESKPILOT_SANDBOX_URL="http://127.0.0.1:9",
+    )
+
+    async def start(*args: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "deskpilot",
+            *args,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+    worker = await start("worker")
+    api = await start("api", "--port", str(port))
+    try:
+        async with httpx.AsyncClient() as http:
+            deadline = time.monotonic() + 60
+            while True:
+                assert api.returncode is None and worker.returncode is None
+                with contextlib.suppress(httpx.TransportError):
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "deskpilot api did not become ready"
+                await asyncio.sleep(0.2)
+        for process, name in ((api, "api"), (worker, "worker")):
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode == 0, output.decode()
+            assert f"{name} running" in output.decode()  # it got as far as serving
+            assert f"deskpilot {name} stopped" in output.decode()
+    finally:
+        for process in (api, worker):
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
