@@ -73,6 +73,9 @@ def _fields(row: object, model: type[BaseModel]) -> dict[str, Any]:
 async def get_message(
     message_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
 ) -> MessageDetail:
+    # One snapshot for the reads below: the workflow commits the suggestion and the
+    # action together, and the answer must never show one without the other.
+    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     # Scoped by owner in the query: another merchant's message is simply not found.
     found = (
         await session.execute(
