@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.default_playbooks import seed_default_playbooks
+from models.email_address import check_address
 from models.event import log_event
 from models.usage import ensure_subscription
 from models.user import User
-
-_EMAIL = TypeAdapter(EmailStr)
 
 
 class AccountError(ValueError):
@@ -21,8 +19,8 @@ class AccountError(ValueError):
 
 async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
     try:
-        email = _EMAIL.validate_python(email.strip())
-    except ValidationError as exc:
+        email = check_address(email)
+    except ValueError as exc:
         raise AccountError(f"{email!r} is not a valid email address") from exc
     inserted = await session.execute(
         insert(User)

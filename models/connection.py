@@ -6,13 +6,14 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, created_at, updated_at, uuid_pk
 from models.crypto import EncryptedText
+from models.email_address import EmailAddress
 from models.enums import CONNECTION_TYPE, ConnectionType
 
 if TYPE_CHECKING:
@@ -64,11 +65,11 @@ class CustomEmailMetadata(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
-    alias: EmailStr
+    alias: EmailAddress
     domain: str
     shop_domain: str | None = None
     disabled: bool = False
-    support_email: EmailStr | None = None
+    support_email: EmailAddress | None = None
     store_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from deskpilot import migrate
 from deskpilot.database_url import with_database
 from deskpilot.embedded_postgres import EmbeddedPostgres
+from deskpilot.temporal_client import register_search_attributes
 from models.db import create_engine
 from workflows import search_attributes
 
@@ -192,6 +193,7 @@ async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=_venv_executable("temporal-test-server"),
     )
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -1,0 +1,158 @@
+"""A merchant wired to the sandbox stand-ins, and a worker for its messages.
+
+Shared by the workflow tests (time-skipping server) and the HTTP tests (dev server).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from email.utils import make_msgid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from integrations.demo_store_client import DemoStoreClient
+from integrations.offline_suggester import OfflineSuggester
+from integrations.sandbox_mailer import SandboxMailer
+from models import (
+    Connection,
+    ConnectionType,
+    CustomEmailMetadata,
+    Message,
+    MessageDirection,
+    Order,
+    Thread,
+)
+from models.accounts import create_user
+from models.db import unit_of_work
+from sandbox.demo_store import Store, seed_orders
+from sandbox.server import Sandbox, serving
+from worker import WorkerDependencies, build_worker
+from workflows.contracts import message_workflow_id
+
+
+@dataclass
+class Merchant:
+    user_id: uuid.UUID
+    store: Store
+    sandbox: Sandbox
+    sandbox_url: str
+    alias: str
+    orders: dict[str, dict[str, Any]]
+
+
+async def create_merchant(
+    sessions: async_sessionmaker[AsyncSession], sandbox: Sandbox, sandbox_url: str
+) -> Merchant:
+    shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
+    token = f"shpat_{uuid.uuid4().hex}"
+    orders = seed_orders()
+    store = sandbox.stores.add(shop, token, orders)
+    alias = f"store-{uuid.uuid4().hex[:6]}@inbound.test"
+    async with unit_of_work(sessions) as session:
+        user = await create_user(session, f"owner-{uuid.uuid4().hex[:6]}@store.test", "Owner")
+        shopify = Connection(
+            user_id=user.id,
+            type=ConnectionType.SHOPIFY,
+            access_token=token,
+            shop_domain=shop,
+            metadata_={"apiBase": sandbox_url},
+        )
+        mailbox = Connection(
+            user_id=user.id,
+            type=ConnectionType.CUSTOM_EMAIL,
+            access_token="-",
+            metadata_=CustomEmailMetadata(
+                alias=alias,
+                domain="inbound.test",
+                shop_domain=shop,
+                support_email="help@store.test",
+                store_name="Test Store",
+            ).to_json(),
+        )
+        session.add_all([shopify, mailbox])
+        await session.flush()
+        for data in orders.values():
+            session.add(
+                Order(
+                    connection_id=shopify.id,
+                    shop_domain=shop,
+                    shopify_id=data["id"],
+                    name=data["name"],
+                    status="cancelled" if data["cancelled"] else "open",
+                    email=data["email"],
+                    total_amount=Decimal(data["total"]),
+                    currency=data["currency"],
+                    financial_status=data["financial_status"],
+                    fulfillment_status=data["fulfillment_status"],
+                    details=data,
+                )
+            )
+    return Merchant(user.id, store, sandbox, sandbox_url, alias, orders)
+
+
+async def store_message(
+    sessions: async_sessionmaker[AsyncSession],
+    merchant: Merchant,
+    *,
+    sender: str,
+    subject: str,
+    text: str,
+    thread_id: uuid.UUID | None = None,
+    headers: dict[str, Any] | None = None,
+) -> tuple[uuid.UUID, uuid.UUID, str]:
+    """Store an inbound message as ingest would; returns (message id, thread id, workflow id)."""
+    rfc_id = make_msgid(domain="customer.test")
+    async with unit_of_work(sessions) as session:
+        if thread_id is None:
+            thread = Thread(
+                user_id=merchant.user_id,
+                customer_email=sender,
+                subject=subject,
+                last_message_at=datetime.now(UTC),
+            )
+            session.add(thread)
+            await session.flush()
+            thread_id = thread.id
+        message = Message(
+            user_id=merchant.user_id,
+            thread_id=thread_id,
+            direction=MessageDirection.INBOUND,
+            message_id=rfc_id,
+            from_address=sender,
+            to_address=merchant.alias,
+            subject=subject,
+            body_text=text,
+            headers={"Message-ID": rfc_id, "From": sender, **(headers or {})},
+            sent_at=datetime.now(UTC),
+            workflow_id=message_workflow_id(merchant.user_id, rfc_id),
+        )
+        session.add(message)
+        await session.flush()
+        return message.id, thread_id, message.workflow_id or ""
+
+
+@asynccontextmanager
+async def running_pipeline(
+    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
+) -> AsyncIterator[Merchant]:
+    """Sandbox served over loopback, a merchant wired to it, and a worker polling `task_queue`."""
+    sandbox = Sandbox()
+    async with serving(sandbox) as url:
+        merchant = await create_merchant(sessions, sandbox, url)
+        shopify, mailer = DemoStoreClient(), SandboxMailer(url)
+        deps = WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
+        worker: Worker = build_worker(client, deps, task_queue=task_queue)
+        try:
+            async with worker:
+                yield merchant
+        finally:
+            await shopify.aclose()
+            await mailer.aclose()

@@ -1,0 +1,275 @@
+"""MessageWorkflow under the time-skipping test server: decisions, reminder, expiry, supersede.
+
+Activities are the real ones, against a real PostgreSQL and the sandbox over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from models import Action, ActionStatus, ActionType, Event, Message, MessageDirection
+from tests.pipeline import Merchant, running_pipeline, store_message
+from workflows.contracts import (
+    APPROVE_UPDATE,
+    MESSAGE_WORKFLOW,
+    REJECT_UPDATE,
+    STATE_QUERY,
+    ApproveInput,
+    DecisionResult,
+    MessageState,
+    MessageWorkflowInput,
+    RejectInput,
+    Stage,
+)
+
+
+@pytest.fixture
+async def pipeline(
+    temporal_time_skipping: WorkflowEnvironment, own_sessions: async_sessionmaker[AsyncSession]
+):
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    async with running_pipeline(temporal_time_skipping.client, own_sessions, queue) as merchant:
+        yield temporal_time_skipping, own_sessions, merchant, queue
+
+
+async def _start(
+    env: WorkflowEnvironment,
+    merchant: Merchant,
+    queue: str,
+    message_id: uuid.UUID,
+    workflow_id: str,
+) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        MESSAGE_WORKFLOW,
+        MessageWorkflowInput(user_id=merchant.user_id, message_id=message_id),
+        id=workflow_id,
+        task_queue=queue,
+        result_type=MessageState,
+    )
+
+
+async def _awaiting(handle: WorkflowHandle) -> MessageState:
+    """Query until the suggestion is ready (the query answers as soon as the workflow ran)."""
+    for _ in range(200):
+        try:
+            state = await handle.query(STATE_QUERY, result_type=MessageState)
+        except (RPCError, WorkflowQueryFailedError):  # the first workflow task has not run yet
+            state = None
+        if state is not None and state.stage != Stage.RECEIVED:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError("the suggestion never became ready")
+
+
+async def _action(sessions: async_sessionmaker[AsyncSession], action_id: uuid.UUID) -> Action:
+    async with sessions() as session:
+        return (await session.execute(select(Action).where(Action.id == action_id))).scalar_one()
+
+
+async def _events(sessions: async_sessionmaker[AsyncSession], action_id: uuid.UUID) -> list[str]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Event.type).where(Event.entity_id == str(action_id)).order_by(Event.created_at)
+        )
+        return list(rows.scalars())
+
+
+def _customer(merchant: Merchant, number: str) -> str:
+    return merchant.orders[number]["email"]
+
+
+async def test_approved_refund_executes_once_and_replies_in_thread(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1001"),
+        subject="Damaged mug",
+        text="My order #1001 arrived broken, I want a refund.",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    assert state.stage == Stage.AWAITING_DECISION and state.action_type == ActionType.REFUND
+
+    result = await handle.execute_update(
+        APPROVE_UPDATE,
+        ApproveInput(action_id=state.action_id, reply="Refunded, sorry!"),
+        result_type=DecisionResult,
+    )
+    assert result.status == ActionStatus.APPROVED
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            REJECT_UPDATE, RejectInput(action_id=state.action_id, reason="no")
+        )
+
+    final = await handle.result()
+    assert final.stage == Stage.EXECUTED and final.action_status == ActionStatus.EXECUTED
+    action = await _action(sessions, state.action_id)
+    assert action.status == ActionStatus.EXECUTED and action.executed_at is not None
+    assert action.payload["reply"] == "Refunded, sorry!"
+    refunds = [e for e in merchant.store.ledger if e["action"] == "REFUND"]
+    assert len(refunds) == 1 and refunds[0]["order"] == "#1001"
+    assert merchant.store.orders["1001"]["financial_status"] == "REFUNDED"
+
+    deliveries = merchant.sandbox.sink.deliveries
+    assert len(deliveries) == 1 and deliveries[0].recipients == [_customer(merchant, "1001")]
+    raw = merchant.sandbox.sink.raw(0).decode()
+    assert (
+        "Auto-Submitted: auto-replied" in raw
+        and "In-Reply-To: <" in raw
+        and "Refunded, sorry!" in raw
+    )
+    async with sessions() as session:
+        outbound = (
+            (
+                await session.execute(
+                    select(Message).where(Message.direction == MessageDirection.OUTBOUND)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [m.message_id for m in outbound] == [deliveries[0].message_id]
+    assert {"action.pending", "action.approved", "action.performed", "action.executed"} <= set(
+        await _events(sessions, state.action_id)
+    )
+
+
+async def test_rejection_closes_without_side_effects(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1002"),
+        subject="Cancel",
+        text="Please cancel order #1002",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    result = await handle.execute_update(
+        REJECT_UPDATE,
+        RejectInput(action_id=state.action_id, reason="customer called instead"),
+        result_type=DecisionResult,
+    )
+    assert result.status == ActionStatus.REJECTED
+    final = await handle.result()
+    assert final.stage == Stage.REJECTED and final.note == "customer called instead"
+    assert merchant.store.ledger == [] and merchant.sandbox.sink.deliveries == []
+
+
+async def test_pending_decision_reminds_after_a_day_and_expires_after_a_week(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1003"),
+        subject="Where is it?",
+        text="Where is my order #1003?",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    await env.sleep(timedelta(hours=25))
+    assert "action.reminder" in await _events(sessions, state.action_id)
+    assert (await _action(sessions, state.action_id)).status == ActionStatus.PENDING
+
+    final = await handle.result()  # time skips to the 7-day expiry
+    assert final.stage == Stage.REJECTED and "expired" in (final.note or "")
+    assert (await _action(sessions, state.action_id)).status == ActionStatus.REJECTED
+    assert merchant.sandbox.sink.deliveries == []
+
+
+async def test_newer_message_in_the_thread_supersedes_the_pending_suggestion(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    sender = _customer(merchant, "1004")
+    first_id, thread_id, first_wf = await store_message(
+        sessions,
+        merchant,
+        sender=sender,
+        subject="Refund",
+        text="Refund order #1004 please",
+    )
+    first = await _start(env, merchant, queue, first_id, first_wf)
+    first_state = await _awaiting(first)
+    second_id, _, second_wf = await store_message(
+        sessions,
+        merchant,
+        sender=sender,
+        subject="Re: Refund",
+        text="Actually, cancel order #1004 instead.",
+        thread_id=thread_id,
+    )
+    second = await _start(env, merchant, queue, second_id, second_wf)
+    second_state = await _awaiting(second)
+
+    superseded = await first.result()
+    assert superseded.stage == Stage.REJECTED and "superseded" in (superseded.note or "")
+    assert (await _action(sessions, first_state.action_id)).status == ActionStatus.REJECTED
+    assert second_state.stage == Stage.AWAITING_DECISION
+    with pytest.raises((WorkflowUpdateFailedError, RPCError)):  # the workflow has closed
+        await first.execute_update(APPROVE_UPDATE, ApproveInput(action_id=first_state.action_id))
+    await second.terminate("test done")
+
+
+async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    # Order #1005 is cancelled in the seed (every fifth order): a refund must not go through.
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1005"),
+        subject="Refund",
+        text="Refund order #1005",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    await handle.execute_update(
+        APPROVE_UPDATE,
+        ApproveInput(action_id=state.action_id, payload={"amount": "5.00"}),
+        result_type=DecisionResult,
+    )
+    final = await handle.result()
+    assert final.stage == Stage.FAILED and "exceeds" in (final.note or "")
+    action = await _action(sessions, state.action_id)
+    assert action.status == ActionStatus.FAILED and "exceeds" in (action.error or "")
+    assert merchant.store.ledger == [] and merchant.sandbox.sink.deliveries == []
+
+
+async def test_auto_replies_are_stored_but_never_answered(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1006"),
+        subject="Out of office",
+        text="I am away until Monday.",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    final = await (await _start(env, merchant, queue, message_id, workflow_id)).result()
+    assert final.stage == Stage.SKIPPED and "Auto-Submitted" in (final.note or "")
+    async with sessions() as session:
+        assert (await session.execute(select(Action))).scalars().all() == []
+
+
+async def test_a_decision_for_another_action_is_refused(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, "1007"),
+        subject="Hi",
+        text="Status of #1007?",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    await _awaiting(handle)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=uuid.uuid4()))
+    await handle.terminate("test done")

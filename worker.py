@@ -1,0 +1,60 @@
+"""Builds the activity dependencies and runs the Temporal worker for message workflows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.message import MessageActivities
+from deskpilot.settings import Settings
+from integrations.demo_store_client import DemoStoreClient
+from integrations.offline_suggester import OfflineSuggester
+from integrations.ports import MailPort, ShopifyPort, SuggesterPort
+from integrations.sandbox_mailer import SandboxMailer
+from workflows.contracts import TASK_QUEUE
+from workflows.message import MessageWorkflow
+
+
+@dataclass
+class WorkerDependencies:
+    sessions: async_sessionmaker[AsyncSession]
+    shopify: ShopifyPort
+    mailer: MailPort
+    suggester: SuggesterPort
+
+
+@asynccontextmanager
+async def worker_dependencies(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[WorkerDependencies]:
+    """The integrations this process talks to. Until the Shopify, email and AI issues land,
+    these are the sandbox stand-ins and the offline suggester."""
+    if not settings.sandbox_url:
+        raise RuntimeError(
+            "DESKPILOT_SANDBOX_URL is not set: the worker needs the sandbox demo store and mail "
+            "sink until real Shopify and mail integrations are configured"
+        )
+    shopify = DemoStoreClient()
+    mailer = SandboxMailer(settings.sandbox_url)
+    try:
+        yield WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
+    finally:
+        await shopify.aclose()
+        await mailer.aclose()
+
+
+def build_worker(
+    client: Client, deps: WorkerDependencies, *, task_queue: str = TASK_QUEUE
+) -> Worker:
+    activities = MessageActivities(deps.sessions, deps.shopify, deps.mailer, deps.suggester)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[MessageWorkflow],
+        activities=activities.all(),
+    )

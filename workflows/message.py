@@ -1,0 +1,299 @@
+"""MessageWorkflow: one inbound email's journey from suggestion to executed action and reply.
+
+prepare (classify, match order, plan limits, suggestion, PENDING action)
+  → wait for a decision (approve/reject updates; reminder; expiry; superseded by a
+    newer message in the thread)
+  → execute the action on Shopify → send the reply → EXECUTED (or FAILED).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.message import (
+        ActionRef,
+        DecisionInput,
+        ErrorType,
+        FailInput,
+        MessageActivities,
+        Prepared,
+        PrepareInput,
+    )
+    from models.enums import ActionStatus
+    from workflows import search_attributes as sa
+    from workflows.contracts import (
+        APPROVE_UPDATE,
+        MESSAGE_WORKFLOW,
+        REJECT_UPDATE,
+        STATE_QUERY,
+        SUPERSEDE_SIGNAL,
+        ApproveInput,
+        DecisionResult,
+        MessageState,
+        MessageWorkflowInput,
+        RejectInput,
+        Stage,
+        SupersedeInput,
+    )
+
+# Transient failures (a store or mail server down) retry with backoff for about an hour;
+# the errors that retrying cannot fix end the step at once.
+RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=40,
+    non_retryable_error_types=list(ErrorType.FINAL),
+)
+STEP_TIMEOUT = timedelta(seconds=60)
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+@workflow.defn(name=MESSAGE_WORKFLOW)
+class MessageWorkflow:
+    def __init__(self) -> None:
+        self._input: MessageWorkflowInput | None = None
+        self._state: MessageState | None = None
+        self._decision: DecisionInput | None = None  # taken (validator refuses a second)
+        self._decision_recorded = False  # durable in the database
+        self._superseded_by: SupersedeInput | None = None
+
+    # --- run ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, data: MessageWorkflowInput) -> MessageState:
+        self._input = data
+        self._state = MessageState(stage=Stage.RECEIVED, message_id=data.message_id)
+        prepared: Prepared = await workflow.execute_activity_method(
+            MessageActivities.prepare_message,
+            PrepareInput(user_id=data.user_id, message_id=data.message_id),
+            start_to_close_timeout=timedelta(minutes=3),
+            retry_policy=RETRY,
+        )
+        if prepared.skip_reason is not None:
+            return self._end(Stage.SKIPPED, note=prepared.skip_reason)
+
+        assert prepared.action_id is not None
+        self._state = MessageState(
+            stage=Stage.AWAITING_DECISION,
+            message_id=data.message_id,
+            action_id=prepared.action_id,
+            action_type=prepared.action_type,
+            action_status=prepared.action_status,
+            suggestion_id=prepared.suggestion_id,
+            note=prepared.note,
+        )
+        self._publish(order_name=prepared.order_name)
+        for older in prepared.superseded_workflow_ids:
+            await self._supersede(older)
+
+        if prepared.action_status == ActionStatus.PENDING:
+            await self._await_decision(data)
+        elif prepared.action_status == ActionStatus.APPROVED:
+            self._decision_recorded = True  # decided in an earlier run of this message
+
+        if self._state.action_status == ActionStatus.APPROVED:
+            await self._execute(data, prepared.action_id)
+        elif self._state.action_status == ActionStatus.REJECTED:
+            self._end(Stage.REJECTED, note=self._state.note)
+        # Let an update that is still recording finish before the workflow completes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._state
+
+    async def _await_decision(self, data: MessageWorkflowInput) -> None:
+        def settled() -> bool:
+            return self._decision_recorded or (
+                self._superseded_by is not None and self._decision is None
+            )
+
+        try:
+            await workflow.wait_condition(settled, timeout=data.reminder_after)
+        except TimeoutError:
+            await self._activity(MessageActivities.remind, self._ref())
+            try:
+                await workflow.wait_condition(
+                    settled,
+                    timeout=max(data.expire_after - data.reminder_after, timedelta(seconds=1)),
+                )
+            except TimeoutError:
+                if self._decision is None:
+                    await self._close_undecided(
+                        f"expired after {data.expire_after} without a decision"
+                    )
+                    return
+                await workflow.wait_condition(lambda: self._decision_recorded)
+        if not self._decision_recorded and self._superseded_by is not None:
+            await self._close_undecided(
+                f"superseded by a newer message in the thread ({self._superseded_by.newer_message_id})"
+            )
+
+    async def _close_undecided(self, reason: str) -> None:
+        assert self._state is not None and self._input is not None and self._state.action_id
+        self._decision = DecisionInput(
+            user_id=self._input.user_id,
+            action_id=self._state.action_id,
+            decision="reject",
+            decided_by="system",
+            reason=reason,
+        )
+        status = await self._activity(MessageActivities.record_decision, self._decision)
+        self._decision_recorded = True
+        self._state.action_status = status
+        self._state.note = reason
+
+    async def _execute(self, data: MessageWorkflowInput, action_id: object) -> None:
+        assert self._state is not None
+        self._state.stage = Stage.EXECUTING
+        self._publish()
+        try:
+            await self._activity(MessageActivities.execute_action, self._ref())
+            await self._activity(MessageActivities.send_reply, self._ref())
+            self._state.action_status = await self._activity(MessageActivities.finish, self._ref())
+            self._end(Stage.EXECUTED)
+        except ActivityError as err:
+            reason = _reason(err)
+            self._state.action_status = await self._activity(
+                MessageActivities.mark_failed,
+                FailInput(user_id=data.user_id, action_id=self._state.action_id, error=reason),
+            )
+            self._end(Stage.FAILED, note=reason)
+
+    async def _supersede(self, workflow_id: str) -> None:
+        assert self._input is not None
+        try:
+            await workflow.get_external_workflow_handle(workflow_id).signal(
+                SUPERSEDE_SIGNAL, SupersedeInput(newer_message_id=self._input.message_id)
+            )
+        except ApplicationError:
+            # That workflow already finished: nothing left to supersede.
+            workflow.logger.info(
+                "older workflow already closed", extra={"workflow_id": workflow_id}
+            )
+
+    # --- decisions ----------------------------------------------------------------------
+
+    def _check_decidable(self, action_id: object) -> None:
+        state = self._state
+        if state is None or state.action_id is None or state.stage != Stage.AWAITING_DECISION:
+            raise ApplicationError(
+                "this message is not waiting for a decision", type=ErrorType.ALREADY_DECIDED
+            )
+        if action_id != state.action_id:
+            raise ApplicationError(
+                f"action {action_id} does not belong to this message", type=ErrorType.NOT_FOUND
+            )
+        if self._decision is not None:
+            raise ApplicationError(
+                f"the action was already {self._decision.decision}d", type=ErrorType.ALREADY_DECIDED
+            )
+        if self._superseded_by is not None:
+            raise ApplicationError(
+                "a newer message superseded this suggestion", type=ErrorType.ALREADY_DECIDED
+            )
+
+    async def _decide(self, decision: DecisionInput) -> DecisionResult:
+        assert self._state is not None
+        self._decision = decision  # before the await: a concurrent second decision is refused
+        try:
+            status = await self._activity(MessageActivities.record_decision, decision)
+        except ActivityError:
+            self._decision = None
+            raise
+        self._state.action_status = status
+        if decision.reason:
+            self._state.note = decision.reason
+        self._decision_recorded = True
+        return DecisionResult(action_id=decision.action_id, status=status)
+
+    @workflow.update(name=APPROVE_UPDATE)
+    async def approve(self, data: ApproveInput) -> DecisionResult:
+        assert self._input is not None
+        return await self._decide(
+            DecisionInput(
+                user_id=self._input.user_id,
+                action_id=data.action_id,
+                decision="approve",
+                decided_by=data.decided_by,
+                reply=data.reply,
+                payload=data.payload,
+            )
+        )
+
+    @approve.validator
+    def _validate_approve(self, data: ApproveInput) -> None:
+        self._check_decidable(data.action_id)
+
+    @workflow.update(name=REJECT_UPDATE)
+    async def reject(self, data: RejectInput) -> DecisionResult:
+        assert self._input is not None
+        return await self._decide(
+            DecisionInput(
+                user_id=self._input.user_id,
+                action_id=data.action_id,
+                decision="reject",
+                decided_by=data.decided_by,
+                reason=data.reason,
+            )
+        )
+
+    @reject.validator
+    def _validate_reject(self, data: RejectInput) -> None:
+        self._check_decidable(data.action_id)
+
+    @workflow.signal(name=SUPERSEDE_SIGNAL)
+    def supersede(self, data: SupersedeInput) -> None:
+        if self._decision is None and self._superseded_by is None:
+            self._superseded_by = data
+
+    @workflow.query(name=STATE_QUERY)
+    def state(self) -> MessageState:
+        assert self._state is not None
+        return self._state
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _ref(self) -> ActionRef:
+        assert self._input is not None and self._state is not None and self._state.action_id
+        return ActionRef(user_id=self._input.user_id, action_id=self._state.action_id)
+
+    async def _activity(self, method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        return await workflow.execute_activity_method(  # type: ignore[misc]
+            method, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=RETRY
+        )
+
+    def _end(self, stage: Stage, note: str | None = None) -> MessageState:
+        assert self._state is not None
+        self._state.stage = stage
+        if note is not None:
+            self._state.note = note
+        self._publish()
+        return self._state
+
+    def _publish(self, order_name: str | None = None) -> None:
+        """Keep the Web UI's search attributes in step with the state (no customer PII)."""
+        assert self._input is not None and self._state is not None
+        updates = [
+            sa.OWNER.value_set(str(self._input.user_id)),
+            sa.MESSAGE.value_set(str(self._input.message_id)),
+            sa.STATUS.value_set(self._state.stage.value),
+        ]
+        if self._state.action_type is not None:
+            updates.append(sa.ACTION_TYPE.value_set(self._state.action_type.value))
+        if order_name:
+            updates.append(sa.ORDER_NAME.value_set(order_name))
+        workflow.upsert_search_attributes(updates)
+
+
+def _reason(err: ActivityError) -> str:
+    cause = err.cause
+    while cause is not None and not isinstance(cause, ApplicationError) and cause.cause is not None:
+        cause = cause.cause
+    return str(cause.message if isinstance(cause, ApplicationError) else err)
