@@ -409,10 +409,21 @@ class MessageActivities:
             shop = await self._shop(session, order)
             action_type, payload, order_gid = action.type, dict(action.payload), order.shopify_id
 
-        snapshot = await self._fresh_order_by_gid(shop, order_gid)
-        problem = why_not_allowed(action_type, payload, snapshot)
-        if problem is not None:
-            raise _final(problem, ErrorType.NO_LONGER_VALID)
+        if "performing_since" not in payload:
+            snapshot = await self._fresh_order_by_gid(shop, order_gid)
+            problem = why_not_allowed(action_type, payload, snapshot)
+            if problem is not None:
+                raise _final(problem, ErrorType.NO_LONGER_VALID)
+            # Committed before the store is called: a retry after a crash must not
+            # re-check the order, which our own first call may already have changed
+            # (a refunded order has nothing left to refund). The store's idempotency
+            # key then returns the first result instead of acting twice.
+            async with unit_of_work(self._sessions) as session:
+                action = await self._action(session, data.user_id, data.action_id, lock=True)
+                action.payload = {
+                    **action.payload,
+                    "performing_since": datetime.now(UTC).isoformat(),
+                }
         try:
             outcome = await self._shopify.perform(
                 shop, order_gid, action_type, payload, idempotency_key(data.action_id)

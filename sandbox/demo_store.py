@@ -9,6 +9,7 @@ order). Tests read its ledger to count what really happened.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class Store:
     ledger: list[dict[str, Any]] = field(default_factory=list)  # every effect, in order
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> result
     lock: threading.Lock = field(default_factory=threading.Lock)
+    latency: float = 0.0  # seconds each action takes, to widen windows in crash tests
 
     def perform(
         self, number: str, action: str, payload: dict[str, Any], key: str
@@ -204,6 +206,8 @@ def router(stores: DemoStores) -> APIRouter:
         if not idempotency_key:
             return JSONResponse({"userErrors": [{"message": "Idempotency-Key is required"}]}, 400)
         body = await request.json()
+        if store.latency:
+            await asyncio.sleep(store.latency)
         try:
             outcome = store.perform(
                 _number(number), body["action"], body.get("payload", {}), idempotency_key

@@ -107,6 +107,7 @@ async def store_message(
     text: str,
     thread_id: uuid.UUID | None = None,
     headers: dict[str, Any] | None = None,
+    started: bool = False,
 ) -> tuple[uuid.UUID, uuid.UUID, str]:
     """Store an inbound message as ingest would; returns (message id, thread id, workflow id)."""
     rfc_id = make_msgid(domain="customer.test")
@@ -133,6 +134,8 @@ async def store_message(
             headers={"Message-ID": rfc_id, "From": sender, **(headers or {})},
             sent_at=datetime.now(UTC),
             workflow_id=message_workflow_id(merchant.user_id, rfc_id),
+            # True when the test starts the workflow itself, so a reconciler leaves it alone.
+            workflow_started_at=datetime.now(UTC) if started else None,
         )
         session.add(message)
         await session.flush()

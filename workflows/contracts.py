@@ -48,6 +48,9 @@ class MessageWorkflowInput(BaseModel):
     message_id: uuid.UUID  # messages.id, not the RFC Message-ID
     reminder_after: timedelta = timedelta(hours=24)
     expire_after: timedelta = timedelta(days=7)
+    # How long one attempt of a step may take before Temporal retries it elsewhere:
+    # also how long a crashed worker's step waits before another worker takes it over.
+    step_timeout: timedelta = timedelta(seconds=30)
 
 
 class ApproveInput(BaseModel):

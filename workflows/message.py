@@ -52,7 +52,6 @@ RETRY = RetryPolicy(
     maximum_attempts=40,
     non_retryable_error_types=list(ErrorType.FINAL),
 )
-STEP_TIMEOUT = timedelta(seconds=60)
 A = TypeVar("A")
 R = TypeVar("R")
 
@@ -265,8 +264,9 @@ class MessageWorkflow:
         return ActionRef(user_id=self._input.user_id, action_id=self._state.action_id)
 
     async def _activity(self, method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+        assert self._input is not None
         return await workflow.execute_activity_method(  # type: ignore[misc]
-            method, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=RETRY
+            method, arg, start_to_close_timeout=self._input.step_timeout, retry_policy=RETRY
         )
 
     def _end(self, stage: Stage, note: str | None = None) -> MessageState:
