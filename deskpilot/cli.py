@@ -9,21 +9,21 @@ import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from deskpilot import migrate
-from deskpilot.demo import DEMO_FILE
+from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.logs import configure_logging
 from deskpilot.ports import PortInUseError, ensure_port_free
 from deskpilot.runtime import database_url
 from deskpilot.services import (
     ServiceStopped,
-    api_server,
     connect_with_retry,
     first_to_stop,
+    http_server,
     reconciler,
     run_until_signalled,
     temporal_worker,
@@ -32,11 +32,12 @@ from deskpilot.settings import ConfigurationError, Settings, get_settings
 from models.accounts import AccountError, create_user
 from models.db import create_engine, session_factory, unit_of_work
 from sandbox.demo_store import DEMO_SHOP
-
-if TYPE_CHECKING:
-    from deskpilot.demo import DemoInfo
+from sandbox.server import Sandbox
 
 log = logging.getLogger(__name__)
+
+# The demo sandbox is for this machine only.
+SANDBOX_HOST = "127.0.0.1"
 
 app = typer.Typer(
     help="deskpilot: the AI support desk for Shopify merchants.", no_args_is_help=True
@@ -105,9 +106,7 @@ def api(
 ) -> None:
     """Serve the API (production), connected to Temporal at TEMPORAL_ADDRESS or on this machine."""
     settings = _with_overrides(_settings(), api_host=host, api_port=port)
-    _run_services(
-        settings, lambda url, key: _api(url, key, settings), checks=lambda s: _api_port(s)
-    )
+    _run_services(settings, lambda url, key: _api(url, key, settings), checks=_api_port)
     typer.echo("deskpilot api stopped")
 
 
@@ -169,7 +168,7 @@ def _up_ports(settings: Settings) -> None:
         EmbeddedTemporal.from_settings(settings).check_ports()
     if settings.demo_mode:
         ensure_port_free(
-            "127.0.0.1",
+            SANDBOX_HOST,
             settings.sandbox_port,
             what="the demo sandbox",
             setting="--sandbox-port or DESKPILOT_SANDBOX_PORT",
@@ -193,9 +192,8 @@ def _api_base(settings: Settings) -> str:
 
 
 async def _up(url: str, secret_key: str, settings: Settings) -> None:
+    # Imported here, not at the top, so `deskpilot db ...` does not load workflows and the API.
     from api.app import create_app
-    from deskpilot.demo import bootstrap_demo
-    from sandbox.server import Sandbox, serving
     from worker import worker_dependencies
 
     await migrate.upgrade(url)
@@ -216,11 +214,15 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
 
         api_base = _api_base(settings)
         demo: DemoInfo | None = None
+        services: list[asyncio.Task[None]] = []
         if settings.demo_mode:
             sandbox = Sandbox()
-            sandbox_url = await stack.enter_async_context(
-                serving(sandbox, port=settings.sandbox_port)
+            services.append(
+                await stack.enter_async_context(
+                    http_server(sandbox.app(), SANDBOX_HOST, settings.sandbox_port, name="sandbox")
+                )
             )
+            sandbox_url = f"http://{SANDBOX_HOST}:{settings.sandbox_port}"
             # The worker's integrations find the demo store and mail sink here.
             settings = settings.model_copy(update={"sandbox_url": sandbox_url})
             demo = await bootstrap_demo(
@@ -228,13 +230,17 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             )
 
         deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
-        worker_task = await stack.enter_async_context(temporal_worker(client, deps))
+        services.append(await stack.enter_async_context(temporal_worker(client, deps)))
         await stack.enter_async_context(reconciler(sessions, client, settings))
-        api_task = await stack.enter_async_context(
-            api_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
+        services.append(
+            await stack.enter_async_context(
+                http_server(
+                    create_app(engine, client, settings), settings.api_host, settings.api_port
+                )
+            )
         )
         typer.echo(_banner(settings, api_base, temporal_ui, demo))
-        await first_to_stop(api_task, worker_task)
+        await first_to_stop(*services)
 
 
 def _banner(
@@ -297,7 +303,7 @@ async def _api(url: str, secret_key: str, settings: Settings) -> None:
         stack.push_async_callback(engine.dispose)
         client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
         api_task = await stack.enter_async_context(
-            api_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
+            http_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
         )
         log.info("api running", extra={"api": _api_base(settings)})
         await first_to_stop(api_task)

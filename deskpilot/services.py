@@ -78,8 +78,12 @@ async def first_to_stop(*tasks: asyncio.Task[None]) -> None:
     raise ServiceStopped(f"{', '.join(t.get_name() for t in done)} stopped unexpectedly")
 
 
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: `run_until_signalled` stops services in order."""
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `run_until_signalled` stops services in order.
+
+    (uvicorn's handlers would start shutting this server down on the first signal,
+    while the worker may still be calling it.)
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -87,15 +91,17 @@ class _ApiServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def api_server(app: FastAPI, host: str, port: int) -> AsyncIterator[asyncio.Task[None]]:
+async def http_server(
+    app: FastAPI, host: str, port: int, *, name: str = "api"
+) -> AsyncIterator[asyncio.Task[None]]:
     """Serve `app` until the block exits; yields the serving task once it accepts connections."""
-    server = _ApiServer(uvicorn.Config(app, host=host, port=port, log_config=None))
-    task = asyncio.create_task(server.serve(), name="api")
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None))
+    task = asyncio.create_task(server.serve(), name=name)
     try:
         while not server.started:
             if task.done():
                 task.result()
-                raise ServiceStopped(f"the API did not start on {host}:{port}")
+                raise ServiceStopped(f"the {name} did not start on {host}:{port}")
             await asyncio.sleep(0.02)
         yield task
     finally:
