@@ -20,7 +20,7 @@ from deskpilot.logs import configure_logging
 from deskpilot.ports import PortInUseError, ensure_port_free
 from deskpilot.runtime import database_url
 from deskpilot.services import (
-    ServiceStopped,
+    ServiceError,
     connect_with_retry,
     first_to_stop,
     http_server,
@@ -142,7 +142,7 @@ def _run_services(
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except (ConfigurationError, PortInUseError) as exc:
         raise _fail(str(exc), 2) from exc
-    except (TemporalStartError, ServiceStopped) as exc:
+    except (TemporalStartError, ServiceError) as exc:
         raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
         pass  # a signal before the event loop took over; the context above stopped Postgres

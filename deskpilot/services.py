@@ -32,15 +32,15 @@ log = logging.getLogger(__name__)
 RECONCILE_EVERY_SECONDS = 300.0
 
 
-class ServiceStopped(RuntimeError):
-    """A service ended on its own while deskpilot meant to keep running."""
+class ServiceError(RuntimeError):
+    """A service could not start, or ended on its own while deskpilot meant to keep running."""
 
 
-async def run_until_signalled(main: Awaitable[None]) -> bool:
+async def run_until_signalled(main: Awaitable[None]) -> None:
     """Await `main`; SIGINT/SIGTERM cancel it so its context managers stop what they started.
 
-    Returns True when a signal stopped it. A second signal does not interrupt
-    the shutdown already under way: half-stopped servers are what orphans are made of.
+    A second signal does not interrupt the shutdown already under way:
+    half-stopped servers are what orphans are made of.
     """
     task = asyncio.current_task()
     if task is None:
@@ -67,7 +67,6 @@ async def run_until_signalled(main: Awaitable[None]) -> bool:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    return bool(received)
 
 
 async def first_to_stop(*tasks: asyncio.Task[None]) -> None:
@@ -75,7 +74,7 @@ async def first_to_stop(*tasks: asyncio.Task[None]) -> None:
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     for task in done:
         task.result()  # re-raises the service's error
-    raise ServiceStopped(f"{', '.join(t.get_name() for t in done)} stopped unexpectedly")
+    raise ServiceError(f"{', '.join(t.get_name() for t in done)} stopped unexpectedly")
 
 
 class _Server(uvicorn.Server):
@@ -101,7 +100,7 @@ async def http_server(
         while not server.started:
             if task.done():
                 task.result()
-                raise ServiceStopped(f"the {name} did not start on {host}:{port}")
+                raise ServiceError(f"the {name} did not start on {host}:{port}")
             await asyncio.sleep(0.02)
         yield task
     finally:
@@ -163,7 +162,7 @@ async def connect_with_retry(address: str, namespace: str, patience: float = 60)
             return await connect_temporal(address, namespace)
         except RuntimeError as exc:
             if time.monotonic() >= deadline:
-                raise ServiceStopped(
+                raise ServiceError(
                     f"cannot reach Temporal at {address} (namespace {namespace}) after "
                     f"{patience:.0f} s: {exc}. Check TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE."
                 ) from exc
