@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -57,4 +58,6 @@ def build_worker(
         task_queue=task_queue,
         workflows=[MessageWorkflow],
         activities=activities.all(),
+        # On SIGTERM let running steps finish (a cancelled send may already have left).
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -46,6 +46,7 @@ class Store:
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)  # idempotency key -> result
     lock: threading.Lock = field(default_factory=threading.Lock)
     latency: float = 0.0  # seconds each action takes, to widen windows in crash tests
+    requests: int = 0  # action requests received, done or not
 
     def perform(
         self, number: str, action: str, payload: dict[str, Any], key: str
@@ -206,6 +207,7 @@ def router(stores: DemoStores) -> APIRouter:
         if not idempotency_key:
             return JSONResponse({"userErrors": [{"message": "Idempotency-Key is required"}]}, 400)
         body = await request.json()
+        store.requests += 1
         if store.latency:
             await asyncio.sleep(store.latency)
         try:

@@ -179,6 +179,21 @@ class MessageWorkflow:
 
     # --- decisions ----------------------------------------------------------------------
 
+    def _preparing(self) -> bool:
+        return self._state is None or self._state.stage == Stage.RECEIVED
+
+    def _validate(self, action_id: object) -> None:
+        """Refuse what can be refused now. While the suggestion is still being stored, the
+        action already shows as PENDING in the database: accept, and let the handler check
+        once the workflow knows the action."""
+        if self._preparing():
+            if self._decision is not None:
+                raise ApplicationError(
+                    "a decision is already being recorded", type=ErrorType.ALREADY_DECIDED
+                )
+            return
+        self._check_decidable(action_id)
+
     def _check_decidable(self, action_id: object) -> None:
         state = self._state
         if state is None or state.action_id is None or state.stage != Stage.AWAITING_DECISION:
@@ -199,8 +214,12 @@ class MessageWorkflow:
             )
 
     async def _decide(self, decision: DecisionInput) -> DecisionResult:
+        await workflow.wait_condition(lambda: not self._preparing())
+        # Check and take the decision with no await in between: of concurrent
+        # decisions exactly one gets past this point.
+        self._check_decidable(decision.action_id)
         assert self._state is not None
-        self._decision = decision  # before the await: a concurrent second decision is refused
+        self._decision = decision
         try:
             status = await self._activity(MessageActivities.record_decision, decision)
         except ActivityError:
@@ -228,7 +247,7 @@ class MessageWorkflow:
 
     @approve.validator
     def _validate_approve(self, data: ApproveInput) -> None:
-        self._check_decidable(data.action_id)
+        self._validate(data.action_id)
 
     @workflow.update(name=REJECT_UPDATE)
     async def reject(self, data: RejectInput) -> DecisionResult:
@@ -245,7 +264,7 @@ class MessageWorkflow:
 
     @reject.validator
     def _validate_reject(self, data: RejectInput) -> None:
-        self._check_decidable(data.action_id)
+        self._validate(data.action_id)
 
     @workflow.signal(name=SUPERSEDE_SIGNAL)
     def supersede(self, data: SupersedeInput) -> None:
