@@ -16,7 +16,7 @@ from deskpilot.settings import Settings
 from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
-from integrations.sandbox_mailer import SandboxMailer
+from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from workflows.contracts import TASK_QUEUE
 from workflows.message import MessageWorkflow
 
@@ -35,18 +35,16 @@ async def worker_dependencies(
 ) -> AsyncIterator[WorkerDependencies]:
     """The integrations this process talks to. Until the Shopify, email and AI issues land,
     these are the sandbox stand-ins and the offline suggester."""
-    if not settings.sandbox_url:
-        raise RuntimeError(
-            "DESKPILOT_SANDBOX_URL is not set: the worker needs the sandbox demo store and mail "
-            "sink until real Shopify and mail integrations are configured"
-        )
     shopify = DemoStoreClient()
-    mailer = SandboxMailer(settings.sandbox_url)
+    # Without a sandbox there is nowhere to send replies yet: the worker still runs and
+    # approved replies fail with a message that says so, instead of the worker crash-looping.
+    mailer: MailPort = SandboxMailer(settings.sandbox_url) if settings.sandbox_url else NoMailer()
     try:
         yield WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
     finally:
         await shopify.aclose()
-        await mailer.aclose()
+        if isinstance(mailer, SandboxMailer):
+            await mailer.aclose()
 
 
 def build_worker(

@@ -57,6 +57,7 @@ class ErrorType:
     ALREADY_DECIDED = "AlreadyDecided"
     NO_LONGER_VALID = "ActionNoLongerValid"
     SHOPIFY_REFUSED = "ShopifyRefused"
+    MAIL_REFUSED = "MailRefused"
     EMAIL_LIMIT = "EmailLimitReached"
     NOT_APPROVED = "NotApproved"
 
@@ -65,6 +66,7 @@ class ErrorType:
         ALREADY_DECIDED,
         NO_LONGER_VALID,
         SHOPIFY_REFUSED,
+        MAIL_REFUSED,
         EMAIL_LIMIT,
         NOT_APPROVED,
     )
@@ -100,6 +102,10 @@ class DecisionInput(BaseModel):
 class ActionRef(BaseModel):
     user_id: uuid.UUID
     action_id: uuid.UUID
+
+
+class FinishInput(ActionRef):
+    reply_error: str | None = None  # the store acted but the reply could not be sent
 
 
 class FailInput(BaseModel):
@@ -519,7 +525,7 @@ class MessageActivities:
         except IntegrationError as exc:
             if exc.retryable:
                 raise
-            raise _final(str(exc), ErrorType.SHOPIFY_REFUSED) from exc
+            raise _final(str(exc), ErrorType.MAIL_REFUSED) from exc
 
         async with unit_of_work(self._sessions) as session:
             sent = (
@@ -545,10 +551,20 @@ class MessageActivities:
         return outbound_id
 
     @activity.defn(name="finish")
-    async def finish(self, data: ActionRef) -> ActionStatus:
+    async def finish(self, data: FinishInput) -> ActionStatus:
         async with unit_of_work(self._sessions) as session:
             action = await self._action(session, data.user_id, data.action_id, lock=True)
             if action.status != ActionStatus.EXECUTED:
+                if data.reply_error:
+                    action.error = f"reply not sent: {data.reply_error}"
+                    await log_event(
+                        session,
+                        "reply.failed",
+                        user_id=data.user_id,
+                        entity="action",
+                        entity_id=action.id,
+                        payload={"error": data.reply_error},
+                    )
                 action.status = ActionStatus.EXECUTED
                 action.executed_at = datetime.now(UTC)
                 await log_event(

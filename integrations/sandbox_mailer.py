@@ -7,7 +7,7 @@ import base64
 import httpx
 
 from integrations.http import classify_status, new_http_client, raise_for_transport
-from integrations.ports import OutboundEmail
+from integrations.ports import IntegrationError, OutboundEmail
 
 
 class SandboxMailer:
@@ -30,3 +30,13 @@ class SandboxMailer:
         except httpx.TransportError as exc:
             raise raise_for_transport(exc, "send reply") from exc
         classify_status(response, "send reply")
+
+
+class NoMailer:
+    """MailPort for a worker with no outbound mail configured: every send fails, saying why."""
+
+    async def send(self, email: OutboundEmail) -> None:
+        raise IntegrationError(
+            "no outbound mail is configured (set DESKPILOT_SANDBOX_URL for the demo mail sink)",
+            retryable=False,
+        )

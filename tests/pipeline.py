@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
+from integrations.ports import MailPort
 from integrations.sandbox_mailer import SandboxMailer
 from models import (
     Connection,
@@ -144,18 +145,22 @@ async def store_message(
 
 @asynccontextmanager
 async def running_pipeline(
-    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    *,
+    mailer: MailPort | None = None,
 ) -> AsyncIterator[Merchant]:
     """Sandbox served over loopback, a merchant wired to it, and a worker polling `task_queue`."""
     sandbox = Sandbox()
     async with serving(sandbox) as url:
         merchant = await create_merchant(sessions, sandbox, url)
-        shopify, mailer = DemoStoreClient(), SandboxMailer(url)
-        deps = WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
+        shopify, sink = DemoStoreClient(), SandboxMailer(url)
+        deps = WorkerDependencies(sessions, shopify, mailer or sink, OfflineSuggester())
         worker: Worker = build_worker(client, deps, task_queue=task_queue)
         try:
             async with worker:
                 yield merchant
         finally:
             await shopify.aclose()
-            await mailer.aclose()
+            await sink.aclose()

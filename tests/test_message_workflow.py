@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, Workflow
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from integrations.sandbox_mailer import NoMailer
 from models import Action, ActionStatus, ActionType, Event, Message, MessageDirection
 from tests.pipeline import Merchant, running_pipeline, store_message
 from workflows.contracts import (
@@ -273,3 +274,28 @@ async def test_a_decision_for_another_action_is_refused(pipeline) -> None:
     with pytest.raises(WorkflowUpdateFailedError):
         await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=uuid.uuid4()))
     await handle.terminate("test done")
+
+
+async def test_refund_done_but_reply_unsendable_is_executed_with_a_note(
+    temporal_time_skipping: WorkflowEnvironment, own_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    async with running_pipeline(
+        temporal_time_skipping.client, own_sessions, queue, mailer=NoMailer()
+    ) as merchant:
+        message_id, _, workflow_id = await store_message(
+            own_sessions,
+            merchant,
+            sender=_customer(merchant, "1008"),
+            subject="Broken",
+            text="Order #1008 arrived damaged, refund please",
+        )
+        handle = await _start(temporal_time_skipping, merchant, queue, message_id, workflow_id)
+        state = await _awaiting(handle)
+        await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=state.action_id))
+        final = await handle.result()
+    assert final.stage == Stage.EXECUTED and "reply was not sent" in (final.note or "")
+    assert [e["action"] for e in merchant.store.ledger] == ["REFUND"]
+    action = await _action(own_sessions, state.action_id)
+    assert action.status == ActionStatus.EXECUTED and "no outbound mail" in (action.error or "")
+    assert "reply.failed" in await _events(own_sessions, state.action_id)

@@ -18,10 +18,12 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.message import (
+        REPLY_ONLY,
         ActionRef,
         DecisionInput,
         ErrorType,
         FailInput,
+        FinishInput,
         MessageActivities,
         Prepared,
         PrepareInput,
@@ -100,7 +102,7 @@ class MessageWorkflow:
             self._decision_recorded = True  # decided in an earlier run of this message
 
         if self._state.action_status == ActionStatus.APPROVED:
-            await self._execute(data, prepared.action_id)
+            await self._execute(data)
         elif self._state.action_status == ActionStatus.REJECTED:
             self._end(Stage.REJECTED, note=self._state.note)
         # Let an update that is still recording finish before the workflow completes.
@@ -148,22 +150,43 @@ class MessageWorkflow:
         self._state.action_status = status
         self._state.note = reason
 
-    async def _execute(self, data: MessageWorkflowInput, action_id: object) -> None:
+    async def _execute(self, data: MessageWorkflowInput) -> None:
         assert self._state is not None
         self._state.stage = Stage.EXECUTING
         self._publish()
         try:
             await self._activity(MessageActivities.execute_action, self._ref())
-            await self._activity(MessageActivities.send_reply, self._ref())
-            self._state.action_status = await self._activity(MessageActivities.finish, self._ref())
-            self._end(Stage.EXECUTED)
         except ActivityError as err:
-            reason = _reason(err)
-            self._state.action_status = await self._activity(
-                MessageActivities.mark_failed,
-                FailInput(user_id=data.user_id, action_id=self._state.action_id, error=reason),
-            )
-            self._end(Stage.FAILED, note=reason)
+            await self._fail(data, _reason(err))
+            return
+        reply_error = None
+        try:
+            await self._activity(MessageActivities.send_reply, self._ref())
+        except ActivityError as err:
+            if self._state.action_type in REPLY_ONLY:
+                await self._fail(data, _reason(err))  # the reply was the whole action
+                return
+            # The store already acted: the action is done, and the merchant is told
+            # the customer has not heard about it.
+            reply_error = _reason(err)
+        self._state.action_status = await self._activity(
+            MessageActivities.finish,
+            FinishInput(**self._ref().model_dump(), reply_error=reply_error),
+        )
+        self._end(
+            Stage.EXECUTED,
+            note=f"the action ran but the reply was not sent: {reply_error}"
+            if reply_error
+            else None,
+        )
+
+    async def _fail(self, data: MessageWorkflowInput, reason: str) -> None:
+        assert self._state is not None and self._state.action_id is not None
+        self._state.action_status = await self._activity(
+            MessageActivities.mark_failed,
+            FailInput(user_id=data.user_id, action_id=self._state.action_id, error=reason),
+        )
+        self._end(Stage.FAILED, note=reason)
 
     async def _supersede(self, workflow_id: str) -> None:
         assert self._input is not None
