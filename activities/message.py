@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 
 # Actions that change nothing in the store: approving them only sends the reply.
 REPLY_ONLY = frozenset({ActionType.NONE, ActionType.INFO_REQUEST})
+# Payload keys the execution writes for itself; an edited payload cannot set them
+# (it would skip the order check or pretend the store already acted).
+EXECUTION_KEYS = frozenset({"outcome", "performing_since"})
 
 
 class ErrorType:
@@ -369,7 +372,7 @@ class MessageActivities:
             action.status = target
             changes: dict[str, Any] = {}
             if data.payload is not None:
-                changes.update(data.payload)
+                changes.update({k: v for k, v in data.payload.items() if k not in EXECUTION_KEYS})
             if data.reply is not None:
                 changes["reply"] = data.reply
             if changes:
