@@ -1,0 +1,194 @@
+"""Every GraphQL document the client sends. tests/test_shopify_documents.py validates
+each against Shopify's official 2026-10 schema, so a typo fails the suite, not a merchant."""
+
+from __future__ import annotations
+
+API_VERSION = "2026-10"
+
+_MONEY = "shopMoney { amount currencyCode }"
+
+ORDER_FIELDS = f"""
+fragment OrderFields on Order {{
+  id
+  name
+  email
+  createdAt
+  cancelledAt
+  displayFinancialStatus
+  displayFulfillmentStatus
+  customer {{ id defaultEmailAddress {{ emailAddress }} }}
+  shippingAddress {{
+    address1 address2 city company countryCodeV2 firstName lastName phone provinceCode zip
+  }}
+  currentTotalPriceSet {{ {_MONEY} }}
+  totalRefundedSet {{ {_MONEY} }}
+  refundable: suggestedRefund(suggestFullRefund: true) {{ maximumRefundableSet {{ {_MONEY} }} }}
+  lineItems(first: 50) {{
+    nodes {{
+      id title sku quantity currentQuantity refundableQuantity unfulfilledQuantity
+      variant {{ id }}
+      originalUnitPriceSet {{ {_MONEY} }}
+    }}
+  }}
+}}
+"""
+
+ORDER = (
+    """
+query Order($id: ID!) {
+  order(id: $id) { ...OrderFields }
+}
+"""
+    + ORDER_FIELDS
+)
+
+ORDERS_SEARCH = (
+    """
+query Orders($query: String!, $first: Int!, $after: String) {
+  orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT, reverse: true) {
+    nodes { ...OrderFields }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+    + ORDER_FIELDS
+)
+
+SUGGESTED_REFUND = f"""
+query SuggestedRefund($id: ID!, $lines: [RefundLineItemInput!], $full: Boolean) {{
+  order(id: $id) {{
+    suggestedRefund(refundLineItems: $lines, suggestFullRefund: $full, refundShipping: $full) {{
+      amountSet {{ {_MONEY} }}
+      maximumRefundableSet {{ {_MONEY} }}
+      suggestedTransactions {{
+        amountSet {{ {_MONEY} }}
+        gateway
+        kind
+        parentTransaction {{ id }}
+      }}
+    }}
+  }}
+}}
+"""
+
+# The key makes a retried refund return the first result instead of refunding twice.
+REFUND_CREATE = f"""
+mutation RefundCreate($input: RefundInput!, $key: String!) {{
+  refundCreate(input: $input) @idempotent(key: $key) {{
+    refund {{ id totalRefundedSet {{ {_MONEY} }} }}
+    userErrors {{ field message }}
+  }}
+}}
+"""
+
+ORDER_CANCEL = """
+mutation OrderCancel($id: ID!, $reason: OrderCancelReason!, $note: String) {
+  orderCancel(
+    orderId: $id
+    reason: $reason
+    restock: true
+    notifyCustomer: true
+    staffNote: $note
+    refundMethod: { originalPaymentMethodsRefund: true }
+  ) {
+    job { id done }
+    orderCancelUserErrors { field message code }
+  }
+}
+"""
+
+JOB = """
+query Job($id: ID!) {
+  job(id: $id) { id done }
+}
+"""
+
+ORDER_UPDATE_ADDRESS = """
+mutation OrderUpdate($input: OrderInput!) {
+  orderUpdate(input: $input) {
+    order { id }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_BEGIN = """
+mutation OrderEditBegin($id: ID!) {
+  orderEditBegin(id: $id) {
+    calculatedOrder { id lineItems(first: 50) { nodes { id quantity variant { id } } } }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_SET_QUANTITY = """
+mutation OrderEditSetQuantity($id: ID!, $lineItemId: ID!, $quantity: Int!) {
+  orderEditSetQuantity(id: $id, lineItemId: $lineItemId, quantity: $quantity, restock: true) {
+    calculatedOrder { id }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_ADD_VARIANT = """
+mutation OrderEditAddVariant($id: ID!, $variantId: ID!, $quantity: Int!) {
+  orderEditAddVariant(id: $id, variantId: $variantId, quantity: $quantity) {
+    calculatedOrder { id }
+    userErrors { field message }
+  }
+}
+"""
+
+ORDER_EDIT_COMMIT = """
+mutation OrderEditCommit($id: ID!, $note: String) {
+  orderEditCommit(id: $id, notifyCustomer: true, staffNote: $note) {
+    order { id }
+    userErrors { field message }
+  }
+}
+"""
+
+FULFILLMENT_LINES = """
+query FulfillmentLines($id: ID!) {
+  order(id: $id) {
+    fulfillments(first: 20) {
+      fulfillmentLineItems(first: 50) { nodes { id quantity lineItem { id } } }
+    }
+  }
+}
+"""
+
+RETURN_CREATE = """
+mutation ReturnCreate($input: ReturnInput!) {
+  returnCreate(returnInput: $input) {
+    return { id }
+    userErrors { field message }
+  }
+}
+"""
+
+WEBHOOK_SUBSCRIPTION_CREATE = """
+mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $uri: String!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: { uri: $uri, format: JSON }) {
+    webhookSubscription { id }
+    userErrors { field message }
+  }
+}
+"""
+
+ALL = {
+    "ORDER": ORDER,
+    "ORDERS_SEARCH": ORDERS_SEARCH,
+    "SUGGESTED_REFUND": SUGGESTED_REFUND,
+    "REFUND_CREATE": REFUND_CREATE,
+    "ORDER_CANCEL": ORDER_CANCEL,
+    "JOB": JOB,
+    "ORDER_UPDATE_ADDRESS": ORDER_UPDATE_ADDRESS,
+    "ORDER_EDIT_BEGIN": ORDER_EDIT_BEGIN,
+    "ORDER_EDIT_SET_QUANTITY": ORDER_EDIT_SET_QUANTITY,
+    "ORDER_EDIT_ADD_VARIANT": ORDER_EDIT_ADD_VARIANT,
+    "ORDER_EDIT_COMMIT": ORDER_EDIT_COMMIT,
+    "FULFILLMENT_LINES": FULFILLMENT_LINES,
+    "RETURN_CREATE": RETURN_CREATE,
+    "WEBHOOK_SUBSCRIPTION_CREATE": WEBHOOK_SUBSCRIPTION_CREATE,
+}
