@@ -1,0 +1,310 @@
+"""ShopifyPort over the Admin GraphQL API: reading orders and the four write actions.
+
+Each action re-reads what it needs from Shopify and turns `userErrors` into a
+non-retryable IntegrationError carrying Shopify's message, which the merchant sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+from integrations.ports import ActionOutcome, IntegrationError, OrderSnapshot, ShopTarget
+from integrations.shopify import documents as doc
+from integrations.shopify.graphql import ShopifyGraphQL, user_errors
+from integrations.shopify.orders import order_snapshot
+from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
+from models.enums import ActionType
+
+JOB_POLL_SECONDS = 0.5
+JOB_PATIENCE_SECONDS = 30.0
+
+
+def _refused(action: str, messages: list[str]) -> IntegrationError:
+    return IntegrationError(f"Shopify refused {action}: {'; '.join(messages)}", retryable=False)
+
+
+def _numeric_id(gid: str) -> str:
+    return gid.rsplit("/", 1)[-1]
+
+
+class ShopifyAdmin:
+    def __init__(self, graphql: ShopifyGraphQL | None = None) -> None:
+        self._graphql = graphql or ShopifyGraphQL()
+
+    async def aclose(self) -> None:
+        await self._graphql.aclose()
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def get_order(self, shop: ShopTarget, order_id: str) -> OrderSnapshot:
+        data = await self._graphql.execute(shop, doc.ORDER, {"id": order_id})
+        if data.get("order") is None:
+            raise IntegrationError(
+                f"order {order_id} not found in {shop.shop_domain}", retryable=False
+            )
+        return order_snapshot(data["order"])
+
+    async def find_orders(
+        self, shop: ShopTarget, query: str, limit: int = 50
+    ) -> list[OrderSnapshot]:
+        """Orders matching a Shopify search (`name:#1001`, `email:a@b.c`), newest first."""
+        found: list[OrderSnapshot] = []
+        after = None
+        while len(found) < limit:
+            data = await self._graphql.execute(
+                shop,
+                doc.ORDERS_SEARCH,
+                {"query": query, "first": min(50, limit - len(found)), "after": after},
+            )
+            page = data["orders"]
+            found += [order_snapshot(node) for node in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        return found
+
+    async def order_by_name(self, shop: ShopTarget, name: str) -> OrderSnapshot | None:
+        number = name.lstrip("#")
+        matches = await self.find_orders(shop, f"name:#{number}", limit=1)
+        return matches[0] if matches else None
+
+    async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]:
+        return await self.find_orders(shop, "", limit=250)
+
+    # --- writing --------------------------------------------------------------------------
+
+    async def perform(
+        self,
+        shop: ShopTarget,
+        order_id: str,
+        action: ActionType,
+        payload: dict[str, Any],
+        idempotency_key: str,
+    ) -> ActionOutcome:
+        if action is ActionType.REFUND:
+            return await self.refund(shop, order_id, payload, idempotency_key)
+        if action is ActionType.CANCEL:
+            return await self.cancel(shop, order_id, payload)
+        if action is ActionType.ADDRESS_CHANGE:
+            return await self.change_address(shop, order_id, payload)
+        if action is ActionType.REPLACE_ITEM:
+            return await self.replace_item(shop, order_id, payload)
+        return ActionOutcome()  # NONE and INFO_REQUEST change nothing in the store
+
+    async def refund(
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any], key: str
+    ) -> ActionOutcome:
+        """Full, by line items, or an amount; never more than Shopify says is refundable."""
+        lines = [
+            {
+                "lineItemId": line["line_item_id"],
+                "quantity": int(line.get("quantity", 1)),
+                "restockType": "NO_RESTOCK",
+            }
+            for line in payload.get("line_items") or []
+        ]
+        amount = Decimal(str(payload["amount"])) if payload.get("amount") is not None else None
+        data = await self._graphql.execute(
+            shop,
+            doc.SUGGESTED_REFUND,
+            {"id": order_id, "lines": lines or None, "full": not lines},
+        )
+        suggestion = (data.get("order") or {}).get("suggestedRefund")
+        if suggestion is None:
+            raise IntegrationError(
+                f"order {order_id} not found in {shop.shop_domain}", retryable=False
+            )
+        try:
+            transactions = plan_transactions(order_id, suggestion, amount)
+        except RefundPlanError as exc:
+            raise _refused("the refund", [str(exc)]) from exc
+        refund_input: dict[str, Any] = {
+            "orderId": order_id,
+            "note": payload.get("note") or "Refund approved in deskpilot",
+            "notify": True,
+            "transactions": transactions,
+        }
+        if lines:
+            refund_input["refundLineItems"] = lines
+        result = (
+            await self._graphql.execute(
+                shop, doc.REFUND_CREATE, {"input": refund_input, "key": key}
+            )
+        )["refundCreate"]
+        if errors := user_errors(result):
+            raise _refused("the refund", errors)
+        refund = result["refund"]
+        total = ((refund.get("totalRefundedSet") or {}).get("shopMoney") or {}).get("amount")
+        return ActionOutcome(reference=refund["id"], detail={"amount": total})
+
+    async def cancel(
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+    ) -> ActionOutcome:
+        # orderCancel is not idempotent: an order that is already cancelled was most
+        # likely cancelled by an earlier attempt of this same action.
+        current = await self.get_order(shop, order_id)
+        if current.cancelled:
+            return ActionOutcome(reference=order_id, detail={"already_cancelled": True})
+        result = (
+            await self._graphql.execute(
+                shop,
+                doc.ORDER_CANCEL,
+                {
+                    "id": order_id,
+                    "reason": payload.get("reason", "CUSTOMER"),
+                    "note": payload.get("note"),
+                },
+            )
+        )["orderCancel"]
+        if errors := user_errors(result, "orderCancelUserErrors"):
+            raise _refused("the cancellation", errors)
+        job = result.get("job") or {}
+        if job.get("id") and not job.get("done"):
+            await self._wait_for_job(shop, job["id"])
+        return ActionOutcome(reference=job.get("id"), detail={"cancelled": True})
+
+    async def _wait_for_job(self, shop: ShopTarget, job_id: str) -> None:
+        waited = 0.0
+        while waited < JOB_PATIENCE_SECONDS:
+            data = await self._graphql.execute(shop, doc.JOB, {"id": job_id})
+            if (data.get("job") or {}).get("done"):
+                return
+            await asyncio.sleep(JOB_POLL_SECONDS)
+            waited += JOB_POLL_SECONDS
+        raise IntegrationError(f"Shopify job {job_id} is still running", retryable=True)
+
+    async def change_address(
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+    ) -> ActionOutcome:
+        address = payload.get("address")
+        if not isinstance(address, dict) or not address.get("address1"):
+            raise _refused("the address change", ["a full shipping address is required"])
+        # Shopify replaces the whole address: send every field, not just the changed ones.
+        fields = (
+            "address1",
+            "address2",
+            "city",
+            "company",
+            "countryCode",
+            "firstName",
+            "lastName",
+            "phone",
+            "provinceCode",
+            "zip",
+        )
+        shipping = {k: address.get(k) for k in fields if address.get(k) is not None}
+        result = (
+            await self._graphql.execute(
+                shop,
+                doc.ORDER_UPDATE_ADDRESS,
+                {"input": {"id": order_id, "shippingAddress": shipping}},
+            )
+        )["orderUpdate"]
+        if errors := user_errors(result):
+            raise _refused("the address change", errors)
+        return ActionOutcome(reference=order_id, detail={"address": shipping})
+
+    async def replace_item(
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+    ) -> ActionOutcome:
+        """An unfulfilled line is swapped by an order edit; a fulfilled one becomes an exchange."""
+        line_id = payload.get("line_item_id")
+        variant_id = payload.get("variant_id")
+        quantity = int(payload.get("quantity", 1))
+        order = await self.get_order(shop, order_id)
+        line = next((item for item in order.line_items if item.id == line_id), None)
+        if line is None:
+            raise _refused("the replacement", [f"line item {line_id} is not on order {order.name}"])
+        if line.quantity == 0:
+            # Order edits are not idempotent: a line already at zero was swapped by an
+            # earlier attempt of this action, so do not edit the order a second time.
+            return ActionOutcome(reference=order_id, detail={"already_replaced": line_id})
+        variant_id = variant_id or line.variant_id
+        if not variant_id:
+            raise _refused("the replacement", ["no replacement variant given"])
+        if line.fulfilled:
+            return await self._exchange(shop, order_id, line_id, variant_id, quantity)
+        return await self._edit(shop, order_id, line_id, variant_id, quantity)
+
+    async def _edit(
+        self, shop: ShopTarget, order_id: str, line_id: str, variant_id: str, quantity: int
+    ) -> ActionOutcome:
+        begin = (await self._graphql.execute(shop, doc.ORDER_EDIT_BEGIN, {"id": order_id}))[
+            "orderEditBegin"
+        ]
+        if errors := user_errors(begin):
+            raise _refused("the order edit", errors)
+        calculated = begin["calculatedOrder"]
+        # A calculated line carries the number of the order line it stands for.
+        calculated_line = next(
+            (
+                n
+                for n in calculated["lineItems"]["nodes"]
+                if _numeric_id(n["id"]) == _numeric_id(line_id)
+            ),
+            None,
+        )
+        if calculated_line is None:
+            raise _refused("the order edit", [f"line item {line_id} cannot be edited"])
+        steps = (
+            (
+                doc.ORDER_EDIT_SET_QUANTITY,
+                "orderEditSetQuantity",
+                {"id": calculated["id"], "lineItemId": calculated_line["id"], "quantity": 0},
+            ),
+            (
+                doc.ORDER_EDIT_ADD_VARIANT,
+                "orderEditAddVariant",
+                {"id": calculated["id"], "variantId": variant_id, "quantity": quantity},
+            ),
+            (
+                doc.ORDER_EDIT_COMMIT,
+                "orderEditCommit",
+                {"id": calculated["id"], "note": "Replacement approved in deskpilot"},
+            ),
+        )
+        for document, field, variables in steps:
+            result = (await self._graphql.execute(shop, document, variables))[field]
+            if errors := user_errors(result):
+                raise _refused("the order edit", errors)
+        return ActionOutcome(
+            reference=calculated["id"], detail={"replaced": line_id, "with": variant_id}
+        )
+
+    async def _exchange(
+        self, shop: ShopTarget, order_id: str, line_id: str, variant_id: str, quantity: int
+    ) -> ActionOutcome:
+        data = await self._graphql.execute(shop, doc.FULFILLMENT_LINES, {"id": order_id})
+        fulfillment_line = next(
+            (
+                node
+                for fulfillment in (data.get("order") or {}).get("fulfillments") or []
+                for node in fulfillment["fulfillmentLineItems"]["nodes"]
+                if node["lineItem"]["id"] == line_id
+            ),
+            None,
+        )
+        if fulfillment_line is None:
+            raise _refused("the exchange", [f"line item {line_id} has no fulfilment to return"])
+        return_input = {
+            "orderId": order_id,
+            "returnLineItems": [
+                {
+                    "fulfillmentLineItemId": fulfillment_line["id"],
+                    "quantity": quantity,
+                    "returnReason": "WRONG_ITEM",
+                }
+            ],
+            "exchangeLineItems": [{"variantId": variant_id, "quantity": quantity}],
+            "notifyCustomer": True,
+        }
+        result = (await self._graphql.execute(shop, doc.RETURN_CREATE, {"input": return_input}))[
+            "returnCreate"
+        ]
+        if errors := user_errors(result):
+            raise _refused("the exchange", errors)
+        return ActionOutcome(
+            reference=result["return"]["id"], detail={"exchange": line_id, "with": variant_id}
+        )
