@@ -29,7 +29,8 @@ from deskpilot.services import (
     temporal_worker,
 )
 from deskpilot.settings import ConfigurationError, Settings, get_settings
-from models.accounts import AccountError, create_user
+from models.accounts import AccountError, create_user, find_user
+from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
 from sandbox.demo_store import DEMO_SHOP
 from sandbox.server import Sandbox
@@ -338,23 +339,52 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> Non
 def user_create(
     email: str, name: Annotated[str | None, typer.Option(help="Display name")] = None
 ) -> None:
-    """Create a merchant account with a trial subscription and the default playbooks."""
+    """Create a merchant account with a trial subscription, the default playbooks and an
+    API token (printed once)."""
     settings = _settings()
     try:
         secret_key = settings.resolve_secret_key()
         with database_url(settings) as url:
-            user_id = asyncio.run(_create_user(url, secret_key, email, name))
+            user_id, token = asyncio.run(_create_user(url, secret_key, email, name))
     except (ConfigurationError, AccountError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"created user {user_id} <{email}>")
+    typer.echo(f"API token (shown once, keep it): {token}")
 
 
-async def _create_user(url: str, secret_key: str, email: str, name: str | None) -> str:
+@user_app.command("token")
+def user_token(
+    email: str, name: Annotated[str, typer.Option(help="What the token is for")] = "cli"
+) -> None:
+    """Issue another API token for a merchant (printed once)."""
+    settings = _settings()
+    try:
+        secret_key = settings.resolve_secret_key()
+        with database_url(settings) as url:
+            token = asyncio.run(_issue_token(url, secret_key, email, name))
+    except (ConfigurationError, AccountError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(token)
+
+
+async def _create_user(url: str, secret_key: str, email: str, name: str | None) -> tuple[str, str]:
     engine = create_engine(url, secret_key=secret_key, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
             user = await create_user(session, email, name)
-            return str(user.id)
+            return str(user.id), await issue_api_token(session, user.id, "cli")
+    finally:
+        await engine.dispose()
+
+
+async def _issue_token(url: str, secret_key: str, email: str, name: str) -> str:
+    engine = create_engine(url, secret_key=secret_key, pool_size=1)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            user = await find_user(session, email)
+            if user is None:
+                raise AccountError(f"no user with email {email}")
+            return await issue_api_token(session, user.id, name)
     finally:
         await engine.dispose()
 

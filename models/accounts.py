@@ -35,3 +35,9 @@ async def create_user(session: AsyncSession, email: str, name: str | None = None
     await seed_default_playbooks(session, user_id)
     await log_event(session, "user.created", user_id=user_id, entity="user", entity_id=user_id)
     return (await session.execute(select(User).where(User.id == user_id))).scalar_one()
+
+
+async def find_user(session: AsyncSession, email: str) -> User | None:
+    return (
+        await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))
+    ).scalar_one_or_none()

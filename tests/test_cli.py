@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import signal
 import socket
@@ -124,6 +125,16 @@ async def test_user_create_against_external_database(own_database: str, tmp_path
     )
     assert created.returncode == 0, created.stderr
     assert "created user" in created.stdout
+    token = created.stdout.split("keep it): ", 1)[1].strip()
+    another = _deskpilot("user", "token", "OWNER@store.example", cwd=tmp_path, env=env)
+    assert another.returncode == 0, another.stderr
+    hashes = {
+        r["token_hash"] for r in await _fetch(own_database, "SELECT token_hash FROM api_tokens")
+    }
+    printed = {token, another.stdout.strip()}
+    assert hashes == {hashlib.sha256(t.encode()).hexdigest() for t in printed} and len(hashes) == 2
+    unknown = _deskpilot("user", "token", "nobody@store.example", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1 and "no user" in unknown.stderr
 
     rows = await _fetch(
         own_database,
