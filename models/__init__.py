@@ -21,6 +21,7 @@ from models.event import Event, log_event
 from models.order import Order
 from models.plan_limits import PLAN_LIMITS, PlanLimits
 from models.playbook import Playbook, PlaybookExecution
+from models.shopify import ComplianceExport, OAuthState, ShopifyWebhook
 from models.suggestion import AISuggestion
 from models.usage import (
     can_send_email,
@@ -42,12 +43,14 @@ __all__ = [
     "ActionType",
     "ApiToken",
     "Base",
+    "ComplianceExport",
     "Connection",
     "ConnectionType",
     "CustomEmailMetadata",
     "Event",
     "Message",
     "MessageDirection",
+    "OAuthState",
     "Order",
     "PlanLimits",
     "PlanType",
@@ -55,6 +58,7 @@ __all__ = [
     "PlaybookCategory",
     "PlaybookExecution",
     "PlaybookExecutionStatus",
+    "ShopifyWebhook",
     "Subscription",
     "SubscriptionStatus",
     "Thread",

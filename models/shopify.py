@@ -1,0 +1,129 @@
+"""Shopify install and webhook bookkeeping: OAuth `state` nonces, webhook deliveries,
+and the customer-data exports that `customers/data_request` produces."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, func, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, created_at, uuid_pk
+
+# Long enough for a merchant to read Shopify's consent screen, short enough to limit replays.
+OAUTH_STATE_TTL = timedelta(minutes=10)
+
+
+class OAuthState(Base):
+    """One install attempt: which merchant started it for which shop, usable once."""
+
+    __tablename__ = "oauth_states"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    # The nonce travels in URLs; only its SHA-256 is stored, like API tokens.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at()
+
+
+class ShopifyWebhook(Base):
+    """One webhook delivery as received; a redelivery (same event id) is not stored again."""
+
+    __tablename__ = "shopify_webhooks"
+    __table_args__ = (
+        Index(
+            "ix_shopify_webhooks_unprocessed",
+            "received_at",
+            postgresql_where=text("processed_at IS NULL"),
+        ),
+        Index("ix_shopify_webhooks_shop_domain", "shop_domain"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    webhook_id: Mapped[str | None] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100))
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    # The owner when the delivery arrived; null for a shop no merchant has connected.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    # Cleared once processed: order and compliance payloads carry customer data that
+    # the Order row or the export now holds, and that a redaction must be able to reach.
+    payload: Mapped[dict[str, Any]] = mapped_column(server_default="{}", default=dict)
+    triggered_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    processed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)  # why processing gave up, if it did
+
+
+class ComplianceExport(Base):
+    """What we held on one customer when Shopify relayed their data request.
+
+    The merchant fetches it (GET /api/compliance/exports/{id}) and gives it to the
+    customer; a later customers/redact or shop/redact deletes it with the rest.
+    """
+
+    __tablename__ = "compliance_exports"
+    __table_args__ = (Index("ix_compliance_exports_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    # The delivery that asked: a retried activity finds its export instead of adding one.
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    data_request_id: Mapped[str | None] = mapped_column(String(64))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = created_at()
+
+
+def _state_digest(state: str) -> str:
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+async def create_oauth_state(session: AsyncSession, user_id: uuid.UUID, shop_domain: str) -> str:
+    """A new nonce for an install of `shop_domain` by `user_id`; returns the nonce itself."""
+    state = secrets.token_urlsafe(32)
+    session.add(
+        OAuthState(
+            state_hash=_state_digest(state),
+            user_id=user_id,
+            shop_domain=shop_domain,
+            expires_at=func.now() + OAUTH_STATE_TTL,
+        )
+    )
+    await session.flush()
+    return state
+
+
+async def consume_oauth_state(
+    session: AsyncSession, state: str, shop_domain: str
+) -> uuid.UUID | None:
+    """The merchant who started this install, if the state is unused, unexpired and for
+    this shop. It is spent either way: a callback that fails cannot be replayed."""
+    row = (
+        await session.execute(
+            update(OAuthState)
+            .where(
+                OAuthState.state_hash == _state_digest(state),
+                OAuthState.used_at.is_(None),
+                OAuthState.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(OAuthState.user_id, OAuthState.shop_domain)
+        )
+    ).one_or_none()
+    if row is None or row.shop_domain != shop_domain:
+        return None
+    return row.user_id
