@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         default="read_orders,write_orders,read_customers,read_returns,write_returns",
         validation_alias="SHOPIFY_SCOPES",
     )
+    # Where a shop's Admin (OAuth and GraphQL) lives, with `{shop}` for the shop domain:
+    # unset means https://{shop}; the sandbox stands in with e.g.
+    # http://127.0.0.1:8300/shops/{shop}.
+    shopify_admin_base_url: str | None = Field(
+        default=None, validation_alias="SHOPIFY_ADMIN_BASE_URL"
+    )
 
     gmail_client_id: str | None = Field(default=None, validation_alias="GMAIL_CLIENT_ID")
     gmail_client_secret: SecretStr | None = Field(
