@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.message import MessageActivities
+from activities.shopify_webhook import ShopifyWebhookActivities
 from deskpilot.settings import Settings
 from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
@@ -19,6 +20,7 @@ from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from workflows.contracts import TASK_QUEUE
 from workflows.message import MessageWorkflow
+from workflows.shopify_webhook import ShopifyWebhookWorkflow
 
 
 @dataclass
@@ -51,11 +53,12 @@ def build_worker(
     client: Client, deps: WorkerDependencies, *, task_queue: str = TASK_QUEUE
 ) -> Worker:
     activities = MessageActivities(deps.sessions, deps.shopify, deps.mailer, deps.suggester)
+    webhooks = ShopifyWebhookActivities(deps.sessions)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[MessageWorkflow],
-        activities=activities.all(),
+        workflows=[MessageWorkflow, ShopifyWebhookWorkflow],
+        activities=[*activities.all(), *webhooks.all()],
         # On SIGTERM let running steps finish (a cancelled send may already have left).
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

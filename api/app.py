@@ -6,7 +6,15 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from api import actions, health, inbound, messages
+from api import (
+    actions,
+    compliance,
+    health,
+    inbound,
+    messages,
+    shopify_oauth,
+    shopify_webhooks,
+)
 from api.errors import install_error_handlers
 from deskpilot.settings import Settings, get_settings
 from models.db import session_factory
@@ -35,4 +43,7 @@ def create_app(
     app.include_router(inbound.router)
     app.include_router(messages.router)
     app.include_router(actions.router)
+    app.include_router(shopify_oauth.router)
+    app.include_router(shopify_webhooks.router)
+    app.include_router(compliance.router)
     return app
