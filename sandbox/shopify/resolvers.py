@@ -795,14 +795,14 @@ class Root:
 
     def __init__(self, context: Context) -> None:
         self.ctx = context
-        self.shop = context.shop
+        self.store = context.shop  # not `shop`: that is a QueryRoot field
 
     # queries
 
     def order(self, _info: GraphQLResolveInfo, id: str) -> OrderView | None:
         self.ctx.require("read_orders", "order")
-        order = self.shop.orders.get(_id(id, "Order"))
-        return None if order is None else OrderView(self.shop, order)
+        order = self.store.orders.get(_id(id, "Order"))
+        return None if order is None else OrderView(self.store, order)
 
     def orders(
         self,
@@ -823,7 +823,7 @@ class Root:
                     "warnings": parsed.warnings,
                 }
             )
-        found = [o for o in self.shop.orders.values() if parsed.holds(o)]
+        found = [o for o in self.store.orders.values() if parsed.holds(o)]
         sort: dict[str, Callable[[Order], Any]] = {
             "CREATED_AT": lambda o: (o.created_at, o.id),
             "UPDATED_AT": lambda o: (o.updated_at or o.created_at, o.id),
@@ -833,16 +833,16 @@ class Root:
         }
         found.sort(key=sort.get(sortKey or "ID", lambda o: o.id))
         return connection(
-            found, lambda o: OrderView(self.shop, o), lambda o: o.id, reverse=reverse, **page
+            found, lambda o: OrderView(self.store, o), lambda o: o.id, reverse=reverse, **page
         )
 
     def job(self, _info: GraphQLResolveInfo, id: str) -> JobView | None:
         job_id = id.rsplit("/", 1)[-1]
-        job = self.shop.jobs.get(job_id)
+        job = self.store.jobs.get(job_id)
         return None if job is None else JobView(self, job.id, job.done)
 
     def shop(self, _info: GraphQLResolveInfo) -> dict[str, Any]:
-        shop = self.shop
+        shop = self.store
         return {
             "id": gid("Shop", shop.id),
             "name": shop.name,
@@ -859,7 +859,7 @@ class Root:
     ) -> dict[str, Any]:
         for key in ("callbackUrl", "format", "query", "sortKey", "uri"):
             page.pop(key, None)
-        found = [s for s in self.shop.subscriptions.values() if not topics or s.topic in topics]
+        found = [s for s in self.store.subscriptions.values() if not topics or s.topic in topics]
         return connection(found, WebhookSubscriptionView, lambda s: s.id, **page)
 
     # mutations
@@ -874,7 +874,7 @@ class Root:
         key = None if values is None else values["key"]
         if key is None:
             return run(None)
-        seen = self.shop.idempotency.get(key)
+        seen = self.store.idempotency.get(key)
         name = info.field_name
         print_ = fingerprint(arguments)
         if seen is not None:
@@ -885,7 +885,7 @@ class Root:
                 )
             return seen.result
         result = run(key)
-        self.shop.idempotency[key] = Idempotent(name, print_, result)
+        self.store.idempotency[key] = Idempotent(name, print_, result)
         return result
 
     def refundCreate(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
@@ -899,7 +899,7 @@ class Root:
 
         def run(key: str | None) -> dict[str, Any]:
             try:
-                refund = self.shop.refund(
+                refund = self.store.refund(
                     _id(input["orderId"], "Order"),
                     lines=input.get("refundLineItems") or [],
                     transactions=input.get("transactions") or [],
@@ -912,8 +912,8 @@ class Root:
                     refusal.field = ["orderId"]
                 return {"refund": None, "order": None, "userErrors": _user_errors(refusal)}
             return {
-                "refund": RefundView(self.shop, refund),
-                "order": OrderView(self.shop, self.shop.orders[refund.order_id]),
+                "refund": RefundView(self.store, refund),
+                "order": OrderView(self.store, self.store.orders[refund.order_id]),
                 "userErrors": [],
             }
 
@@ -938,7 +938,7 @@ class Root:
                 (refundMethod or {}).get("originalPaymentMethodsRefund")
             )
             try:
-                job = self.shop.cancel(
+                job = self.store.cancel(
                     _id(orderId, "Order"),
                     reason=reason,
                     restock=restock,
@@ -968,19 +968,19 @@ class Root:
     def orderUpdate(self, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
         self.ctx.require("write_orders", "orderUpdate")
         try:
-            order = self.shop.update_order(_id(input["id"], "Order"), input)
+            order = self.store.update_order(_id(input["id"], "Order"), input)
         except Refusal as refusal:
             if refusal.code == "NOT_FOUND":
                 refusal.field = ["id"]
             return {"order": None, "userErrors": _user_errors(refusal)}
-        return {"order": OrderView(self.shop, order), "userErrors": []}
+        return {"order": OrderView(self.store, order), "userErrors": []}
 
     def _edit_payload(self, edit: OrderEdit, line: EditLine | None = None) -> dict[str, Any]:
         return {
-            "calculatedOrder": CalculatedOrderView(self.shop, edit),
+            "calculatedOrder": CalculatedOrderView(self.store, edit),
             "calculatedLineItem": None
             if line is None
-            else CalculatedLineView(edit, line, self.shop.orders[edit.order_id].currency),
+            else CalculatedLineView(edit, line, self.store.orders[edit.order_id].currency),
             "orderEditSession": {"id": gid("OrderEditSession", edit.id)},
             "userErrors": [],
         }
@@ -998,7 +998,7 @@ class Root:
     def orderEditBegin(self, _info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
         self.ctx.require("write_order_edits", "orderEditBegin")
         try:
-            return self._edit_payload(self.shop.begin_edit(_id(id, "Order")))
+            return self._edit_payload(self.store.begin_edit(_id(id, "Order")))
         except Refusal as refusal:
             return self._edit_refused(refusal)
 
@@ -1013,7 +1013,7 @@ class Root:
     ) -> dict[str, Any]:
         self.ctx.require("write_order_edits", "orderEditSetQuantity")
         try:
-            edit, line = self.shop.edit_set_quantity(
+            edit, line = self.store.edit_set_quantity(
                 _id(id, "CalculatedOrder", "OrderEditSession"),
                 _id(lineItemId, "CalculatedLineItem", "LineItem"),
                 quantity,
@@ -1033,7 +1033,7 @@ class Root:
     ) -> dict[str, Any]:
         self.ctx.require("write_order_edits", "orderEditAddVariant")
         try:
-            edit, line = self.shop.edit_add_variant(
+            edit, line = self.store.edit_add_variant(
                 _id(id, "CalculatedOrder", "OrderEditSession"),
                 _id(variantId, "ProductVariant"),
                 quantity,
@@ -1051,7 +1051,7 @@ class Root:
     ) -> dict[str, Any]:
         self.ctx.require("write_order_edits", "orderEditCommit")
         try:
-            order = self.shop.commit_edit(
+            order = self.store.commit_edit(
                 _id(id, "CalculatedOrder", "OrderEditSession"),
                 notify=bool(notifyCustomer),
                 staff_note=staffNote,
@@ -1059,7 +1059,7 @@ class Root:
         except Refusal as refusal:
             return {"order": None, "successMessages": None, "userErrors": _user_errors(refusal)}
         return {
-            "order": OrderView(self.shop, order),
+            "order": OrderView(self.store, order),
             "successMessages": ["Order updated"],
             "userErrors": [],
         }
@@ -1069,7 +1069,7 @@ class Root:
 
         def run(_key: str | None) -> dict[str, Any]:
             try:
-                created = self.shop.create_return(
+                created = self.store.create_return(
                     _id(returnInput["orderId"], "Order"),
                     returnInput.get("returnLineItems") or [],
                     returnInput.get("exchangeLineItems") or [],
@@ -1080,7 +1080,7 @@ class Root:
                 elif refusal.field:
                     refusal.field = ["returnInput", *refusal.field]
                 return {"return": None, "userErrors": _user_errors(refusal, with_code=True)}
-            return {"return": ReturnView(self.shop, created), "userErrors": []}
+            return {"return": ReturnView(self.store, created), "userErrors": []}
 
         return self._idempotent(info, {"returnInput": returnInput}, run)
 
@@ -1092,7 +1092,7 @@ class Root:
             refusal = Refusal("Address can't be blank", ["webhookSubscription", "uri"])
             return {"webhookSubscription": None, "userErrors": _user_errors(refusal)}
         try:
-            created = self.shop.subscribe(
+            created = self.store.subscribe(
                 topic, str(uri), webhookSubscription.get("format") or "JSON"
             )
         except Refusal as refusal:
@@ -1101,7 +1101,7 @@ class Root:
 
     def webhookSubscriptionDelete(self, _info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
         number = _id(id, "WebhookSubscription")
-        if self.shop.subscriptions.pop(number, None) is None:
+        if self.store.subscriptions.pop(number, None) is None:
             refusal = Refusal("Webhook subscription does not exist", ["id"])
             return {"deletedWebhookSubscriptionId": None, "userErrors": _user_errors(refusal)}
         return {"deletedWebhookSubscriptionId": id, "userErrors": []}
