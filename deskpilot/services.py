@@ -132,18 +132,24 @@ async def reconciler(
     settings: Settings,
     every: float = RECONCILE_EVERY_SECONDS,
 ) -> AsyncIterator[None]:
-    """Start workflows for stored messages that lack one: now, then every `every` seconds."""
+    """Start workflows for stored messages and Shopify webhooks that lack one: now, then
+    every `every` seconds."""
+    from api.shopify_webhook_starter import reconcile_unprocessed_webhooks
     from api.workflow_starter import reconcile_unstarted
 
     async def loop() -> None:
         while True:
             try:
                 started = await reconcile_unstarted(sessions, client, settings)
-                if started:
-                    log.info("reconciler started workflows", extra={"started": started})
+                webhooks = await reconcile_unprocessed_webhooks(sessions, client)
+                if started or webhooks:
+                    log.info(
+                        "reconciler started workflows",
+                        extra={"messages": started, "webhooks": webhooks},
+                    )
             except Exception:
                 # Temporal or the database may be briefly away; the next round catches up.
-                log.exception("reconciling unstarted messages failed")
+                log.exception("reconciling unstarted work failed")
             await asyncio.sleep(every)
 
     task = asyncio.create_task(loop(), name="reconciler")
