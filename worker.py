@@ -14,10 +14,10 @@ from temporalio.worker import Worker
 from activities.message import MessageActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
 from deskpilot.settings import Settings
-from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
+from integrations.shopify.admin import ShopifyAdmin
 from workflows.contracts import TASK_QUEUE
 from workflows.message import MessageWorkflow
 from workflows.shopify_webhook import ShopifyWebhookWorkflow
@@ -35,9 +35,10 @@ class WorkerDependencies:
 async def worker_dependencies(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[WorkerDependencies]:
-    """The integrations this process talks to. Until the Shopify, email and AI issues land,
-    these are the sandbox stand-ins and the offline suggester."""
-    shopify = DemoStoreClient()
+    """The integrations this process talks to: Shopify's Admin API (a sandbox store's when
+    its connection says so), the sandbox mail sink until the email issue lands, and the
+    offline suggester until the AI issue does."""
+    shopify = ShopifyAdmin()
     # Without a sandbox there is nowhere to send replies yet: the worker still runs and
     # approved replies fail with a message that says so, instead of the worker crash-looping.
     mailer: MailPort = SandboxMailer(settings.sandbox_url) if settings.sandbox_url else NoMailer()

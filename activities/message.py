@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 REPLY_ONLY = frozenset({ActionType.NONE, ActionType.INFO_REQUEST})
 # Payload keys the execution writes for itself; an edited payload cannot set them
 # (it would skip the order check or pretend the store already acted).
-EXECUTION_KEYS = frozenset({"outcome", "performing_since"})
+EXECUTION_KEYS = frozenset({"outcome", "performing_since", "prepared"})
 
 
 class ErrorType:
@@ -418,24 +418,33 @@ class MessageActivities:
             shop = await self._shop(session, order)
             action_type, payload, order_gid = action.type, dict(action.payload), order.shopify_id
 
-        if "performing_since" not in payload:
+        prepared = payload.get("prepared")
+        if prepared is None:
             snapshot = await self._fresh_order_by_gid(shop, order_gid)
             problem = why_not_allowed(action_type, payload, snapshot)
             if problem is not None:
                 raise _final(problem, ErrorType.NO_LONGER_VALID)
-            # Committed before the store is called: a retry after a crash must not
-            # re-check the order, which our own first call may already have changed
-            # (a refunded order has nothing left to refund). The store's idempotency
-            # key then returns the first result instead of acting twice.
+            try:
+                prepared = await self._shopify.prepare(shop, order_gid, action_type, payload)
+            except IntegrationError as exc:
+                if exc.retryable:
+                    raise
+                raise _final(str(exc), ErrorType.SHOPIFY_REFUSED) from exc
+            # Committed before the store is called: a retry after a crash must neither
+            # re-check the order nor re-plan the request, since our own first call may
+            # already have changed the order (a refunded order has nothing left to
+            # refund). It sends this same request under the same idempotency key, and
+            # Shopify returns the first result instead of acting twice.
             async with unit_of_work(self._sessions) as session:
                 action = await self._action(session, data.user_id, data.action_id, lock=True)
                 action.payload = {
                     **action.payload,
+                    "prepared": prepared,
                     "performing_since": datetime.now(UTC).isoformat(),
                 }
         try:
             outcome = await self._shopify.perform(
-                shop, order_gid, action_type, payload, idempotency_key(data.action_id)
+                shop, order_gid, action_type, prepared, idempotency_key(data.action_id)
             )
         except IntegrationError as exc:
             if exc.retryable:

@@ -40,12 +40,12 @@ from deskpilot.demo import bootstrap_demo
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from deskpilot.services import api_server
 from deskpilot.settings import Settings
-from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import SandboxMailer
+from integrations.shopify.admin import ShopifyAdmin
 from models.db import create_engine, session_factory
-from sandbox.demo_store import seed_orders
 from sandbox.server import Sandbox, serving
+from sandbox.shopify.server import DEMO_SHOP
 from worker import WorkerDependencies, build_worker
 from workflows import search_attributes
 
@@ -103,9 +103,14 @@ def _email(sender: str, alias: str, number: str) -> bytes:
 
 
 async def pipeline(
-    http: httpx.AsyncClient, inbound_url: str, alias: str, count: int, concurrency: int
+    http: httpx.AsyncClient,
+    inbound_url: str,
+    alias: str,
+    refundable: list[tuple[str, str]],
+    count: int,
+    concurrency: int,
 ) -> tuple[float, list[float], list[float]]:
-    orders = [o for o in seed_orders().values() if not o["cancelled"]][:count]
+    orders = [{"name": name, "email": email} for name, email in refundable][:count]
     if len(orders) < count:
         raise SystemExit(
             f"the demo store has {len(orders)} refundable orders; use --messages <= {len(orders)}"
@@ -180,7 +185,12 @@ async def main(count: int, concurrency: int) -> None:
                         api_base=api_base,
                         temporal_ui=None,
                     )
-                    shopify, mailer = DemoStoreClient(), SandboxMailer(sandbox_url)
+                    shopify, mailer = ShopifyAdmin(), SandboxMailer(sandbox_url)
+                    refundable = [
+                        (o.name, o.email or "")
+                        for o in sandbox.shopify.shop(DEMO_SHOP).orders.values()
+                        if o.cancelled_at is None and o.refundable > 0 and o.email
+                    ]
                     deps = WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
                     app = create_app(engine, env.client, settings)
                     async with (
@@ -193,7 +203,12 @@ async def main(count: int, concurrency: int) -> None:
                         ) as http,
                     ):
                         pipe_seconds, ready, executed = await pipeline(
-                            http, demo.inbound_url, demo.alias_address, count, concurrency
+                            http,
+                            demo.inbound_url,
+                            demo.alias_address,
+                            refundable,
+                            count,
+                            concurrency,
                         )
                     await shopify.aclose()
                     await mailer.aclose()

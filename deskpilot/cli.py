@@ -32,8 +32,8 @@ from deskpilot.settings import ConfigurationError, Settings, get_settings
 from models.accounts import AccountError, create_user, find_user
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
-from sandbox.demo_store import DEMO_SHOP
 from sandbox.server import Sandbox
+from sandbox.shopify.server import DEMO_SHOP
 
 log = logging.getLogger(__name__)
 

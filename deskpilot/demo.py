@@ -1,8 +1,9 @@
 """Demo mode: a merchant, a demo store and an inbound alias, ready on every `deskpilot up`.
 
 Idempotent across restarts: the same user, connections and API token come back.
-The sandbox store lives in memory, so it starts from the seed on every run and
-the orders table is brought back in line with it.
+The sandbox store lives in memory, so it starts from the seed on every run; the
+orders table is brought back in line with it through the Admin API, as a real
+store's orders would be.
 """
 
 from __future__ import annotations
@@ -12,29 +13,31 @@ import os
 import secrets
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from deskpilot.settings import Settings
+from integrations.ports import ShopTarget
+from integrations.shopify.admin import ShopifyAdmin
 from models.accounts import create_user
 from models.api_token import issue_api_token, user_for_token
 from models.connection import Connection, CustomEmailMetadata
 from models.db import unit_of_work
 from models.enums import ConnectionType
-from models.order import Order
+from models.shopify_sync import upsert_order_snapshots
 from models.user import User
-from sandbox.demo_store import DEMO_SHOP, seed_orders
-from sandbox.server import Sandbox
+from sandbox.server import Sandbox, shop_base
+from sandbox.shopify.server import DEMO_SHOP
 
 DEMO_EMAIL = "demo@deskpilot.local"
 DEMO_FILE = "demo.json"
 DEMO_SUPPORT_EMAIL = "support@demo-store.example"
 DEMO_STORE_NAME = "Demo Store"
+# The app the sandbox store has deskpilot installed as (the sandbox keeps it in memory).
+DEMO_APP_KEY = "deskpilot-demo"
 INBOUND_PATH = "/api/inbound/email"
 
 
@@ -71,16 +74,32 @@ async def bootstrap_demo(
     """Create or refresh the demo merchant, register its store in `sandbox`, write demo.json."""
     demo_file = settings.resolved_home() / DEMO_FILE
     saved_token = _read_saved_token(demo_file)
-    orders = seed_orders()
+    api_base_of_shop = shop_base(sandbox_url, DEMO_SHOP)
     async with unit_of_work(sessions) as session:
         user = await _demo_user(session)
-        shop = await _demo_shop(session, user.id, sandbox_url)
-        sandbox.stores.add(DEMO_SHOP, shop.access_token, orders)
-        await _upsert_orders(session, shop, orders)
+        shop = await _demo_shop(session, user.id, api_base_of_shop)
+        if DEMO_APP_KEY not in sandbox.shopify.state.apps:
+            sandbox.shopify.state.register_app(DEMO_APP_KEY, secrets.token_hex(16))
+        if DEMO_SHOP not in sandbox.shopify.state.shops:
+            sandbox.shopify.add_shop(
+                DEMO_SHOP, api_key=DEMO_APP_KEY, token=shop.access_token, name=DEMO_STORE_NAME
+            )
         alias = await _demo_alias(session, user.id, settings.inbound_domain)
         token = saved_token
         if token is None or await user_for_token(session, token) != user.id:
             token = await issue_api_token(session, user.id, "demo")
+        target = ShopTarget(
+            shop_domain=DEMO_SHOP, access_token=shop.access_token, api_base=api_base_of_shop
+        )
+    admin = ShopifyAdmin()
+    try:
+        orders = await admin.list_orders(target)
+    finally:
+        await admin.aclose()
+    async with unit_of_work(sessions) as session:
+        shop = await session.get(Connection, shop.id)
+        assert shop is not None
+        await upsert_order_snapshots(session, shop, orders)
     info = DemoInfo(
         api_base=api_base,
         api_token=token,
@@ -100,7 +119,7 @@ async def _demo_user(session: AsyncSession) -> User:
     return existing or await create_user(session, DEMO_EMAIL, "Demo Merchant")
 
 
-async def _demo_shop(session: AsyncSession, user_id: uuid.UUID, sandbox_url: str) -> Connection:
+async def _demo_shop(session: AsyncSession, user_id: uuid.UUID, api_base: str) -> Connection:
     shop = (
         await session.execute(
             select(Connection).where(
@@ -119,51 +138,9 @@ async def _demo_shop(session: AsyncSession, user_id: uuid.UUID, sandbox_url: str
     elif shop.user_id != user_id:
         raise RuntimeError(f"{DEMO_SHOP} is connected to another account than {DEMO_EMAIL}")
     # The sandbox may listen on another port than last time.
-    shop.metadata_ = {**(shop.metadata_ or {}), "apiBase": sandbox_url}
+    shop.metadata_ = {**(shop.metadata_ or {}), "apiBase": api_base}
     await session.flush()
     return shop
-
-
-async def _upsert_orders(
-    session: AsyncSession, shop: Connection, orders: dict[str, dict[str, Any]]
-) -> None:
-    rows = [
-        {
-            "connection_id": shop.id,
-            "shop_domain": DEMO_SHOP,
-            "shopify_id": order["id"],
-            "name": order["name"],
-            "status": "cancelled" if order["cancelled"] else "open",
-            "email": order["email"],
-            "total_amount": Decimal(order["total"]),
-            "currency": order["currency"],
-            "financial_status": order["financial_status"],
-            "fulfillment_status": order["fulfillment_status"],
-            "details": order,
-        }
-        for order in orders.values()
-    ]
-    statement = insert(Order).values(rows)
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Order.shop_domain, Order.shopify_id],
-            set_={
-                column: statement.excluded[column]
-                for column in (
-                    "connection_id",
-                    "name",
-                    "status",
-                    "email",
-                    "total_amount",
-                    "currency",
-                    "financial_status",
-                    "fulfillment_status",
-                    "details",
-                )
-            }
-            | {"updated_at": func.now()},
-        )
-    )
 
 
 async def _demo_alias(session: AsyncSession, user_id: uuid.UUID, inbound_domain: str) -> str:

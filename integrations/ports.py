@@ -64,12 +64,22 @@ class ShopifyPort(Protocol):
 
     async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]: ...
 
+    async def prepare(
+        self, shop: ShopTarget, order_id: str, action: ActionType, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Turn an approved payload into the exact request `perform` will send.
+
+        The caller stores it before performing: a retry must send the same request
+        under the same idempotency key (Shopify refuses a key reused with other input),
+        and must not re-derive it from an order the first attempt already changed."""
+        ...
+
     async def perform(
         self,
         shop: ShopTarget,
         order_id: str,
         action: ActionType,
-        payload: dict[str, Any],
+        prepared: dict[str, Any],
         idempotency_key: str,
     ) -> ActionOutcome: ...
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations.ports import OrderSnapshot
 from models.connection import Connection
 from models.order import Order
 
@@ -133,3 +134,46 @@ async def upsert_order_from_webhook(
         ),
     ).returning(Order.id)
     return (await session.execute(statement)).scalar_one_or_none()
+
+
+async def upsert_order_snapshots(
+    session: AsyncSession, connection: Connection, snapshots: list[OrderSnapshot]
+) -> int:
+    """Bring Order rows in line with orders read through the Admin API; returns how many."""
+    if not snapshots or connection.shop_domain is None:
+        return 0
+    rows = [
+        {
+            "connection_id": connection.id,
+            "shop_domain": connection.shop_domain,
+            "shopify_id": order.id,
+            "name": order.name,
+            "status": "cancelled" if order.cancelled else "open",
+            "email": order.email,
+            "total_amount": order.total,
+            "currency": order.currency,
+            "financial_status": order.financial_status,
+            "fulfillment_status": order.fulfillment_status,
+            "details": order.model_dump(mode="json"),
+        }
+        for order in snapshots
+    ]
+    statement = insert(Order).values(rows)
+    columns = (
+        "connection_id",
+        "name",
+        "status",
+        "email",
+        "total_amount",
+        "currency",
+        "financial_status",
+        "fulfillment_status",
+        "details",
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Order.shop_domain, Order.shopify_id],
+            set_={c: statement.excluded[c] for c in columns} | {"updated_at": func.now()},
+        )
+    )
+    return len(rows)

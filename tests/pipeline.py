@@ -6,11 +6,10 @@ Shared by the workflow tests (time-skipping server) and the HTTP tests (dev serv
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from email.utils import make_msgid
 from typing import Any
 
@@ -18,44 +17,75 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import MailPort
+from integrations.ports import MailPort, ShopTarget
 from integrations.sandbox_mailer import SandboxMailer
+from integrations.shopify.admin import ShopifyAdmin
 from models import (
     Connection,
     ConnectionType,
     CustomEmailMetadata,
     Message,
     MessageDirection,
-    Order,
     Thread,
 )
 from models.accounts import create_user
 from models.db import unit_of_work
-from sandbox.demo_store import Store, seed_orders
-from sandbox.server import Sandbox, serving
+from models.shopify_sync import upsert_order_snapshots
+from sandbox.server import Sandbox, serving, shop_base
+from sandbox.shopify.state import Shop
 from worker import WorkerDependencies, build_worker
 from workflows.contracts import message_workflow_id
+
+TEST_APP_KEY = "deskpilot-tests"
 
 
 @dataclass
 class Merchant:
     user_id: uuid.UUID
-    store: Store
+    shop: Shop  # the sandbox store's state: orders, ledger of every effect
     sandbox: Sandbox
     sandbox_url: str
     alias: str
-    orders: dict[str, dict[str, Any]]
+    orders: dict[str, dict[str, Any]]  # "1001" -> name, email, cancelled, refundable, ...
+
+    def refunds(self) -> list[dict[str, Any]]:
+        return [entry for entry in self.shop.ledger if entry["type"] == "refund"]
+
+    def number(self, wanted: Callable[[dict[str, Any]], bool]) -> str:
+        """The first seeded order number whose facts satisfy `wanted`."""
+        return next(n for n, facts in self.orders.items() if wanted(facts))
 
 
 async def create_merchant(
     sessions: async_sessionmaker[AsyncSession], sandbox: Sandbox, sandbox_url: str
 ) -> Merchant:
-    shop = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
+    """A merchant whose Shopify connection points at a seeded sandbox store, with the
+    store's orders synced through the Admin API as the product does."""
+    domain = f"shop-{uuid.uuid4().hex[:8]}.myshopify.com"
     token = f"shpat_{uuid.uuid4().hex}"
-    orders = seed_orders()
-    store = sandbox.stores.add(shop, token, orders)
+    if TEST_APP_KEY not in sandbox.shopify.state.apps:
+        sandbox.shopify.state.register_app(TEST_APP_KEY, "test-app-secret")
+    shop = sandbox.shopify.add_shop(domain, api_key=TEST_APP_KEY, token=token)
+    target = ShopTarget(
+        shop_domain=domain, access_token=token, api_base=shop_base(sandbox_url, domain)
+    )
+    admin = ShopifyAdmin()
+    try:
+        snapshots = await admin.list_orders(target)
+    finally:
+        await admin.aclose()
+    orders = {
+        o.name.lstrip("#"): {
+            "name": o.name,
+            "email": o.email,
+            "cancelled": o.cancelled,
+            "refundable": o.refundable,
+            "fulfillment_status": o.fulfillment_status,
+            "financial_status": o.financial_status,
+        }
+        for o in sorted(snapshots, key=lambda o: o.name)
+    }
     alias = f"store-{uuid.uuid4().hex[:6]}@inbound.test"
     async with unit_of_work(sessions) as session:
         user = await create_user(session, f"owner-{uuid.uuid4().hex[:6]}@store.test", "Owner")
@@ -63,8 +93,8 @@ async def create_merchant(
             user_id=user.id,
             type=ConnectionType.SHOPIFY,
             access_token=token,
-            shop_domain=shop,
-            metadata_={"apiBase": sandbox_url},
+            shop_domain=domain,
+            metadata_={"apiBase": target.api_base},
         )
         mailbox = Connection(
             user_id=user.id,
@@ -73,30 +103,15 @@ async def create_merchant(
             metadata_=CustomEmailMetadata(
                 alias=alias,
                 domain="inbound.test",
-                shop_domain=shop,
+                shop_domain=domain,
                 support_email="help@store.test",
                 store_name="Test Store",
             ).to_json(),
         )
         session.add_all([shopify, mailbox])
         await session.flush()
-        for data in orders.values():
-            session.add(
-                Order(
-                    connection_id=shopify.id,
-                    shop_domain=shop,
-                    shopify_id=data["id"],
-                    name=data["name"],
-                    status="cancelled" if data["cancelled"] else "open",
-                    email=data["email"],
-                    total_amount=Decimal(data["total"]),
-                    currency=data["currency"],
-                    financial_status=data["financial_status"],
-                    fulfillment_status=data["fulfillment_status"],
-                    details=data,
-                )
-            )
-    return Merchant(user.id, store, sandbox, sandbox_url, alias, orders)
+        await upsert_order_snapshots(session, shopify, snapshots)
+    return Merchant(user.id, shop, sandbox, sandbox_url, alias, orders)
 
 
 async def store_message(
@@ -155,7 +170,7 @@ async def running_pipeline(
     sandbox = Sandbox()
     async with serving(sandbox) as url:
         merchant = await create_merchant(sessions, sandbox, url)
-        shopify, sink = DemoStoreClient(), SandboxMailer(url)
+        shopify, sink = ShopifyAdmin(), SandboxMailer(url)
         deps = WorkerDependencies(sessions, shopify, mailer or sink, OfflineSuggester())
         worker: Worker = build_worker(client, deps, task_queue=task_queue)
         try:

@@ -117,9 +117,9 @@ async def test_approved_refund_executes_once_and_replies_in_thread(pipeline) -> 
     action = await _action(sessions, state.action_id)
     assert action.status == ActionStatus.EXECUTED and action.executed_at is not None
     assert action.payload["reply"] == "Refunded, sorry!"
-    refunds = [e for e in merchant.store.ledger if e["action"] == "REFUND"]
+    refunds = merchant.refunds()
     assert len(refunds) == 1 and refunds[0]["order"] == "#1001"
-    assert merchant.store.orders["1001"]["financial_status"] == "REFUNDED"
+    assert merchant.shop.by_name("#1001").financial_status == "REFUNDED"
 
     deliveries = merchant.sandbox.sink.deliveries
     assert len(deliveries) == 1 and deliveries[0].recipients == [_customer(merchant, "1001")]
@@ -164,7 +164,7 @@ async def test_rejection_closes_without_side_effects(pipeline) -> None:
     assert result.status == ActionStatus.REJECTED
     final = await handle.result()
     assert final.stage == Stage.REJECTED and final.note == "customer called instead"
-    assert merchant.store.ledger == [] and merchant.sandbox.sink.deliveries == []
+    assert merchant.shop.ledger == [] and merchant.sandbox.sink.deliveries == []
 
 
 async def test_pending_decision_reminds_after_a_day_and_expires_after_a_week(pipeline) -> None:
@@ -222,13 +222,14 @@ async def test_newer_message_in_the_thread_supersedes_the_pending_suggestion(pip
 
 async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
     env, sessions, merchant, queue = pipeline
-    # Order #1005 is cancelled in the seed (every fifth order): a refund must not go through.
+    # A cancelled, fully refunded order: a refund must not go through.
+    number = merchant.number(lambda o: o["cancelled"] and o["refundable"] == 0)
     message_id, _, workflow_id = await store_message(
         sessions,
         merchant,
-        sender=_customer(merchant, "1005"),
+        sender=_customer(merchant, number),
         subject="Refund",
-        text="Refund order #1005",
+        text=f"Refund order #{number}",
     )
     handle = await _start(env, merchant, queue, message_id, workflow_id)
     state = await _awaiting(handle)
@@ -241,7 +242,7 @@ async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
     assert final.stage == Stage.FAILED and "exceeds" in (final.note or "")
     action = await _action(sessions, state.action_id)
     assert action.status == ActionStatus.FAILED and "exceeds" in (action.error or "")
-    assert merchant.store.ledger == [] and merchant.sandbox.sink.deliveries == []
+    assert merchant.shop.ledger == [] and merchant.sandbox.sink.deliveries == []
 
 
 async def test_auto_replies_are_stored_but_never_answered(pipeline) -> None:
@@ -295,7 +296,7 @@ async def test_refund_done_but_reply_unsendable_is_executed_with_a_note(
         await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=state.action_id))
         final = await handle.result()
     assert final.stage == Stage.EXECUTED and "reply was not sent" in (final.note or "")
-    assert [e["action"] for e in merchant.store.ledger] == ["REFUND"]
+    assert [e["type"] for e in merchant.shop.ledger] == ["refund"]
     action = await _action(own_sessions, state.action_id)
     assert action.status == ActionStatus.EXECUTED and "no outbound mail" in (action.error or "")
     assert "reply.failed" in await _events(own_sessions, state.action_id)

@@ -133,7 +133,7 @@ async def test_ingest_suggest_approve_execute(pipeline: Pipeline) -> None:
     executed = await pipeline.message(accepted["message_id"])
     assert executed["action"]["status"] == "EXECUTED"
     assert executed["action"]["executed_at"] is not None
-    refunds = [e for e in pipeline.merchant.store.ledger if e["action"] == "REFUND"]
+    refunds = pipeline.merchant.refunds()
     assert len(refunds) == 1 and refunds[0]["order"] == "#1001"
     assert len(pipeline.merchant.sandbox.sink.deliveries) == 1
     assert "Refunded in full, sorry!" in pipeline.merchant.sandbox.sink.raw(0).decode()
@@ -146,7 +146,7 @@ async def test_ingest_suggest_approve_execute(pipeline: Pipeline) -> None:
     assert reject.status_code == 409
     assert await pipeline.ingest(raw) == accepted
     await asyncio.sleep(0.5)  # room for a (wrong) second run to act
-    assert len([e for e in pipeline.merchant.store.ledger if e["action"] == "REFUND"]) == 1
+    assert len(pipeline.merchant.refunds()) == 1
     assert len(pipeline.merchant.sandbox.sink.deliveries) == 1
 
 
@@ -172,7 +172,7 @@ async def test_concurrent_approvals_one_wins(pipeline: Pipeline) -> None:
             message = answer.json()["error"]["message"]
             assert "already approved" in message.lower(), message
     assert (await _result(pipeline, accepted["workflow_id"])).stage == Stage.EXECUTED
-    assert len([e for e in pipeline.merchant.store.ledger if e["action"] == "REFUND"]) == 1
+    assert len(pipeline.merchant.refunds()) == 1
 
 
 async def test_reject_records_the_reason_and_does_nothing(pipeline: Pipeline) -> None:
@@ -196,7 +196,7 @@ async def test_reject_records_the_reason_and_does_nothing(pipeline: Pipeline) ->
     final = await _result(pipeline, accepted["workflow_id"])
     assert final.stage == Stage.REJECTED and final.note == "Order already packed"
     assert (await pipeline.message(accepted["message_id"]))["action"]["status"] == "REJECTED"
-    assert pipeline.merchant.store.ledger == []
+    assert pipeline.merchant.shop.ledger == []
     assert pipeline.merchant.sandbox.sink.deliveries == []
     late = await pipeline.api.post(f"/api/actions/{action_id}/approve")
     assert late.status_code == 409

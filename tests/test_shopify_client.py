@@ -13,7 +13,7 @@ from integrations.ports import IntegrationError, ShopTarget
 from integrations.shopify.graphql import ShopifyGraphQL
 from integrations.shopify.orders import order_snapshot
 from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
-from tests.loopback import serve_app
+from sandbox.server import serve_app
 
 ORDER_ID = "gid://shopify/Order/1001"
 

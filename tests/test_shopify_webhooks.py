@@ -25,9 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.shopify_webhook_starter import reconcile_unprocessed_webhooks
 from deskpilot.settings import Settings
-from integrations.demo_store_client import DemoStoreClient
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import NoMailer
+from integrations.shopify.admin import ShopifyAdmin
 from models import (
     Action,
     ActionType,
@@ -165,7 +165,7 @@ async def desk(
     queue = f"shopify-{uuid.uuid4().hex[:8]}"
     settings = Settings(_env_file=None, SHOPIFY_API_SECRET=SECRET)  # type: ignore[call-arg]
     app = create_app(own_sessions.kw["bind"], temporal_dev.client, settings, task_queue=queue)
-    store = DemoStoreClient()
+    store = ShopifyAdmin()
     deps = WorkerDependencies(own_sessions, store, NoMailer(), OfflineSuggester())
     worker = build_worker(temporal_dev.client, deps, task_queue=queue)
     async with worker, api_client(app) as api:

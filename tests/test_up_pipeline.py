@@ -35,8 +35,8 @@ from deskpilot.settings import Settings
 from deskpilot.temporal_client import connect_temporal
 from models import Connection, ConnectionType, Order, User
 from models.api_token import user_for_token
-from sandbox.demo_store import DEMO_SHOP, seed_orders
-from sandbox.server import Sandbox
+from sandbox.server import Sandbox, serving, shop_base
+from sandbox.shopify.server import DEMO_SHOP, ShopifySandbox
 from tests.test_cli import _env, _postgres_processes, _temporal_processes, _up_ports
 from workflows import search_attributes
 
@@ -140,7 +140,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[[Path, list[str]], Up]]:
 def _refund_request(message_id: str) -> bytes:
     """A customer asking for a refund on #1001, from that order's address in the sandbox."""
     email = EmailMessage()
-    email["From"] = f"Customer <{seed_orders()['1001']['email']}>"
+    email["From"] = f"Customer <{_demo_customer('1001')}>"
     email["To"] = "support@demo-store.example"
     email["Subject"] = "Refund for order #1001"
     email["Message-ID"] = message_id
@@ -223,10 +223,10 @@ def test_up_demo_mode_email_to_executed_refund(
     assert approved.status_code == 200, approved.text
     _wait_for_action(demo, accepted["message_id"], "EXECUTED")
 
-    ledger = httpx.get(f"{up.sandbox}/shopify/{DEMO_SHOP}/ledger").json()
-    assert [(e["action"], e["order"]) for e in ledger] == [("REFUND", "#1001")]
+    ledger = httpx.get(f"{shop_base(up.sandbox, DEMO_SHOP)}/_sandbox/ledger").json()
+    assert [(e["type"], e["order"]) for e in ledger] == [("refund", "#1001")]
     replies = httpx.get(f"{up.sandbox}/mail/messages").json()
-    assert [r["recipients"] for r in replies] == [[seed_orders()["1001"]["email"]]]
+    assert [r["recipients"] for r in replies] == [[_demo_customer("1001")]]
 
     listed = up.temporal("workflow", "list")
     assert accepted["workflow_id"] in listed
@@ -269,8 +269,8 @@ def test_up_restart_keeps_workflows_and_the_demo_token(
     by_message = f"DeskpilotMessage='{accepted['message_id']}'"
     assert "Completed" in second.temporal("workflow", "list", "--query", by_message)
     # The sandbox store is in memory and starts from its seed: one refund, this run's.
-    ledger = httpx.get(f"{second.sandbox}/shopify/{DEMO_SHOP}/ledger").json()
-    assert [(e["action"], e["order"]) for e in ledger] == [("REFUND", "#1001")]
+    ledger = httpx.get(f"{shop_base(second.sandbox, DEMO_SHOP)}/_sandbox/ledger").json()
+    assert [(e["type"], e["order"]) for e in ledger] == [("refund", "#1001")]
     second.stop(signal.SIGINT)
 
 
@@ -366,34 +366,43 @@ def test_embedded_temporal_refuses_a_busy_port(tmp_path: Path) -> None:
 # --- the demo bootstrap -------------------------------------------------------------------
 
 
+def _demo_customer(number: str) -> str:
+    """The email on a demo store order: the seed is the same on every start."""
+    order = ShopifySandbox().add_shop(DEMO_SHOP).by_name(f"#{number}")
+    assert order is not None and order.email
+    return order.email
+
+
 async def test_demo_bootstrap_is_idempotent(
     own_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
 ) -> None:
     settings = Settings(DESKPILOT_HOME=str(tmp_path), INBOUND_DOMAIN="in.example")
     demo_file = tmp_path / "demo.json"
 
-    async def bootstrap(sandbox_url: str) -> tuple[Any, Sandbox]:
+    async def bootstrap() -> tuple[Any, Sandbox, str]:
+        """A fresh sandbox each time, as after a restart, on a new port."""
         sandbox = Sandbox()
-        info = await bootstrap_demo(
-            own_sessions,
-            settings,
-            sandbox,
-            sandbox_url,
-            api_base="http://127.0.0.1:9",
-            temporal_ui=None,
-        )
-        return info, sandbox
+        async with serving(sandbox) as sandbox_url:
+            info = await bootstrap_demo(
+                own_sessions,
+                settings,
+                sandbox,
+                sandbox_url,
+                api_base="http://127.0.0.1:9",
+                temporal_ui=None,
+            )
+        return info, sandbox, sandbox_url
 
-    first, sandbox = await bootstrap("http://127.0.0.1:1111")
+    first, sandbox, _ = await bootstrap()
     assert json.loads(demo_file.read_text()) == first.public()
     assert set(first.public()) == DEMO_KEYS
     assert oct(demo_file.stat().st_mode & 0o777) == "0o600"
     assert first.alias_address.endswith("@in.example")
-    shop_token = sandbox.stores.stores[DEMO_SHOP].access_token
+    [shop_token] = sandbox.shopify.shop(DEMO_SHOP).tokens
 
-    second, sandbox = await bootstrap("http://127.0.0.1:2222")
+    second, sandbox, second_url = await bootstrap()
     assert second == first
-    assert sandbox.stores.stores[DEMO_SHOP].access_token == shop_token
+    assert list(sandbox.shopify.shop(DEMO_SHOP).tokens) == [shop_token]
 
     async with own_sessions() as session:
         users = (await session.execute(select(User).where(User.email == DEMO_EMAIL))).scalars()
@@ -403,19 +412,21 @@ async def test_demo_bootstrap_is_idempotent(
         ).scalars()
         by_type = {c.type: c for c in connections}
         assert set(by_type) == {ConnectionType.SHOPIFY, ConnectionType.CUSTOM_EMAIL}
-        assert by_type[ConnectionType.SHOPIFY].metadata_ == {"apiBase": "http://127.0.0.1:2222"}
+        assert by_type[ConnectionType.SHOPIFY].metadata_ == {
+            "apiBase": shop_base(second_url, DEMO_SHOP)
+        }
         assert by_type[ConnectionType.SHOPIFY].access_token == shop_token
         alias = by_type[ConnectionType.CUSTOM_EMAIL].metadata_
         assert alias is not None
         assert alias["alias"] == first.alias_address and alias["shopDomain"] == DEMO_SHOP
         orders = await session.scalar(select(func.count()).select_from(Order))
-        assert orders == len(seed_orders())
+        assert orders == len(sandbox.shopify.shop(DEMO_SHOP).orders)
         order = (await session.execute(select(Order).where(Order.name == "#1001"))).scalar_one()
-        assert order.email == seed_orders()["1001"]["email"]
+        assert order.email == _demo_customer("1001")
         assert await user_for_token(session, first.api_token) == first.user_id
 
     # Without demo.json the plaintext is gone: a new token is issued and saved.
     demo_file.unlink()
-    third, _ = await bootstrap("http://127.0.0.1:2222")
+    third, _, _ = await bootstrap()
     assert third.api_token != first.api_token
     assert json.loads(demo_file.read_text())["api_token"] == third.api_token

@@ -75,28 +75,36 @@ class ShopifyAdmin:
 
     # --- writing --------------------------------------------------------------------------
 
+    async def prepare(
+        self, shop: ShopTarget, order_id: str, action: ActionType, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        if action is ActionType.REFUND:
+            return {"refund_input": await self.plan_refund(shop, order_id, payload)}
+        return dict(payload)
+
     async def perform(
         self,
         shop: ShopTarget,
         order_id: str,
         action: ActionType,
-        payload: dict[str, Any],
+        prepared: dict[str, Any],
         idempotency_key: str,
     ) -> ActionOutcome:
         if action is ActionType.REFUND:
-            return await self.refund(shop, order_id, payload, idempotency_key)
+            return await self.create_refund(shop, prepared["refund_input"], idempotency_key)
         if action is ActionType.CANCEL:
-            return await self.cancel(shop, order_id, payload)
+            return await self.cancel(shop, order_id, prepared)
         if action is ActionType.ADDRESS_CHANGE:
-            return await self.change_address(shop, order_id, payload)
+            return await self.change_address(shop, order_id, prepared)
         if action is ActionType.REPLACE_ITEM:
-            return await self.replace_item(shop, order_id, payload)
+            return await self.replace_item(shop, order_id, prepared)
         return ActionOutcome()  # NONE and INFO_REQUEST change nothing in the store
 
-    async def refund(
-        self, shop: ShopTarget, order_id: str, payload: dict[str, Any], key: str
-    ) -> ActionOutcome:
-        """Full, by line items, or an amount; never more than Shopify says is refundable."""
+    async def plan_refund(
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The RefundInput for a full refund, one by line items, or an amount; never more
+        than Shopify says is refundable."""
         lines = [
             {
                 "lineItemId": line["line_item_id"],
@@ -128,11 +136,15 @@ class ShopifyAdmin:
         }
         if lines:
             refund_input["refundLineItems"] = lines
-        result = (
-            await self._graphql.execute(
-                shop, doc.REFUND_CREATE, {"input": refund_input, "key": key}
-            )
-        )["refundCreate"]
+        return refund_input
+
+    async def create_refund(
+        self, shop: ShopTarget, refund_input: dict[str, Any], key: str
+    ) -> ActionOutcome:
+        data = await self._graphql.execute(
+            shop, doc.REFUND_CREATE, {"input": refund_input, "key": key}
+        )
+        result = data["refundCreate"]
         if errors := user_errors(result):
             raise _refused("the refund", errors)
         refund = result["refund"]

@@ -42,16 +42,33 @@ query Order($id: ID!) {
     + ORDER_FIELDS
 )
 
+# Searches list orders without their line items: a page of full orders would cost
+# more than Shopify's single-query limit (1000 points). ORDER fetches one in full.
+ORDER_SUMMARY_FIELDS = f"""
+fragment OrderSummary on Order {{
+  id
+  name
+  email
+  createdAt
+  cancelledAt
+  displayFinancialStatus
+  displayFulfillmentStatus
+  customer {{ id defaultEmailAddress {{ emailAddress }} }}
+  currentTotalPriceSet {{ {_MONEY} }}
+  totalRefundedSet {{ {_MONEY} }}
+}}
+"""
+
 ORDERS_SEARCH = (
     """
 query Orders($query: String!, $first: Int!, $after: String) {
   orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT, reverse: true) {
-    nodes { ...OrderFields }
+    nodes { ...OrderSummary }
     pageInfo { hasNextPage endCursor }
   }
 }
 """
-    + ORDER_FIELDS
+    + ORDER_SUMMARY_FIELDS
 )
 
 SUGGESTED_REFUND = f"""
@@ -151,8 +168,8 @@ mutation OrderEditCommit($id: ID!, $note: String) {
 FULFILLMENT_LINES = """
 query FulfillmentLines($id: ID!) {
   order(id: $id) {
-    fulfillments(first: 20) {
-      fulfillmentLineItems(first: 50) { nodes { id quantity lineItem { id } } }
+    fulfillments(first: 5) {
+      fulfillmentLineItems(first: 20) { nodes { id quantity lineItem { id } } }
     }
   }
 }

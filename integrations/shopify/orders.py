@@ -14,8 +14,14 @@ def _money(money_bag: dict[str, Any] | None) -> tuple[Decimal, str | None]:
 
 
 def order_snapshot(order: dict[str, Any]) -> OrderSnapshot:
+    """From ORDER (full) or ORDERS_SEARCH (summary: no line items, and the refundable
+    amount estimated from the totals instead of Shopify's own suggestion)."""
     total, currency = _money(order.get("currentTotalPriceSet"))
-    refundable, _ = _money((order.get("refundable") or {}).get("maximumRefundableSet"))
+    if "refundable" in order:
+        refundable, _ = _money((order.get("refundable") or {}).get("maximumRefundableSet"))
+    else:
+        refunded, _ = _money(order.get("totalRefundedSet"))
+        refundable = max(total - refunded, Decimal("0"))
     customer_email = ((order.get("customer") or {}).get("defaultEmailAddress") or {}).get(
         "emailAddress"
     )

@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -71,6 +71,9 @@ class ShopifySandbox:
 
     state: ShopifyState = field(default_factory=ShopifyState)
     dispatcher: WebhookDispatcher = field(init=False)
+    # Awaited with each GraphQL request body before it is answered: crash tests slow
+    # the store down with it, to kill a worker while its requests are in flight.
+    before_graphql: Callable[[dict[str, Any]], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.dispatcher = WebhookDispatcher(self.state)
@@ -236,6 +239,8 @@ class ShopifySandbox:
                 return JSONResponse(
                     {"errors": {"query": "Required parameter missing or invalid"}}, 400
                 )
+            if self.before_graphql is not None:
+                await self.before_graphql(body)
             answer = self.graphql(shop, entry[1], body)
             self._after_request(shop)
             return JSONResponse(answer)
