@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -25,6 +24,8 @@ from api.deps import CurrentUser, SessionsDep, SettingsDep
 from api.errors import ApiError, ConflictError, ServiceUnavailableError, UnauthorizedError
 from deskpilot.settings import Settings
 from integrations.http import new_http_client
+from integrations.ports import ShopTarget
+from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
 from models.connection import Connection
 from models.db import unit_of_work
@@ -40,20 +41,6 @@ WEBHOOK_PATH = "/shopify/webhooks"
 # The compliance topics (customers/data_request, customers/redact, shop/redact) are set
 # in the app's configuration at Shopify; the API cannot subscribe to them.
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UNINSTALLED")
-
-# Moves to integrations/shopify/ with the GraphQL client; a test validates it against
-# the 2026-10 schema. `uri` replaces the deprecated `callbackUrl`.
-WEBHOOK_SUBSCRIPTION_CREATE = """
-mutation WebhookSubscriptionCreate(
-  $topic: WebhookSubscriptionTopic!
-  $webhookSubscription: WebhookSubscriptionInput!
-) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
-    webhookSubscription { id topic uri }
-    userErrors { field message }
-  }
-}
-"""
 
 
 class BadRequestError(ApiError):
@@ -145,46 +132,6 @@ async def _exchange_code(
     return token, str(scope)
 
 
-async def register_webhooks(
-    http: httpx.AsyncClient, base: str, token: str, callback_url: str
-) -> dict[str, str]:
-    """Subscribe the shop to WEBHOOK_TOPICS; topic → outcome. Never raises: a failed
-    subscription is reported and the install stands (a reinstall registers again)."""
-    outcomes: dict[str, str] = {}
-    for topic in WEBHOOK_TOPICS:
-        try:
-            response = await http.post(
-                f"{base}/admin/api/{API_VERSION}/graphql.json",
-                json={
-                    "query": WEBHOOK_SUBSCRIPTION_CREATE,
-                    "variables": {
-                        "topic": topic,
-                        "webhookSubscription": {"uri": callback_url, "format": "JSON"},
-                    },
-                },
-                headers={"X-Shopify-Access-Token": token},
-            )
-            outcomes[topic] = _registration_outcome(response)
-        except httpx.TransportError as exc:
-            outcomes[topic] = f"unreachable: {type(exc).__name__}"
-    return outcomes
-
-
-def _registration_outcome(response: httpx.Response) -> str:
-    if not response.is_success:
-        return f"HTTP {response.status_code}"
-    body: dict[str, Any] = response.json()
-    if body.get("errors"):
-        return "; ".join(str(e.get("message")) for e in body["errors"])
-    result = (body.get("data") or {}).get("webhookSubscriptionCreate") or {}
-    errors = result.get("userErrors") or []
-    if errors:
-        messages = "; ".join(str(e.get("message")) for e in errors)
-        # A reinstall finds its earlier subscription: that is the state we want.
-        return "exists" if "already been taken" in messages else messages
-    return "registered" if result.get("webhookSubscription") else "no subscription returned"
-
-
 async def _store_connection(
     sessions: SessionsDep, user_id: uuid.UUID, shop: str, token: str, scope: str, base: str
 ) -> uuid.UUID:
@@ -251,8 +198,16 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
             raise ConflictError(
                 f"{shop} is already connected to another deskpilot account"
             ) from exc
-        callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
-        webhooks = await register_webhooks(http, base, token, callback_url)
+    callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
+    admin = ShopifyAdmin()
+    try:
+        webhooks = await admin.subscribe_webhooks(
+            ShopTarget(shop_domain=shop, access_token=token, api_base=base),
+            WEBHOOK_TOPICS,
+            callback_url,
+        )
+    finally:
+        await admin.aclose()
 
     failed = {t: o for t, o in webhooks.items() if o not in ("registered", "exists")}
     async with unit_of_work(sessions) as session:

@@ -1,6 +1,6 @@
 """The Shopify install over HTTP: /shopify/install → the shop's consent → /shopify/callback.
 
-The shop's token and GraphQL endpoints are tests/shopify_fake_shop.py over loopback.
+The shops are the sandbox Shopify over loopback (OAuth token endpoint, Admin GraphQL).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from models.accounts import create_user
 from models.db import unit_of_work
 from tests.api_support import api_client, token_for
 from tests.conftest import _asyncpg_dsn
-from tests.shopify_fake_shop import FakeShops, serving_fake_shops
+from tests.shopify_sandbox_shops import SandboxShops, serving_sandbox_shops
 
 API_KEY = "test-api-key"
 API_SECRET = "test-api-secret"
@@ -43,7 +43,7 @@ def sign(params: dict[str, str], secret: str = API_SECRET) -> dict[str, str]:
 @dataclass
 class Installer:
     sessions: async_sessionmaker[AsyncSession]
-    shops: FakeShops
+    shops: SandboxShops
     api: httpx.AsyncClient
     user_id: uuid.UUID
     token: str
@@ -89,7 +89,7 @@ def new_shop() -> str:
 async def installer(
     own_sessions: async_sessionmaker[AsyncSession], own_database: str
 ) -> AsyncIterator[Installer]:
-    async with serving_fake_shops(API_KEY, API_SECRET) as shops:
+    async with serving_sandbox_shops(API_KEY, API_SECRET) as shops:
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
             SHOPIFY_API_KEY=API_KEY,

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
 
-from api.shopify_oauth import WEBHOOK_SUBSCRIPTION_CREATE
+from integrations.shopify.documents import WEBHOOK_SUBSCRIPTION_CREATE
 from integrations.shopify_verify import (
     fresh_timestamp,
     valid_shop_domain,

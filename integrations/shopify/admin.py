@@ -73,6 +73,33 @@ class ShopifyAdmin:
     async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]:
         return await self.find_orders(shop, "", limit=250)
 
+    async def subscribe_webhooks(
+        self, shop: ShopTarget, topics: tuple[str, ...], uri: str
+    ) -> dict[str, str]:
+        """Subscribe the shop to each topic; topic → outcome ("registered", "exists" or why
+        not). Never raises: a failed subscription is reported and the caller decides."""
+        outcomes: dict[str, str] = {}
+        for topic in topics:
+            try:
+                data = await self._graphql.execute(
+                    shop, doc.WEBHOOK_SUBSCRIPTION_CREATE, {"topic": topic, "uri": uri}
+                )
+            except IntegrationError as exc:
+                outcomes[topic] = str(exc)
+                continue
+            result = data.get("webhookSubscriptionCreate") or {}
+            if errors := user_errors(result):
+                messages = "; ".join(errors)
+                # A reinstall finds its earlier subscription: that is the state we want.
+                outcomes[topic] = "exists" if "already been taken" in messages else messages
+            else:
+                outcomes[topic] = (
+                    "registered"
+                    if result.get("webhookSubscription")
+                    else "no subscription returned"
+                )
+        return outcomes
+
     # --- writing --------------------------------------------------------------------------
 
     async def prepare(
