@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Callable, Coroutine
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from pydantic import SecretStr
 
 from deskpilot import migrate
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo
@@ -224,8 +226,15 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
                 )
             )
             sandbox_url = f"http://{SANDBOX_HOST}:{settings.sandbox_port}"
-            # The worker's integrations find the demo store and mail sink here.
-            settings = settings.model_copy(update={"sandbox_url": sandbox_url})
+            # The worker's integrations find the demo store and mail sink here, and the
+            # API checks the demo store's webhooks with the demo app's secret.
+            settings = settings.model_copy(
+                update={
+                    "sandbox_url": sandbox_url,
+                    "shopify_api_secret": settings.shopify_api_secret
+                    or SecretStr(secrets.token_hex(16)),
+                }
+            )
             demo = await bootstrap_demo(
                 sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
             )

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.shopify_oauth import WEBHOOK_PATH, WEBHOOK_TOPICS
 from deskpilot.settings import Settings
 from integrations.ports import ShopTarget
 from integrations.shopify.admin import ShopifyAdmin
@@ -79,7 +80,12 @@ async def bootstrap_demo(
         user = await _demo_user(session)
         shop = await _demo_shop(session, user.id, api_base_of_shop)
         if DEMO_APP_KEY not in sandbox.shopify.state.apps:
-            sandbox.shopify.state.register_app(DEMO_APP_KEY, secrets.token_hex(16))
+            # Signed with the secret the API checks webhooks with, so the demo store's
+            # order webhooks reach deskpilot as a real store's would.
+            secret = settings.shopify_api_secret
+            sandbox.shopify.state.register_app(
+                DEMO_APP_KEY, secret.get_secret_value() if secret else secrets.token_hex(16)
+            )
         if DEMO_SHOP not in sandbox.shopify.state.shops:
             sandbox.shopify.add_shop(
                 DEMO_SHOP, api_key=DEMO_APP_KEY, token=shop.access_token, name=DEMO_STORE_NAME
@@ -94,6 +100,7 @@ async def bootstrap_demo(
     admin = ShopifyAdmin()
     try:
         orders = await admin.list_orders(target)
+        await admin.subscribe_webhooks(target, WEBHOOK_TOPICS, api_base.rstrip("/") + WEBHOOK_PATH)
     finally:
         await admin.aclose()
     async with unit_of_work(sessions) as session:
