@@ -300,3 +300,31 @@ async def test_refund_done_but_reply_unsendable_is_executed_with_a_note(
     action = await _action(own_sessions, state.action_id)
     assert action.status == ActionStatus.EXECUTED and "no outbound mail" in (action.error or "")
     assert "reply.failed" in await _events(own_sessions, state.action_id)
+
+
+async def test_approved_cancellation_cancels_the_order_once(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    number = merchant.number(
+        lambda o: (
+            o["fulfillment_status"] == "UNFULFILLED"
+            and not o["cancelled"]
+            and o["financial_status"] == "PAID"
+        )
+    )
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, number),
+        subject="Please cancel",
+        text=f"I ordered by mistake, please cancel order #{number}.",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    assert state.action_type == ActionType.CANCEL
+    await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=state.action_id))
+    final = await handle.result()
+    assert final.stage == Stage.EXECUTED, final.note
+    order = merchant.shop.by_name(f"#{number}")
+    assert order is not None and order.cancelled_at is not None
+    assert order.financial_status == "REFUNDED"  # refunded to the original payment
+    assert [e["type"] for e in merchant.shop.ledger if e["type"] == "cancel"] == ["cancel"]
