@@ -70,6 +70,10 @@ class ShopifyAdmin:
         matches = await self.find_orders(shop, f"name:#{number}", limit=1)
         return matches[0] if matches else None
 
+    async def orders_by_email(self, shop: ShopTarget, email: str) -> list[OrderSnapshot]:
+        """The customer's orders, newest first (summaries: no line items)."""
+        return await self.find_orders(shop, f"email:{email.strip()}", limit=20)
+
     async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]:
         return await self.find_orders(shop, "", limit=250)
 
