@@ -38,7 +38,7 @@ from bench.baseline_workflow import BaselineWorkflow, noop
 from deskpilot import migrate
 from deskpilot.demo import bootstrap_demo
 from deskpilot.embedded_postgres import EmbeddedPostgres
-from deskpilot.services import api_server
+from deskpilot.services import http_server
 from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import SandboxMailer
@@ -195,7 +195,7 @@ async def main(count: int, concurrency: int) -> None:
                     app = create_app(engine, env.client, settings)
                     async with (
                         build_worker(env.client, deps),
-                        api_server(app, "127.0.0.1", port),
+                        http_server(app, "127.0.0.1", port),
                         httpx.AsyncClient(
                             base_url=api_base,
                             headers={"Authorization": f"Bearer {demo.api_token}"},

@@ -1,0 +1,20 @@
+"""The benchmark still runs (tiny and untimed: speed is judged by running bench/ by hand)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_pipeline_benchmark_runs_end_to_end(repo_root: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.pipeline", "--messages", "3", "--concurrency", "2"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ratio pipeline / baseline:" in result.stdout
+    assert "approve -> executed" in result.stdout
