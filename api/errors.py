@@ -25,6 +25,18 @@ class UnauthorizedError(ApiError):
     headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
 
 
+class BadRequestError(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
+class UpstreamError(ApiError):
+    """A vendor (Shopify) answered the request we made for the caller with an error."""
+
+    status_code = 502
+    code = "shopify_error"
+
+
 class NotFoundError(ApiError):
     # Also the answer for another merchant's row: its existence is not revealed.
     status_code = 404

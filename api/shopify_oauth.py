@@ -21,7 +21,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, SessionsDep, SettingsDep
-from api.errors import ApiError, ConflictError, ServiceUnavailableError, UnauthorizedError
+from api.errors import (
+    BadRequestError,
+    ConflictError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    UpstreamError,
+)
 from deskpilot.settings import Settings
 from integrations.http import new_http_client
 from integrations.ports import ShopTarget
@@ -41,16 +47,6 @@ WEBHOOK_PATH = "/shopify/webhooks"
 # The compliance topics (customers/data_request, customers/redact, shop/redact) are set
 # in the app's configuration at Shopify; the API cannot subscribe to them.
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UNINSTALLED")
-
-
-class BadRequestError(ApiError):
-    status_code = 400
-    code = "bad_request"
-
-
-class ShopifyUnavailableError(ApiError):
-    status_code = 502
-    code = "shopify_error"
 
 
 class Installed(BaseModel):
@@ -118,17 +114,15 @@ async def _exchange_code(
             headers={"Accept": "application/json"},
         )
     except httpx.TransportError as exc:
-        raise ShopifyUnavailableError(
+        raise UpstreamError(
             f"could not reach the shop to finish the install: {type(exc).__name__}"
         ) from exc
     if not response.is_success:
-        raise ShopifyUnavailableError(
-            f"Shopify refused the authorization code (HTTP {response.status_code})"
-        )
+        raise UpstreamError(f"Shopify refused the authorization code (HTTP {response.status_code})")
     body = response.json()
     token, scope = body.get("access_token"), body.get("scope", "")
     if not isinstance(token, str) or not token:
-        raise ShopifyUnavailableError("Shopify's token answer has no access_token")
+        raise UpstreamError("Shopify's token answer has no access_token")
     return token, str(scope)
 
 

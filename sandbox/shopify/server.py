@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from graphql import (
@@ -341,19 +340,10 @@ async def serving(
     sandbox: ShopifySandbox, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[str]:
     """Serve the sandbox in this event loop; yields its base URL, then delivers what is queued."""
-    config = uvicorn.Config(
-        sandbox.app(), host=host, port=port, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # surfaces the bind error
-        await asyncio.sleep(0.02)
-    bound = server.servers[0].sockets[0].getsockname()[1]
+    from sandbox.server import serve_app  # sandbox.server mounts this module's router
+
     try:
-        yield f"http://{host}:{bound}"
+        async with serve_app(sandbox.app(), host, port) as url:
+            yield url
     finally:
         await sandbox.dispatcher.aclose()
-        server.should_exit = True
-        await task
