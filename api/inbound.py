@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from fastapi import APIRouter, Request
@@ -17,11 +16,9 @@ from api.deps import (
     TaskQueueDep,
 )
 from api.errors import MalformedEmailApiError, PayloadTooLargeError
-from api.workflow_starter import start_and_mark
+from api.ingest import ingest_parsed
 from integrations.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
-from models.inbox import store_inbound_email
 
-logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/inbound", tags=["inbound"])
 
 
@@ -73,28 +70,7 @@ async def receive_email(
     except MalformedEmailError as exc:
         raise MalformedEmailApiError(str(exc)) from exc
 
-    stored = await store_inbound_email(session, user_id, raw, parsed)
-    # Durable before Temporal hears of it: nothing accepted is lost.
-    await session.commit()
-    await session.close()
-    log_context = {"workflow_id": stored.workflow_id, "message_id": str(stored.message_id)}
-    logger.info(
-        "inbound email %s", "stored" if stored.created else "redelivered", extra=log_context
+    stored = await ingest_parsed(
+        session, sessions, temporal, settings, user_id, raw, parsed, task_queue=task_queue
     )
-
-    if temporal is not None and not stored.workflow_started:
-        try:
-            await start_and_mark(
-                sessions,
-                temporal,
-                settings,
-                user_id,
-                stored.message_id,
-                stored.workflow_id,
-                task_queue=task_queue,
-            )
-        except Exception:
-            # Whatever failed (Temporal down, a timeout), the row stays marked not started
-            # and the reconciler starts it; the sender must not retry a stored message.
-            logger.exception("could not start the message workflow yet", extra=log_context)
     return InboundAccepted(message_id=stored.message_id, workflow_id=stored.workflow_id)
