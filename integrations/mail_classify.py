@@ -5,11 +5,37 @@ Pure: takes the headers as parsed, returns why a message is automated, or None.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "feedback-id")
 _AUTO_RESPONSE_SUPPRESS = {"dr", "autoreply", "all"}
+# Out-of-office and bounce subjects from clients that set none of the headers above.
+# Anchored at the start: a customer writing "Re: out of office" about a delay is not one.
+_AUTOMATED_SUBJECT = re.compile(
+    r"^\s*("
+    r"out of (the )?office\b"
+    r"|automatic reply\b"
+    r"|auto(matic)?[- ]?(reply|response)\b"
+    r"|auto:"
+    r"|autoreply\b"
+    r"|abwesenheitsnotiz\b"
+    r"|automatische antwort\b"
+    r"|réponse automatique\b"
+    r"|absence du bureau\b"
+    r"|respuesta automática\b"
+    r"|fuori sede\b"
+    r"|risposta automatica\b"
+    r"|undeliverable:"
+    r"|undelivered mail returned to sender\b"
+    r"|delivery status notification \(failure\)"
+    r"|mail delivery (failed|failure|subsystem)\b"
+    r"|returned mail:"
+    r"|failure notice\b"
+    r")",
+    re.IGNORECASE,
+)
 
 
 def _value(headers: Mapping[str, Any], name: str) -> str | None:
@@ -43,4 +69,7 @@ def automated_reason(headers: Mapping[str, Any]) -> str | None:
     content_type = _value(headers, "content-type")
     if content_type and content_type.strip().lower().startswith("multipart/report"):
         return "multipart/report (a delivery report)"
+    subject = _value(headers, "subject")
+    if subject and _AUTOMATED_SUBJECT.match(subject):
+        return f"automated subject: {subject.strip()[:80]}"
     return None

@@ -6,6 +6,7 @@ misconfigured sender gets a clear 4xx instead of a junk ticket.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from pydantic import BaseModel, Field
+
+from integrations.quoting import split_reply
 
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 SYNTHETIC_DOMAIN = "deskpilot.synthetic"
@@ -40,13 +43,25 @@ class EmailTooLargeError(MalformedEmailError):
         self.limit = limit
 
 
+class Attachment(BaseModel):
+    """What the inbox records of an attachment: never its bytes as text."""
+
+    filename: str | None = None
+    content_type: str
+    size: int  # decoded bytes
+
+
 class ParsedEmail(BaseModel):
     message_id: str  # as in the header, with angle brackets
     from_address: str  # lowercased addr-spec
     to_address: str | None = None
     subject: str = ""
     date: datetime | None = None  # timezone-aware
-    text: str = ""
+    text: str = ""  # what the sender just wrote
+    quoted: str = ""  # quoted history and signature, kept for the merchant
+    attachments: list[Attachment] = Field(default_factory=list)
+    # What was wrong but survivable (bad charset, duplicate headers, parser defects).
+    defects: list[str] = Field(default_factory=list)
     headers: dict[str, str | list[str]] = Field(default_factory=dict)
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)
@@ -99,25 +114,47 @@ def _date(msg: EmailMessage) -> datetime | None:
 
 
 class _TextExtractor(HTMLParser):
-    _SKIP = frozenset({"script", "style", "head", "title"})
-    _BREAK = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
+    _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
+    _BREAK = frozenset(
+        {
+            "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt",
+            "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+            "main", "nav", "ol", "p", "pre", "section", "table", "tr", "ul",
+        }
+    )  # fmt: skip
+    _CELL = frozenset({"td", "th"})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skipping = 0
+        self._href: str | None = None
+        self._link_start = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
             self._skipping += 1
         elif tag in self._BREAK:
             self.parts.append("\n")
+        elif tag in self._CELL:
+            self.parts.append(" ")
+        elif tag == "a":
+            href = (dict(attrs).get("href") or "").strip()
+            # Tracking links and order pages matter to support; scripts and anchors do not.
+            self._href = href if re.match(r"(?i)(https?:|mailto:)", href) else None
+            self._link_start = len(self.parts)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP:
             self._skipping = max(0, self._skipping - 1)
         elif tag in self._BREAK:
             self.parts.append("\n")
+        elif tag == "a" and self._href is not None:
+            label = "".join(self.parts[self._link_start :]).strip()
+            target = self._href.removeprefix("mailto:")
+            if target not in label:
+                self.parts.append(f" ({target})" if label else target)
+            self._href = None
 
     def handle_data(self, data: str) -> None:
         if not self._skipping:
@@ -132,24 +169,150 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def _content(part: EmailMessage) -> str:
+# Labels mail clients use for a charset that is really its superset: decoding with the
+# superset reads the characters the sender's client actually produced (as browsers do).
+_SUPERSET = {
+    "iso-8859-1": "windows-1252",
+    "latin-1": "windows-1252",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "euc-kr": "cp949",
+}
+_FALLBACKS = ("utf-8", "windows-1252")
+
+
+def _is_text_codec(name: str) -> bool:
     try:
-        content = part.get_content()
-    except (LookupError, ValueError, AssertionError):
-        # Unknown charset or broken transfer encoding: keep what can be read.
+        return codecs.lookup(name)._is_text_encoding
+    except LookupError:
+        return False
+
+
+def _decode(payload: bytes, declared: str | None, defects: list[str]) -> str:
+    """Bytes to text whatever the declared charset says; a wrong label is flagged, not fatal."""
+    label = (declared or "us-ascii").strip().lower()
+    preferred = _SUPERSET.get(label, label)
+    for charset in (preferred, *_FALLBACKS):
+        if not _is_text_codec(charset):
+            continue
+        try:
+            text = payload.decode(charset)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if charset != preferred:
+            defects.append(f"charset {label!r} could not decode the text; read as {charset}")
+        return text
+    # windows-1252 leaves five bytes undefined; Latin-1 maps every byte.
+    defects.append(f"charset {label!r} could not decode the text; read as latin-1")
+    return payload.decode("latin-1")
+
+
+def _content(part: EmailMessage, defects: list[str]) -> str:
+    try:
+        # Undoes base64 and quoted-printable; broken encodings come back best effort.
         payload = part.get_payload(decode=True)
-        content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
-    return content if isinstance(content, str) else ""
+    except (AssertionError, LookupError, TypeError, ValueError):
+        defects.append("a body part could not be decoded")
+        return ""
+    if not isinstance(payload, bytes):
+        return ""
+    return _decode(payload, part.get_param("charset"), defects)  # type: ignore[arg-type]
 
 
-def _text(msg: EmailMessage) -> str:
-    plain = msg.get_body(preferencelist=("plain",))
-    if plain is not None:
-        return _clean(_content(plain)).strip()
-    html = msg.get_body(preferencelist=("html",))
-    if html is not None:
-        return _clean(html_to_text(_content(html)))
-    return ""
+def _body_parts(msg: EmailMessage) -> tuple[EmailMessage | None, EmailMessage | None]:
+    try:
+        plain = msg.get_body(preferencelist=("plain",))
+        html = msg.get_body(preferencelist=("html",))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None, None
+    return plain, html  # type: ignore[return-value]
+
+
+def _text(msg: EmailMessage, defects: list[str]) -> str:
+    plain, html = _body_parts(msg)
+    text = _clean(_content(plain, defects)).strip() if plain is not None else ""
+    if not text and html is not None:
+        # HTML-only mail, or an empty plain part next to the real HTML one.
+        text = _clean(html_to_text(_content(html, defects)))
+    return text
+
+
+def _part_size(part: EmailMessage) -> int:
+    try:
+        if part.get_content_type() == "message/rfc822":
+            return len(part.as_bytes())
+        payload = part.get_payload(decode=True)
+    except (AssertionError, LookupError, TypeError, ValueError):
+        return 0
+    return len(payload) if isinstance(payload, bytes) else 0
+
+
+def _filename(part: EmailMessage) -> str | None:
+    try:
+        name = part.get_filename()
+    except (HeaderParseError, IndexError, TypeError, ValueError):
+        return None
+    return _clean(str(name)).strip() or None if name else None
+
+
+def _attachments(msg: EmailMessage) -> list[Attachment]:
+    body = {id(p) for p in _body_parts(msg) if p is not None}
+    found: list[Attachment] = []
+
+    def visit(part: EmailMessage, *, root: bool) -> None:
+        content_type = part.get_content_type()
+        if content_type == "message/rfc822" and not root:
+            # A forwarded or bounced message is one attachment; its insides are not ours.
+            found.append(Attachment(filename=_filename(part), content_type=content_type,
+                                    size=_part_size(part)))  # fmt: skip
+            return
+        if part.is_multipart():
+            for sub in part.iter_parts():
+                visit(sub, root=False)  # type: ignore[arg-type]
+            return
+        if id(part) in body:
+            return
+        filename = _filename(part)
+        disposition = part.get_content_disposition()
+        if filename or disposition == "attachment" or part.get_content_maintype() != "text":
+            found.append(
+                Attachment(filename=filename, content_type=content_type, size=_part_size(part))
+            )
+
+    visit(msg, root=True)
+    return found
+
+
+# Headers a message has once (RFC 5322 3.6); a second copy is a defect, the first wins.
+_SINGLE = ("From", "To", "Subject", "Date", "Message-ID", "In-Reply-To", "References")
+
+
+def _duplicates(msg: EmailMessage) -> list[str]:
+    counts: dict[str, int] = {}
+    for name in msg:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1
+    return [
+        f"{counts[name.lower()]} {name} headers; kept the first"
+        for name in _SINGLE
+        if counts.get(name.lower(), 0) > 1
+    ]
+
+
+def _parser_defects(msg: EmailMessage) -> list[str]:
+    names: list[str] = []
+    for part in msg.walk():
+        for defect in getattr(part, "defects", ()):
+            name = type(defect).__name__
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _headers(msg: EmailMessage) -> dict[str, str | list[str]]:
@@ -200,13 +363,18 @@ def parse_email(raw: bytes, *, max_bytes: int = MAX_EMAIL_BYTES) -> ParsedEmail:
         raise MalformedEmailError(f"the Message-ID is longer than {MAX_LINE_CHARS} characters")
     to_address = _first_address(msg, "To")
     in_reply_to = _MSG_ID.findall(_header(msg, "In-Reply-To") or "")
+    defects = [*_duplicates(msg), *_parser_defects(msg)]
+    text, quoted = split_reply(_text(msg, defects))
     return ParsedEmail(
         message_id=message_id,
         from_address=from_address,
         to_address=to_address if to_address and len(to_address) <= MAX_ADDRESS_CHARS else None,
         subject=_header(msg, "Subject") or "",
         date=_date(msg),
-        text=_text(msg),
+        text=text,
+        quoted=quoted,
+        attachments=_attachments(msg),
+        defects=defects,
         headers=_headers(msg),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=_MSG_ID.findall(_header(msg, "References") or ""),

@@ -82,7 +82,11 @@ class Message(Base):
     from_address: Mapped[str] = mapped_column(String(320))
     to_address: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text, server_default="")
-    body_text: Mapped[str] = mapped_column(Text, server_default="")
+    body_text: Mapped[str] = mapped_column(Text, server_default="")  # the new text only
+    # Quoted history and signature split off body_text, and attachment metadata
+    # ({filename, content_type, size}); the bytes stay in raw.
+    quoted_text: Mapped[str] = mapped_column(Text, server_default="")
+    attachments: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
     headers: Mapped[dict[str, Any]] = mapped_column(server_default="{}", default=dict)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     sent_at: Mapped[datetime]

@@ -10,6 +10,14 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from integrations.mail_threading import (
+    SUBJECT_WINDOW,
+    ThreadCandidate,
+    is_reply,
+    referenced_ids,
+    thread_by_references,
+    thread_by_subject,
+)
 from integrations.mime import ParsedEmail
 from models.conversation import Message, Thread
 from models.enums import MessageDirection
@@ -47,23 +55,33 @@ def _as_stored(message: Message, fallback_workflow_id: str) -> StoredMessage:
     )
 
 
-async def _thread_of_references(
-    session: AsyncSession, user_id: uuid.UUID, parsed: ParsedEmail
+async def _thread_for(
+    session: AsyncSession, user_id: uuid.UUID, parsed: ParsedEmail, sent_at: datetime
 ) -> uuid.UUID | None:
-    """The thread of the newest message this one replies to, among the owner's messages."""
-    referenced = [*parsed.references]
-    if parsed.in_reply_to:
-        referenced.append(parsed.in_reply_to)
-    if not referenced:
-        return None
-    return (
-        await session.execute(
-            select(Message.thread_id)
-            .where(Message.user_id == user_id, Message.message_id.in_(referenced))
-            .order_by(Message.sent_at.desc())
-            .limit(1)
+    """The thread this message joins within the owner's inbox (integrations.mail_threading)."""
+    ordered = referenced_ids(parsed.in_reply_to, parsed.references)
+    if ordered:
+        # Our own replies are stored as messages too, so an answer to one threads here.
+        rows = await session.execute(
+            select(Message.message_id, Message.thread_id).where(
+                Message.user_id == user_id, Message.message_id.in_(ordered)
+            )
         )
-    ).scalar_one_or_none()
+        found = thread_by_references(ordered, {mid: tid for mid, tid in rows})
+        if found is not None:
+            return found
+    if not is_reply(parsed.subject, parsed.in_reply_to, parsed.references):
+        return None
+    rows = await session.execute(
+        select(Thread.id, Thread.customer_email, Thread.subject, Thread.last_message_at).where(
+            Thread.user_id == user_id,
+            Thread.customer_email == parsed.from_address,
+            Thread.last_message_at >= sent_at - SUBJECT_WINDOW,
+            Thread.last_message_at <= sent_at + SUBJECT_WINDOW,
+        )
+    )
+    candidates = [ThreadCandidate(*row) for row in rows]
+    return thread_by_subject(parsed.subject, parsed.from_address, sent_at, candidates)
 
 
 async def store_inbound_email(
@@ -79,7 +97,7 @@ async def store_inbound_email(
     sent_at = parsed.date or now
     # A savepoint, so a lost race leaves no orphan thread behind.
     savepoint = await session.begin_nested()
-    thread_id = await _thread_of_references(session, user_id, parsed)
+    thread_id = await _thread_for(session, user_id, parsed, sent_at)
     if thread_id is None:
         thread = Thread(
             user_id=user_id,
@@ -102,6 +120,8 @@ async def store_inbound_email(
                 to_address=parsed.to_address,
                 subject=parsed.subject,
                 body_text=parsed.text,
+                quoted_text=parsed.quoted,
+                attachments=[a.model_dump() for a in parsed.attachments],
                 headers=parsed.headers,
                 raw=raw,
                 sent_at=sent_at,
