@@ -18,6 +18,7 @@ from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
+from integrations.smtp_outbound import SmtpMailer
 from workflows.contracts import TASK_QUEUE
 from workflows.message import MessageWorkflow
 from workflows.shopify_webhook import ShopifyWebhookWorkflow
@@ -36,12 +37,18 @@ async def worker_dependencies(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[WorkerDependencies]:
     """The integrations this process talks to: Shopify's Admin API (a sandbox store's when
-    its connection says so), the sandbox mail sink until the email issue lands, and the
-    offline suggester until the AI issue does."""
+    its connection says so), the SMTP relay at SMTP_HOST (else the sandbox mail sink), and
+    the offline suggester until the AI issue does."""
     shopify = ShopifyAdmin()
-    # Without a sandbox there is nowhere to send replies yet: the worker still runs and
-    # approved replies fail with a message that says so, instead of the worker crash-looping.
-    mailer: MailPort = SandboxMailer(settings.sandbox_url) if settings.sandbox_url else NoMailer()
+    mailer: MailPort
+    if settings.smtp_host:
+        mailer = SmtpMailer.from_settings(settings)
+    elif settings.sandbox_url:
+        mailer = SandboxMailer(settings.sandbox_url)
+    else:
+        # Nowhere to send replies: the worker still runs and approved replies fail with a
+        # message that says so, instead of the worker crash-looping.
+        mailer = NoMailer()
     try:
         yield WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
     finally:

@@ -487,6 +487,11 @@ class MessageActivities:
             if message is None:
                 raise _final("the action has no message to reply to", ErrorType.NOT_FOUND)
             mailbox = await self._mailbox(session, data.user_id)
+            if mailbox is not None and mailbox.disabled:
+                raise _final(
+                    "the store's email connection is disabled: no reply is sent",
+                    ErrorType.MAIL_REFUSED,
+                )
             sender_address = (
                 str(mailbox.alias) if mailbox else f"support@{message.to_address or 'localhost'}"
             )

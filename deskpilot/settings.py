@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     gmail_push_secret: SecretStr | None = Field(default=None, validation_alias="GMAIL_PUSH_SECRET")
 
     inbound_domain: str = Field(default="inbound.localhost", validation_alias="INBOUND_DOMAIN")
+    # The built-in SMTP receiver for the aliases (started by `deskpilot up`).
+    smtp_receiver_host: str = Field(default="127.0.0.1", validation_alias="DESKPILOT_SMTP_HOST")
+    smtp_receiver_port: int = Field(default=2525, validation_alias="DESKPILOT_SMTP_PORT")
     smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
     smtp_port: int = Field(default=587, validation_alias="SMTP_PORT")
     smtp_username: str | None = Field(default=None, validation_alias="SMTP_USERNAME")

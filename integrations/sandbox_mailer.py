@@ -1,4 +1,4 @@
-"""MailPort that hands replies to the sandbox mail sink (until SMTP and Gmail land)."""
+"""MailPort that hands replies to the sandbox mail sink over HTTP (when no SMTP relay is set)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,6 @@ class NoMailer:
 
     async def send(self, email: OutboundEmail) -> None:
         raise IntegrationError(
-            "no outbound mail is configured (set DESKPILOT_SANDBOX_URL for the demo mail sink)",
+            "no outbound mail is configured (set SMTP_HOST, or DESKPILOT_SANDBOX_URL for the demo mail sink)",
             retryable=False,
         )

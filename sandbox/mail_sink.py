@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -18,6 +18,7 @@ class Delivery(BaseModel):
     sender: str
     recipients: list[str]
     raw_b64: str
+    via: Literal["http", "smtp"] = "http"  # the HTTP endpoint or the SMTP sink
 
 
 class MailSink:

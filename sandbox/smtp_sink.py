@@ -1,0 +1,49 @@
+"""An SMTP stand-in for an outbound relay: records every message it is given.
+
+Deliveries land in the same `MailSink` the HTTP endpoint fills (marked `via="smtp"`),
+so `GET /mail/messages` on the sandbox shows the demo's replies. Like the HTTP sink it
+does not deduplicate: a reply sent twice shows up twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from email.parser import BytesParser
+from email.policy import default
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from integrations.smtp_server import serve_smtp
+from sandbox.mail_sink import Delivery, MailSink
+
+
+class SmtpSinkHandler:
+    def __init__(self, sink: MailSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        headers = BytesParser(policy=default).parsebytes(raw, headersonly=True)
+        self.sink.record(
+            Delivery(
+                message_id=str(headers.get("Message-ID", "")),
+                sender=envelope.mail_from or "",
+                recipients=list(envelope.rcpt_tos),
+                raw_b64=base64.b64encode(raw).decode("ascii"),
+                via="smtp",
+            )
+        )
+        return "250 2.0.0 OK: recorded"
+
+
+@contextlib.asynccontextmanager
+async def serving_smtp_sink(
+    sink: MailSink, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[int]:
+    """Run the SMTP sink in this event loop until the block exits; yields its port."""
+    async with serve_smtp(SmtpSinkHandler(sink), host, port, hostname="sink.sandbox") as bound:
+        yield bound
