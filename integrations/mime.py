@@ -6,6 +6,8 @@ misconfigured sender gets a clear 4xx instead of a junk ticket.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import hashlib
 import re
@@ -78,7 +80,34 @@ def _clean(value: str) -> str:
     return value.replace("\x00", "")
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _eight_bit(raw_value: str) -> str | None:
+    """A header sent as raw 8-bit bytes (no RFC 2047), read as UTF-8 or else Windows-1252.
+
+    The stdlib keeps such bytes as surrogates and renders them as U+FFFD.
+    """
+    if not _SURROGATE.search(raw_value):
+        return None
+    data = raw_value.encode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("windows-1252", errors="replace")
+    return re.sub(r"\r?\n[ \t]", " ", text)
+
+
+def _first_raw(msg: EmailMessage, name: str) -> str | None:
+    wanted = name.lower()
+    return next((str(v) for k, v in msg.raw_items() if k.lower() == wanted), None)
+
+
 def _header(msg: EmailMessage, name: str) -> str | None:
+    raw_value = _first_raw(msg, name)
+    recovered = _eight_bit(raw_value) if raw_value is not None else None
+    if recovered is not None:
+        return _clean(recovered).strip()
     try:
         value = msg.get(name)
     except (HeaderParseError, IndexError, TypeError, ValueError):
@@ -214,16 +243,39 @@ def _decode(payload: bytes, declared: str | None, defects: list[str]) -> str:
     return payload.decode("latin-1")
 
 
+def _base64(encoded: str, defects: list[str]) -> bytes:
+    compact = re.sub(r"\s+", "", encoded)
+    try:
+        return base64.b64decode(compact, validate=True)
+    except binascii.Error:
+        pass
+    # The stdlib hands back the undecoded text here; the readable start is worth more.
+    defects.append("the base64 body is broken; decoded what could be read")
+    match = re.match(r"[A-Za-z0-9+/]*", compact)
+    core = match.group() if match else ""
+    core = core[: len(core) - (1 if len(core) % 4 == 1 else 0)]  # one stray char decodes to nothing
+    try:
+        return base64.b64decode(core + "=" * (-len(core) % 4))
+    except binascii.Error:
+        return b""
+
+
 def _content(part: EmailMessage, defects: list[str]) -> str:
     try:
-        # Undoes base64 and quoted-printable; broken encodings come back best effort.
-        payload = part.get_payload(decode=True)
+        if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+            raw_payload = part.get_payload()
+            payload: object = _base64(raw_payload if isinstance(raw_payload, str) else "", defects)
+        else:
+            # Undoes quoted-printable; a broken one comes back best effort.
+            payload = part.get_payload(decode=True)
     except (AssertionError, LookupError, TypeError, ValueError):
         defects.append("a body part could not be decoded")
         return ""
     if not isinstance(payload, bytes):
         return ""
-    return _decode(payload, part.get_param("charset"), defects)  # type: ignore[arg-type]
+    text = _decode(payload, part.get_param("charset"), defects)  # type: ignore[arg-type]
+    # The wire's CRLF (or a lone CR from old Mac clients) is a plain line break here.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _body_parts(msg: EmailMessage) -> tuple[EmailMessage | None, EmailMessage | None]:
@@ -246,8 +298,10 @@ def _text(msg: EmailMessage, defects: list[str]) -> str:
 
 def _part_size(part: EmailMessage) -> int:
     try:
-        if part.get_content_type() == "message/rfc822":
-            return len(part.as_bytes())
+        if part.get_content_maintype() == "message":
+            # The enclosed message(s), without this part's own headers.
+            inner = part.get_payload()
+            return sum(len(m.as_bytes()) for m in inner) if isinstance(inner, list) else 0
         payload = part.get_payload(decode=True)
     except (AssertionError, LookupError, TypeError, ValueError):
         return 0
@@ -268,8 +322,8 @@ def _attachments(msg: EmailMessage) -> list[Attachment]:
 
     def visit(part: EmailMessage, *, root: bool) -> None:
         content_type = part.get_content_type()
-        if content_type == "message/rfc822" and not root:
-            # A forwarded or bounced message is one attachment; its insides are not ours.
+        if part.get_content_maintype() == "message" and not root:
+            # A forwarded message or a bounce's report is one attachment, not body text.
             found.append(Attachment(filename=_filename(part), content_type=content_type,
                                     size=_part_size(part)))  # fmt: skip
             return
@@ -319,7 +373,9 @@ def _headers(msg: EmailMessage) -> dict[str, str | list[str]]:
     headers: dict[str, str | list[str]] = {}
     for name, raw_value in msg.raw_items():
         try:
-            value = str(msg.policy.header_fetch_parse(name, raw_value))
+            value = _eight_bit(str(raw_value)) or str(
+                msg.policy.header_fetch_parse(name, raw_value)
+            )
         except (HeaderParseError, IndexError, TypeError, ValueError):
             value = re.sub(r"\r?\n[ \t]", " ", str(raw_value))  # unfolded, undecoded
         text = _clean(value).strip()
@@ -364,12 +420,15 @@ def parse_email(raw: bytes, *, max_bytes: int = MAX_EMAIL_BYTES) -> ParsedEmail:
     to_address = _first_address(msg, "To")
     in_reply_to = _MSG_ID.findall(_header(msg, "In-Reply-To") or "")
     defects = [*_duplicates(msg), *_parser_defects(msg)]
+    subject = _header(msg, "Subject") or ""
+    if "\ufffd" in subject:
+        defects.append("the Subject has characters that could not be decoded")
     text, quoted = split_reply(_text(msg, defects))
     return ParsedEmail(
         message_id=message_id,
         from_address=from_address,
         to_address=to_address if to_address and len(to_address) <= MAX_ADDRESS_CHARS else None,
-        subject=_header(msg, "Subject") or "",
+        subject=subject,
         date=_date(msg),
         text=text,
         quoted=quoted,
