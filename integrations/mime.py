@@ -324,8 +324,11 @@ def _attachments(msg: EmailMessage) -> list[Attachment]:
         content_type = part.get_content_type()
         if part.get_content_maintype() == "message" and not root:
             # A forwarded message or a bounce's report is one attachment, not body text.
-            found.append(Attachment(filename=_filename(part), content_type=content_type,
-                                    size=_part_size(part)))  # fmt: skip
+            found.append(
+                Attachment(
+                    filename=_filename(part), content_type=content_type, size=_part_size(part)
+                )
+            )
             return
         if part.is_multipart():
             for sub in part.iter_parts():

@@ -115,3 +115,74 @@ def test_oversize_is_refused_before_parsing() -> None:
     assert refused.value.size == len(raw)
     assert isinstance(refused.value, MalformedEmailError)
     assert parse_email(PLAIN, max_bytes=len(PLAIN)).message_id == "<abc123@mail.example.com>"
+
+
+def test_reply_text_is_split_from_quoted_history() -> None:
+    raw = (
+        b"From: c@example.com\nSubject: Re: x\n\nYes please.\n\n"
+        b"On Mon, Nov 2, 2026 at 9:00 AM Shop <s@demo.example> wrote:\n> Shall we refund?\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "Yes please."
+    assert (
+        parsed.quoted
+        == "On Mon, Nov 2, 2026 at 9:00 AM Shop <s@demo.example> wrote:\n> Shall we refund?"
+    )
+
+
+def test_html_links_keep_their_address() -> None:
+    html = (
+        '<p>See <a href="https://t.example/1">tracking</a>, '
+        '<a href="https://t.example/2">https://t.example/2</a> and '
+        '<a href="mailto:help@x.example">help@x.example</a> '
+        '<a href="javascript:alert(1)">click</a></p>'
+    )
+    from integrations.mime import html_to_text
+
+    assert html_to_text(html) == (
+        "See tracking (https://t.example/1), https://t.example/2 and help@x.example click"
+    )
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "text", "flagged"),
+    [
+        (b"iso-8859-1", b"caf\xe9 \x93ok\x94", "café “ok”", False),  # really Windows-1252
+        (b"utf-8", b"caf\xe9", "café", True),
+        (b"us-ascii", "café".encode(), "café", False),
+        (b"no-such-charset", b"plain", "plain", True),
+        (b"base64", b"plain", "plain", True),  # a codec, but not a text encoding
+        (b"shift_jis", "①番".encode("cp932"), "①番", False),  # NEC extension: cp932
+    ],
+)
+def test_any_declared_charset_is_read(
+    charset: bytes, body: bytes, text: str, flagged: bool
+) -> None:
+    raw = b"From: c@example.com\nContent-Type: text/plain; charset=" + charset + b"\n\n" + body
+    parsed = parse_email(raw)
+    assert parsed.text == text
+    assert bool(parsed.defects) == flagged
+
+
+def test_attachments_are_metadata_not_text() -> None:
+    raw = (
+        b"From: c@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n"
+        b"--b\nContent-Type: text/plain\n\nsee attached\n"
+        b"--b\nContent-Type: text/csv\nContent-Disposition: attachment; filename=items.csv\n\n"
+        b"sku,qty\nMUG,2\n"
+        b"--b--\n"
+    )
+    parsed = parse_email(raw)
+    assert parsed.text == "see attached"
+    assert [(a.filename, a.content_type, a.size) for a in parsed.attachments] == [
+        # The line break before a boundary belongs to the boundary (RFC 2046 5.1.1).
+        ("items.csv", "text/csv", len(b"sku,qty\nMUG,2"))
+    ]
+
+
+def test_duplicate_headers_keep_the_first_and_are_flagged() -> None:
+    raw = b"From: c@example.com\nMessage-ID: <one@x>\nMessage-ID: <two@x>\n\nbody\n"
+    parsed = parse_email(raw)
+    assert parsed.message_id == "<one@x>"
+    assert parsed.defects == ["2 Message-ID headers; kept the first"]
+    assert parsed.headers["Message-ID"] == ["<one@x>", "<two@x>"]
