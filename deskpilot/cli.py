@@ -75,8 +75,12 @@ def up(
     sandbox_port: Annotated[
         int | None, typer.Option(help="demo sandbox port [DESKPILOT_SANDBOX_PORT]")
     ] = None,
+    smtp_port: Annotated[
+        int | None, typer.Option(help="SMTP receiver port for the aliases [DESKPILOT_SMTP_PORT]")
+    ] = None,
 ) -> None:
-    """Start everything on this machine: database, migrations, Temporal, worker and API.
+    """Start everything on this machine: database, migrations, Temporal, worker, API and
+    the SMTP receiver for the forwarding aliases.
 
     PostgreSQL is embedded unless DATABASE_URL is set, Temporal unless
     TEMPORAL_ADDRESS is; without Shopify/Gmail credentials a demo store and
@@ -89,6 +93,7 @@ def up(
         temporal_port=temporal_port,
         temporal_ui_port=temporal_ui_port,
         sandbox_port=sandbox_port,
+        smtp_receiver_port=smtp_port,
     )
     _run_services(settings, lambda url, key: _up(url, key, settings), owner=True, checks=_up_ports)
     typer.echo("deskpilot stopped")
@@ -167,6 +172,12 @@ def _api_port(settings: Settings) -> None:
 def _up_ports(settings: Settings) -> None:
     """Every port `up` will listen on, checked before anything starts."""
     _api_port(settings)
+    ensure_port_free(
+        settings.smtp_receiver_host,
+        settings.smtp_receiver_port,
+        what="the SMTP receiver",
+        setting="--smtp-port or DESKPILOT_SMTP_PORT",
+    )
     if settings.embedded_temporal:
         EmbeddedTemporal.from_settings(settings).check_ports()
     if settings.demo_mode:
@@ -197,6 +208,8 @@ def _api_base(settings: Settings) -> str:
 async def _up(url: str, secret_key: str, settings: Settings) -> None:
     # Imported here, not at the top, so `deskpilot db ...` does not load workflows and the API.
     from api.app import create_app
+    from integrations.smtp_inbound import smtp_receiver
+    from sandbox.smtp_sink import serving_smtp_sink
     from worker import worker_dependencies
 
     await migrate.upgrade(url)
@@ -217,6 +230,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
 
         api_base = _api_base(settings)
         demo: DemoInfo | None = None
+        sink_address: str | None = None
         services: list[asyncio.Task[None]] = []
         if settings.demo_mode:
             sandbox = Sandbox()
@@ -226,11 +240,23 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
                 )
             )
             sandbox_url = f"http://{SANDBOX_HOST}:{settings.sandbox_port}"
+            # Replies leave over SMTP, as in production, to a sink that records them in the
+            # sandbox (GET /mail/messages); always in demo mode, so the demo store's
+            # made-up customers are never mailed through a real relay.
+            sink_port = await stack.enter_async_context(
+                serving_smtp_sink(sandbox.sink, SANDBOX_HOST)
+            )
+            sink_address = f"{SANDBOX_HOST}:{sink_port}"
             # The worker's integrations find the demo store and mail sink here, and the
             # API checks the demo store's webhooks with the demo app's secret.
             settings = settings.model_copy(
                 update={
                     "sandbox_url": sandbox_url,
+                    "smtp_host": SANDBOX_HOST,
+                    "smtp_port": sink_port,
+                    "smtp_starttls": False,
+                    "smtp_username": None,
+                    "smtp_password": None,
                     "shopify_api_secret": settings.shopify_api_secret
                     or SecretStr(secrets.token_hex(16)),
                 }
@@ -242,6 +268,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
         deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
         services.append(await stack.enter_async_context(temporal_worker(client, deps)))
         await stack.enter_async_context(reconciler(sessions, client, settings))
+        await stack.enter_async_context(smtp_receiver(sessions, client, settings))
         services.append(
             await stack.enter_async_context(
                 http_server(
@@ -249,12 +276,16 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
                 )
             )
         )
-        typer.echo(_banner(settings, api_base, temporal_ui, demo))
+        typer.echo(_banner(settings, api_base, temporal_ui, demo, sink_address))
         await first_to_stop(*services)
 
 
 def _banner(
-    settings: Settings, api_base: str, temporal_ui: str | None, demo: DemoInfo | None
+    settings: Settings,
+    api_base: str,
+    temporal_ui: str | None,
+    demo: DemoInfo | None,
+    sink_address: str | None = None,
 ) -> str:
     home = settings.resolved_home()
     database = f"embedded, {home / 'pgdata'}" if settings.embedded_database else "DATABASE_URL"
@@ -268,6 +299,8 @@ def _banner(
         f"  API          {api_base}  (/healthz, /readyz, /docs)",
         f"  database     {database}",
         f"  Temporal     {temporal}, namespace {settings.temporal_namespace}",
+        f"  SMTP in      {settings.smtp_receiver_host}:{settings.smtp_receiver_port}"
+        f"  (mail to the aliases @{settings.inbound_domain})",
     ]
     if temporal_ui:
         lines.append(f"  Web UI       {temporal_ui}")
@@ -277,7 +310,8 @@ def _banner(
             f"  store        {DEMO_SHOP}, served by the sandbox at {settings.sandbox_url}",
             f"  inbound URL  {demo.inbound_url}",
             f"  API token    {demo.api_token}",
-            f"  alias        {demo.alias_address}",
+            f"  alias        {demo.alias_address}  (send mail to it at SMTP in, see README)",
+            f"  replies      SMTP sink {sink_address}, listed at {settings.sandbox_url}/mail/messages",
             f"  saved in     {home / DEMO_FILE}",
         ]
     lines.append("Press Ctrl-C to stop.")

@@ -53,8 +53,8 @@ def _free_port() -> int:
 
 def _up_ports() -> list[str]:
     """`up` options that put every listener on a free port, so parallel runs never collide."""
-    options = ("--port", "--temporal-port", "--temporal-ui-port", "--sandbox-port")
-    # Held open together so the kernel hands out four different ports.
+    options = ("--port", "--temporal-port", "--temporal-ui-port", "--sandbox-port", "--smtp-port")
+    # Held open together so the kernel hands out different ports.
     with contextlib.ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket()) for _ in options]
         for s in sockets:
@@ -180,6 +180,7 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
         ("--temporal-port", "DESKPILOT_TEMPORAL_PORT"),
         ("--temporal-ui-port", "DESKPILOT_TEMPORAL_UI_PORT"),
         ("--sandbox-port", "DESKPILOT_SANDBOX_PORT"),
+        ("--smtp-port", "DESKPILOT_SMTP_PORT"),
     ],
 )
 def test_up_names_the_setting_of_a_busy_port(tmp_path: Path, option: str, setting: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.server import DEMO_SHOP, ShopifySandbox
 from tests.test_cli import _env, _postgres_processes, _temporal_processes, _up_ports
 from workflows import search_attributes
+from workflows.contracts import message_workflow_id
 
 DEMO_KEYS = {"api_base", "api_token", "inbound_url", "alias_address", "temporal_ui"}
 
@@ -227,6 +229,18 @@ def test_up_demo_mode_email_to_executed_refund(
     assert [(e["type"], e["order"]) for e in ledger] == [("refund", "#1001")]
     replies = httpx.get(f"{up.sandbox}/mail/messages").json()
     assert [r["recipients"] for r in replies] == [[_demo_customer("1001")]]
+    assert [r["via"] for r in replies] == ["smtp"], "demo replies leave through SMTP, once"
+
+    # The forwarding alias over SMTP, as the README shows with smtplib.
+    smtp_id = make_msgid(domain="customer.example")
+    with smtplib.SMTP("127.0.0.1", up.ports["--smtp-port"], timeout=30) as smtp:
+        smtp.sendmail(_demo_customer("1001"), [demo["alias_address"]], _refund_request(smtp_id))
+    smtp_workflow = message_workflow_id(uuid.UUID(_owner(accepted["workflow_id"])), smtp_id)
+    owner_query = f"DeskpilotOwner='{_owner(accepted['workflow_id'])}'"
+    deadline = time.monotonic() + 60
+    while smtp_workflow not in up.temporal("workflow", "list", "--query", owner_query):
+        assert time.monotonic() < deadline, "the SMTP message never started a workflow"
+        time.sleep(0.5)
 
     listed = up.temporal("workflow", "list")
     assert accepted["workflow_id"] in listed
