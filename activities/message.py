@@ -631,7 +631,9 @@ def _reply_email(
     email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = outbound_id
     email["In-Reply-To"] = message.message_id
-    references = str(message.headers.get("References", "")).split()
+    # A repeated References header is kept as a list in `headers`; join before splitting.
+    stored = message.headers.get("References") or ""
+    references = (" ".join(stored) if isinstance(stored, list) else str(stored)).split()
     email["References"] = " ".join([*references, message.message_id])
     email["Auto-Submitted"] = "auto-replied"
     email.set_content(str(action.payload.get("reply", "")))
