@@ -1,0 +1,1 @@
+"""Gmail: the REST client and a MailPort that sends through it."""
