@@ -48,15 +48,20 @@ Auth = Annotated[str | None, Header(alias="Authorization")]
 class GmailApiError(Exception):
     """An error answer in Google's JSON shape."""
 
-    def __init__(self, code: int, message: str, status: str) -> None:
+    def __init__(self, code: int, message: str, status: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.reason = reason  # Google's `errors[].reason`, e.g. userRateLimitExceeded
 
     def response(self) -> JSONResponse:
-        body = {"error": {"code": self.code, "message": self.message, "status": self.status}}
-        return JSONResponse(body, status_code=self.code)
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        if self.reason:
+            error["errors"] = [
+                {"message": self.message, "domain": "usageLimits", "reason": self.reason}
+            ]
+        return JSONResponse({"error": error}, status_code=self.code)
 
 
 def _not_found() -> GmailApiError:
@@ -142,8 +147,9 @@ class Mailbox:
     history: list[tuple[int, str]] = field(default_factory=list)  # (history id, message id)
     sent: list[StoredMessage] = field(default_factory=list)
     watch: Watch | None = None
-    # Statuses to answer the next requests with, to exercise a client's error handling.
-    fail_next: list[int] = field(default_factory=list)
+    # Statuses (optionally with a reason) to answer the next requests with, to exercise a
+    # client's error handling; Gmail's quota errors are 403 with reason userRateLimitExceeded.
+    fail_next: list[int | tuple[int, str]] = field(default_factory=list)
 
     def _record(self, message_id: str) -> int:
         self.history_id += 1
@@ -245,9 +251,10 @@ class GmailSandbox:
                 "UNAUTHENTICATED",
             )
         if mailbox.fail_next:
-            code = mailbox.fail_next.pop(0)
+            failure = mailbox.fail_next.pop(0)
+            code, reason = failure if isinstance(failure, tuple) else (failure, None)
             status = {429: "RESOURCE_EXHAUSTED", 403: "PERMISSION_DENIED"}.get(code, "UNAVAILABLE")
-            raise GmailApiError(code, f"sandbox failure injected: HTTP {code}", status)
+            raise GmailApiError(code, f"sandbox failure injected: HTTP {code}", status, reason)
         return mailbox
 
     def router(self) -> APIRouter:

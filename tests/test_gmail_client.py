@@ -115,11 +115,15 @@ async def test_errors_are_classified(gmail: Served) -> None:
 
     client = client_for(gmail)
     try:
-        for status in (429, 503):
-            gmail.sandbox.mailbox(MERCHANT).fail_next.append(status)
+        for failure in (429, 503, (403, "userRateLimitExceeded")):
+            gmail.sandbox.mailbox(MERCHANT).fail_next.append(failure)
             with pytest.raises(IntegrationError) as caught:
                 await client.list_message_ids()
             assert caught.value.retryable is True
+        gmail.sandbox.mailbox(MERCHANT).fail_next.append(403)  # a scope the token lacks
+        with pytest.raises(IntegrationError, match="reconnect Gmail") as caught:
+            await client.send(b"Subject: x\r\n\r\nx\r\n")
+        assert caught.value.retryable is False
         with pytest.raises(IntegrationError, match="no longer exists") as caught:
             await client.get_raw("0123456789abcdef")
         assert caught.value.retryable is False
