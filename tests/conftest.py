@@ -186,9 +186,12 @@ async def temporal_dev() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def temporal_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: a 7-day wait takes milliseconds."""
+    """The time-skipping test server: a 7-day wait takes milliseconds.
+
+    One per test: skipping is server-wide, and what one test leaves behind on a shared
+    server (seen: after the decision tests) stalled a later test's 7-day timer in real time."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=_venv_executable("temporal-test-server"),
