@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from api.body import read_limited_body
 from api.deps import (
     CurrentUser,
     OptionalTemporalDep,
@@ -25,21 +26,6 @@ router = APIRouter(prefix="/api/inbound", tags=["inbound"])
 class InboundAccepted(BaseModel):
     message_id: uuid.UUID  # messages.id
     workflow_id: str
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes the limit instead of buffering it all."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"the message is {declared} bytes; the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLargeError(f"the message is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -62,7 +48,7 @@ async def receive_email(
     settings: SettingsDep,
     task_queue: TaskQueueDep,
 ) -> InboundAccepted:
-    raw = await _read_body(request, MAX_EMAIL_BYTES)
+    raw = await read_limited_body(request, MAX_EMAIL_BYTES)
     try:
         parsed = parse_email(raw)
     except EmailTooLargeError as exc:

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 
+from api.body import read_limited_body
 from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
-from api.errors import ApiError, PayloadTooLargeError, ServiceUnavailableError, UnauthorizedError
+from api.errors import ApiError, ServiceUnavailableError, UnauthorizedError
 from api.shopify_webhook_starter import start_webhook_workflow
 from integrations.shopify_verify import valid_shop_domain, verify_webhook
 from models.db import unit_of_work
@@ -40,17 +41,6 @@ class WebhookAccepted(BaseModel):
     duplicate: bool
 
 
-async def _read_body(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_WEBHOOK_BYTES:
-            raise PayloadTooLargeError(f"the body is over {MAX_WEBHOOK_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _triggered_at(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -72,7 +62,7 @@ async def receive_webhook(
     if settings.shopify_api_secret is None:
         # Shopify retries a 503; a 401 would read as "forged" and the delivery would be lost.
         raise ServiceUnavailableError("Shopify is not configured: set SHOPIFY_API_SECRET")
-    raw = await _read_body(request)
+    raw = await read_limited_body(request, MAX_WEBHOOK_BYTES)
     headers = request.headers
     if not verify_webhook(
         raw, headers.get("x-shopify-hmac-sha256"), settings.shopify_api_secret.get_secret_value()

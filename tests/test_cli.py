@@ -20,6 +20,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from deskpilot import migrate
+from tests.process_support import wait_until_ready
 from tests.test_migrations import TABLES, _fetch
 
 # Variables a developer's shell might carry that would change what the CLI does.
@@ -215,16 +216,7 @@ def running_up(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str, Pat
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = started + 90
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "deskpilot up did not become ready in 90 s"
-            time.sleep(0.2)
+        wait_until_ready(process, base, 90)
         yield process, base, home, time.monotonic() - started
     finally:
         if process.poll() is None:

@@ -38,6 +38,7 @@ from models import Connection, ConnectionType, Order, User
 from models.api_token import user_for_token
 from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.server import DEMO_SHOP, ShopifySandbox
+from tests.process_support import wait_until_ready
 from tests.test_cli import _env, _postgres_processes, _temporal_processes, _up_ports
 from workflows import search_attributes
 from workflows.contracts import message_workflow_id
@@ -115,16 +116,7 @@ def launch(tmp_path: Path) -> Iterator[Callable[[Path, list[str]], Up]]:
         )
         up = Up(process, home, dict(zip(ports[::2], map(int, ports[1::2]), strict=True)), 0)
         started.append(up)
-        deadline = began + 120
-        while True:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                if httpx.get(f"{up.base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "deskpilot up did not become ready in 120 s"
-            time.sleep(0.2)
+        wait_until_ready(process, up.base, 120)
         up.seconds_to_ready = time.monotonic() - began
         return up
 
