@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -101,12 +101,24 @@ class MailPort(Protocol):
 # --- suggestions ----------------------------------------------------------------------------
 
 
+class ThreadTurn(BaseModel):
+    """An earlier message of the same thread, as context for the suggester."""
+
+    role: Literal["customer", "store"]
+    text: str
+
+
 class SuggestionRequest(BaseModel):
     store_name: str
     customer_email: str
     subject: str
-    text: str
+    text: str  # the new message; quoted history in it is split off when `quoted` is empty
     order: OrderSnapshot | None = None
+    policy: str = ""  # the store's policy text, from settings
+    quoted: str = ""  # the quoted history of this message, already split off by the caller
+    history: list[ThreadTurn] = Field(default_factory=list)  # earlier messages, newest first
+    # When no order matched for sure: the sender's orders the suggester may pick from.
+    candidate_orders: list[OrderSnapshot] = Field(default_factory=list)
 
 
 class SuggestionDraft(BaseModel):
@@ -117,6 +129,9 @@ class SuggestionDraft(BaseModel):
     confidence: float = Field(ge=0, le=1)
     rationale: str
     provider: str
+    order_name: str | None = None  # the order the suggester says it acts on ("#1001")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class SuggesterPort(Protocol):
