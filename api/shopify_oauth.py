@@ -37,7 +37,7 @@ from models.connection import Connection
 from models.db import unit_of_work
 from models.enums import ConnectionType
 from models.event import log_event
-from models.shopify import consume_oauth_state, create_oauth_state
+from models.oauth_state import SHOPIFY, consume_oauth_state, create_oauth_state
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/shopify", tags=["shopify"])
@@ -90,7 +90,7 @@ async def install(
     api_key, secret = _credentials(settings)
     _, shop = _checked_query(request, secret)
     async with unit_of_work(sessions) as session:
-        state = await create_oauth_state(session, user_id, shop)
+        state = await create_oauth_state(session, user_id, provider=SHOPIFY, shop_domain=shop)
     query = urlencode(
         {
             "client_id": api_key,
@@ -167,7 +167,7 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
         raise BadRequestError("the callback needs code and state")
     # Spent in its own transaction, so whatever fails next the state cannot be replayed.
     async with unit_of_work(sessions) as session:
-        user_id = await consume_oauth_state(session, state, shop)
+        user_id = await consume_oauth_state(session, state, provider=SHOPIFY, shop_domain=shop)
     if user_id is None:
         raise UnauthorizedError("the install state is unknown, expired, used or for another shop")
 

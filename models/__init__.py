@@ -18,10 +18,11 @@ from models.enums import (
     SubscriptionStatus,
 )
 from models.event import Event, log_event
+from models.oauth_state import OAuthState
 from models.order import Order
 from models.plan_limits import PLAN_LIMITS, PlanLimits
 from models.playbook import Playbook, PlaybookExecution
-from models.shopify import ComplianceExport, OAuthState, ShopifyWebhook
+from models.shopify import ComplianceExport, ShopifyWebhook
 from models.suggestion import AISuggestion
 from models.usage import (
     can_send_email,

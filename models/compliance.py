@@ -27,8 +27,9 @@ from models.action import Action
 from models.connection import Connection
 from models.conversation import Message, Thread
 from models.event import Event
+from models.oauth_state import OAuthState
 from models.order import Order
-from models.shopify import ComplianceExport, OAuthState, ShopifyWebhook
+from models.shopify import ComplianceExport, ShopifyWebhook
 from models.shopify_sync import order_gid
 from models.suggestion import AISuggestion
 

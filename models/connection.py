@@ -38,6 +38,12 @@ class Connection(Base):
             unique=True,
             postgresql_where=text("type = 'CUSTOM_EMAIL'"),
         ),
+        Index(
+            "uq_connections_gmail_address",
+            text("lower(metadata ->> 'emailAddress')"),
+            unique=True,
+            postgresql_where=text("type = 'GMAIL'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -58,6 +58,12 @@ class Message(Base):
         UniqueConstraint("user_id", "message_id"),
         Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at"),
         Index(
+            "ix_messages_connection_id_channel_thread_id",
+            "connection_id",
+            "channel_thread_id",
+            postgresql_where=text("channel_thread_id IS NOT NULL"),
+        ),
+        Index(
             "ix_messages_not_started",
             "created_at",
             postgresql_where=text("workflow_started_at IS NULL AND direction = 'INBOUND'"),
@@ -77,6 +83,13 @@ class Message(Base):
     order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("orders.id", ondelete="SET NULL"), index=True
     )
+    # The alias or mailbox it came through (replies leave the same way); null for HTTP.
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"), index=True
+    )
+    # The provider's ids, e.g. Gmail's message id and threadId.
+    channel_message_id: Mapped[str | None] = mapped_column(String(255))
+    channel_thread_id: Mapped[str | None] = mapped_column(String(255))
     direction: Mapped[MessageDirection] = mapped_column(MESSAGE_DIRECTION)
     message_id: Mapped[str] = mapped_column(String(998))  # RFC 5322 line limit
     from_address: Mapped[str] = mapped_column(String(320))

@@ -1,39 +1,16 @@
-"""Shopify install and webhook bookkeeping: OAuth `state` nonces, webhook deliveries,
-and the customer-data exports that `customers/data_request` produces."""
+"""Shopify webhook bookkeeping: webhook deliveries, and the customer-data exports that
+`customers/data_request` produces. (Install nonces are in models/oauth_state.py.)"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, func, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, uuid_pk
-
-# Long enough for a merchant to read Shopify's consent screen, short enough to limit replays.
-OAUTH_STATE_TTL = timedelta(minutes=10)
-
-
-class OAuthState(Base):
-    """One install attempt: which merchant started it for which shop, usable once."""
-
-    __tablename__ = "oauth_states"
-
-    id: Mapped[uuid.UUID] = uuid_pk()
-    # The nonce travels in URLs; only its SHA-256 is stored, like API tokens.
-    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    shop_domain: Mapped[str] = mapped_column(String(255))
-    expires_at: Mapped[datetime]
-    used_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = created_at()
 
 
 class ShopifyWebhook(Base):
@@ -86,44 +63,3 @@ class ComplianceExport(Base):
     customer_email: Mapped[str | None] = mapped_column(String(320))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = created_at()
-
-
-def _state_digest(state: str) -> str:
-    return hashlib.sha256(state.encode("utf-8")).hexdigest()
-
-
-async def create_oauth_state(session: AsyncSession, user_id: uuid.UUID, shop_domain: str) -> str:
-    """A new nonce for an install of `shop_domain` by `user_id`; returns the nonce itself."""
-    state = secrets.token_urlsafe(32)
-    session.add(
-        OAuthState(
-            state_hash=_state_digest(state),
-            user_id=user_id,
-            shop_domain=shop_domain,
-            expires_at=func.now() + OAUTH_STATE_TTL,
-        )
-    )
-    await session.flush()
-    return state
-
-
-async def consume_oauth_state(
-    session: AsyncSession, state: str, shop_domain: str
-) -> uuid.UUID | None:
-    """The merchant who started this install, if the state is unused, unexpired and for
-    this shop. It is spent either way: a callback that fails cannot be replayed."""
-    row = (
-        await session.execute(
-            update(OAuthState)
-            .where(
-                OAuthState.state_hash == _state_digest(state),
-                OAuthState.used_at.is_(None),
-                OAuthState.expires_at > func.now(),
-            )
-            .values(used_at=func.now())
-            .returning(OAuthState.user_id, OAuthState.shop_domain)
-        )
-    ).one_or_none()
-    if row is None or row.shop_domain != shop_domain:
-        return None
-    return row.user_id
