@@ -12,10 +12,16 @@ by the same headers and subject. Anything else starts a new thread.
 
 History is kept for the last `history_retention` changes of each mailbox; a
 `startHistoryId` older than that gets the 404 Gmail answers, so clients do a full sync.
+
+Access tokens expire (401, as Google answers) and carry OAuth scopes: a call outside them
+gets Google's 403 "insufficient authentication scopes". A change that passes a mailbox's
+`watch` is pushed, Pub/Sub style, to every push subscription on the watched topic, from
+the running event loop; `flush_pushes()` waits for those deliveries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -32,7 +38,7 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from integrations.mail_threading import normalize_subject
@@ -41,6 +47,16 @@ WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000  # Gmail lets a watch lapse after 7 day
 FIRST_HISTORY_ID = 1000  # real ids are large and arbitrary; clients must not assume 1
 DEFAULT_PUSH_SUBSCRIPTION = "projects/deskpilot-sandbox/subscriptions/gmail-push"
 
+MAIL_GOOGLE = "https://mail.google.com/"
+GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+GMAIL_MODIFY = "https://www.googleapis.com/auth/gmail.modify"
+GMAIL_COMPOSE = "https://www.googleapis.com/auth/gmail.compose"
+GMAIL_SEND = "https://www.googleapis.com/auth/gmail.send"
+# Any one of these lets a token make the call (a subset of what the discovery document
+# lists per method: gmail.metadata is left out, as it cannot fetch a raw message).
+READ_SCOPES = frozenset({MAIL_GOOGLE, GMAIL_MODIFY, GMAIL_READONLY})
+SEND_SCOPES = frozenset({MAIL_GOOGLE, GMAIL_MODIFY, GMAIL_COMPOSE, GMAIL_SEND})
+
 # Module level: FastAPI resolves the (postponed) annotations in the module's namespace.
 Auth = Annotated[str | None, Header(alias="Authorization")]
 
@@ -48,18 +64,29 @@ Auth = Annotated[str | None, Header(alias="Authorization")]
 class GmailApiError(Exception):
     """An error answer in Google's JSON shape."""
 
-    def __init__(self, code: int, message: str, status: str, reason: str | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        domain: str = "usageLimits",
+        detail: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
         self.reason = reason  # Google's `errors[].reason`, e.g. userRateLimitExceeded
+        self.domain = domain
+        self.detail = detail or message  # Google's `errors[].message`, often terser
 
     def response(self) -> JSONResponse:
         error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
         if self.reason:
             error["errors"] = [
-                {"message": self.message, "domain": "usageLimits", "reason": self.reason}
+                {"message": self.detail, "domain": self.domain, "reason": self.reason}
             ]
         return JSONResponse({"error": error}, status_code=self.code)
 
@@ -70,6 +97,29 @@ def _not_found() -> GmailApiError:
 
 def _bad_request(message: str) -> GmailApiError:
     return GmailApiError(400, message, "INVALID_ARGUMENT")
+
+
+def _unauthenticated() -> GmailApiError:
+    return GmailApiError(
+        401,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, "
+        "login cookie or other valid authentication credential.",
+        "UNAUTHENTICATED",
+        "authError",
+        domain="global",
+        detail="Invalid Credentials",
+    )
+
+
+def _insufficient_scopes() -> GmailApiError:
+    return GmailApiError(
+        403,
+        "Request had insufficient authentication scopes.",
+        "PERMISSION_DENIED",
+        "insufficientPermissions",
+        domain="global",
+        detail="Insufficient Permission",
+    )
 
 
 def b64url(data: bytes) -> str:
@@ -133,6 +183,44 @@ class Watch:
     label_ids: list[str]
     label_filter_behavior: str
     expiration_ms: int
+
+    def active(self) -> bool:
+        return self.expiration_ms > time.time() * 1000
+
+    def passes(self, label_ids: list[str]) -> bool:
+        """Gmail's label filter: no labels means every change is pushed."""
+        if not self.label_ids:
+            return True
+        hit = any(label in label_ids for label in self.label_ids)
+        return not hit if self.label_filter_behavior == "exclude" else hit
+
+
+@dataclass
+class PushSubscription:
+    name: str  # projects/{project}/subscriptions/{id}
+    topic_name: str
+    push_endpoint: str  # may carry ?token=SECRET, as a real push subscription URL does
+
+
+@dataclass
+class Push:
+    """One notification and what its receiver answered (for tests)."""
+
+    subscription: str
+    endpoint: str
+    email_address: str
+    history_id: int
+    status: int | None = None  # of the last attempt; None when it could not connect
+    error: str | None = None
+    attempts: int = 0
+    delivered: bool = False
+
+
+@dataclass
+class AccessToken:
+    mailbox: Mailbox
+    scopes: frozenset[str]
+    expires_at: float | None  # time.monotonic(); None never expires
 
 
 @dataclass
@@ -210,46 +298,168 @@ class GmailSandbox:
 
     def __init__(self, *, history_retention: int = 1000) -> None:
         self.history_retention = history_retention
-        self._by_token: dict[str, Mailbox] = {}
+        self._by_token: dict[str, AccessToken] = {}
         self._by_address: dict[str, Mailbox] = {}
         self._lock = threading.Lock()
+        # Pub/Sub push: subscriptions, the notifications sent, and knobs for tests.
+        self.subscriptions: list[PushSubscription] = []
+        self.pushes: list[Push] = []
+        self.drop_pushes = False  # lose every notification, as Pub/Sub sometimes does
+        self.dropped_pushes = 0
+        self.push_attempts = 4  # Pub/Sub retries for days; a sandbox gives up sooner
+        self.push_backoff_s = 0.05
+        self.push_timeout_s = 5.0
+        self._outbox: list[Push] = []
+        self._push_tasks: set[asyncio.Task[None]] = set()
+
+    # set-up helpers for tests and the demo
 
     def add_mailbox(self, address: str, token: str | None = None) -> Mailbox:
+        """A mailbox with a token that never expires and may do anything."""
         mailbox = Mailbox(
             address=address,
             token=token or f"ya29.sandbox-{uuid.uuid4().hex}",
             history_retention=self.history_retention,
         )
         with self._lock:
-            self._by_token[mailbox.token] = mailbox
+            self._by_token[mailbox.token] = AccessToken(mailbox, frozenset({MAIL_GOOGLE}), None)
             self._by_address[address.lower()] = mailbox
         return mailbox
 
     def mailbox(self, address: str) -> Mailbox:
         return self._by_address[address.lower()]
 
+    def mailboxes(self) -> list[Mailbox]:
+        return list(self._by_address.values())
+
+    def issue_token(
+        self,
+        address: str,
+        *,
+        lifetime_s: float = 3599,
+        scopes: tuple[str, ...] = (GMAIL_READONLY, GMAIL_SEND),
+    ) -> str:
+        """An access token for the mailbox, as Google's token endpoint hands out."""
+        token = f"ya29.{secrets.token_urlsafe(32)}"
+        with self._lock:
+            self._by_token[token] = AccessToken(
+                self.mailbox(address), frozenset(scopes), time.monotonic() + lifetime_s
+            )
+        return token
+
+    def revoke_token(self, token: str) -> bool:
+        with self._lock:
+            return self._by_token.pop(token, None) is not None
+
+    def expire_tokens(self, address: str) -> int:
+        """Let every expiring token of the mailbox lapse now; returns how many."""
+        mailbox = self.mailbox(address)
+        with self._lock:
+            lapsing = [t for t in self._by_token.values() if t.mailbox is mailbox and t.expires_at]
+            for issued in lapsing:
+                issued.expires_at = 0.0
+        return len(lapsing)
+
     def deliver(
         self, address: str, raw: bytes, label_ids: list[str] | None = None
     ) -> StoredMessage:
-        """An inbound message arrives (not a Gmail call): threaded by its headers and subject."""
+        """An inbound message arrives (not a Gmail call): threaded by its headers and subject.
+
+        A watched mailbox's push is queued and sent from the running event loop."""
         with self._lock:
-            return self.mailbox(address).add(
-                raw, label_ids or ["INBOX", "UNREAD"], None, outbound=False
-            )
+            mailbox = self.mailbox(address)
+            message = mailbox.add(raw, label_ids or ["INBOX", "UNREAD"], None, outbound=False)
+            self._notify(mailbox, message)
+        self._pump()
+        return message
 
     def sent(self, address: str) -> list[StoredMessage]:
         return list(self.mailbox(address).sent)
 
-    def _authorize(self, authorization: str | None) -> Mailbox:
-        scheme, _, token = (authorization or "").partition(" ")
-        mailbox = self._by_token.get(token) if scheme.lower() == "bearer" else None
-        if mailbox is None:
-            raise GmailApiError(
-                401,
-                "Request had invalid authentication credentials. Expected OAuth 2 access token, "
-                "login cookie or other valid authentication credential.",
-                "UNAUTHENTICATED",
+    # Pub/Sub push
+
+    def subscribe_push(
+        self, topic_name: str, push_endpoint: str, *, subscription: str | None = None
+    ) -> PushSubscription:
+        """A push subscription on the topic a mailbox `watch` names."""
+        project, _, _ = topic_name.removeprefix("projects/").partition("/")
+        name = subscription or (
+            f"projects/{project}/subscriptions/gmail-push-{len(self.subscriptions) + 1}"
+        )
+        created = PushSubscription(name, topic_name, push_endpoint)
+        with self._lock:
+            self.subscriptions.append(created)
+        return created
+
+    def _notify(self, mailbox: Mailbox, message: StoredMessage) -> None:
+        """Queue a push for a change the mailbox's watch covers (under the lock)."""
+        watch = mailbox.watch
+        if watch is None or not watch.active() or not watch.passes(message.label_ids):
+            return
+        for sub in self.subscriptions:
+            if sub.topic_name != watch.topic_name:
+                continue
+            if self.drop_pushes:
+                self.dropped_pushes += 1
+                continue
+            self._outbox.append(
+                Push(sub.name, sub.push_endpoint, mailbox.address, message.history_id)
             )
+
+    def _pump(self) -> None:
+        """Start sending what is queued; outside an event loop, flush_pushes() does it."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        with self._lock:
+            queued, self._outbox = self._outbox, []
+        for push in queued:
+            task = loop.create_task(self._send_push(push))
+            self._push_tasks.add(task)
+            task.add_done_callback(self._push_tasks.discard)
+
+    async def _send_push(self, push: Push) -> None:
+        self.pushes.append(push)
+        envelope = pubsub_envelope(push.email_address, push.history_id, push.subscription)
+        # A client per push: deliver() may run under any event loop that calls it.
+        async with httpx.AsyncClient(timeout=self.push_timeout_s) as http:
+            for attempt in range(1, self.push_attempts + 1):
+                push.attempts = attempt
+                try:
+                    answer = await http.post(push.endpoint, json=envelope)
+                    push.status, push.error = answer.status_code, None
+                    if answer.is_success:
+                        push.delivered = True
+                        return
+                except httpx.HTTPError as exc:
+                    push.status, push.error = None, f"{type(exc).__name__}: {exc}"
+                if attempt < self.push_attempts:
+                    await asyncio.sleep(self.push_backoff_s * 2 ** (attempt - 1))
+
+    async def flush_pushes(self) -> None:
+        """Wait until every queued push is delivered or given up on."""
+        self._pump()
+        while self._push_tasks:
+            await asyncio.gather(*list(self._push_tasks), return_exceptions=True)
+            self._pump()
+
+    async def aclose(self) -> None:
+        await self.flush_pushes()
+
+    # the REST API
+
+    def _authorize(self, authorization: str | None, needed: frozenset[str]) -> Mailbox:
+        """The mailbox behind the bearer token, if it is live and has one of `needed`."""
+        scheme, _, token = (authorization or "").partition(" ")
+        issued = self._by_token.get(token) if scheme.lower() == "bearer" else None
+        if issued is None or (
+            issued.expires_at is not None and issued.expires_at <= time.monotonic()
+        ):
+            raise _unauthenticated()
+        if not issued.scopes & needed:
+            raise _insufficient_scopes()
+        mailbox = issued.mailbox
         if mailbox.fail_next:
             failure = mailbox.fail_next.pop(0)
             code, reason = failure if isinstance(failure, tuple) else (failure, None)
@@ -266,11 +476,26 @@ class GmailSandbox:
                     return work()
             except GmailApiError as exc:
                 return exc.response()
+            finally:
+                self._pump()
+
+        @api.get("/profile")
+        async def profile(authorization: Auth) -> Any:
+            def run() -> dict[str, Any]:
+                mailbox = self._authorize(authorization, READ_SCOPES)
+                return {
+                    "emailAddress": mailbox.address,
+                    "messagesTotal": len(mailbox.messages),
+                    "threadsTotal": len({m.thread_id for m in mailbox.messages.values()}),
+                    "historyId": str(mailbox.history_id),
+                }
+
+            return answer(run)
 
         @api.post("/watch")
         async def watch(authorization: Auth, body: Annotated[dict[str, Any], Body()]) -> Any:
             def run() -> dict[str, str]:
-                mailbox = self._authorize(authorization)
+                mailbox = self._authorize(authorization, READ_SCOPES)
                 topic = body.get("topicName")
                 if not isinstance(topic, str) or not topic.startswith("projects/"):
                     raise _bad_request("Invalid topicName does not match projects/*/topics/*")
@@ -289,7 +514,7 @@ class GmailSandbox:
         @api.post("/stop")
         async def stop(authorization: Auth) -> Any:
             def run() -> Response:
-                self._authorize(authorization).watch = None
+                self._authorize(authorization, READ_SCOPES).watch = None
                 return Response(status_code=204)
 
             return answer(run)
@@ -303,7 +528,7 @@ class GmailSandbox:
             max_results: Annotated[int, Query(alias="maxResults", ge=1, le=500)] = 100,
         ) -> Any:
             def run() -> dict[str, Any]:
-                mailbox = self._authorize(authorization)
+                mailbox = self._authorize(authorization, READ_SCOPES)
                 if not start_history_id or not start_history_id.isdigit():
                     raise _bad_request("Invalid startHistoryId")
                 if history_types and set(history_types) - {"messageAdded"}:
@@ -339,7 +564,7 @@ class GmailSandbox:
             max_results: Annotated[int, Query(alias="maxResults", ge=1, le=500)] = 100,
         ) -> Any:
             def run() -> dict[str, Any]:
-                mailbox = self._authorize(authorization)
+                mailbox = self._authorize(authorization, READ_SCOPES)
                 matches = [
                     m
                     for m in sorted(mailbox.messages.values(), key=lambda m: -m.history_id)
@@ -360,7 +585,7 @@ class GmailSandbox:
         @api.get("/messages/{message_id}")
         async def get_message(authorization: Auth, message_id: str, format: str = "full") -> Any:
             def run() -> dict[str, Any]:
-                mailbox = self._authorize(authorization)
+                mailbox = self._authorize(authorization, READ_SCOPES)
                 if format not in ("raw", "minimal"):
                     raise _bad_request("the sandbox serves format=raw and format=minimal only")
                 message = mailbox.messages.get(message_id)
@@ -373,7 +598,7 @@ class GmailSandbox:
         @api.post("/messages/send")
         async def send(authorization: Auth, body: Annotated[dict[str, Any], Body()]) -> Any:
             def run() -> dict[str, Any]:
-                mailbox = self._authorize(authorization)
+                mailbox = self._authorize(authorization, SEND_SCOPES)
                 raw = body.get("raw")
                 if not isinstance(raw, str) or not raw:
                     raise _bad_request(
@@ -389,9 +614,28 @@ class GmailSandbox:
                 ):
                     raise _not_found()
                 sent = mailbox.add(decoded, ["SENT"], thread, outbound=True)
+                self._notify(mailbox, sent)
                 return {"id": sent.id, "threadId": sent.thread_id, "labelIds": sent.label_ids}
 
             return answer(run)
+
+        return api
+
+    def helper_router(self) -> APIRouter:
+        """Sandbox-only endpoints (no Gmail counterpart) for a person running the demo."""
+        api = APIRouter(prefix="/sandbox/gmail")
+
+        @api.post("/deliver")
+        async def deliver(
+            request: Request, to: str, label_ids: Annotated[list[str] | None, Query()] = None
+        ) -> Any:
+            raw = await request.body()
+            if not raw.strip():
+                return JSONResponse({"detail": "the body must be an RFC 5322 message"}, 400)
+            if to.lower() not in self._by_address:
+                return JSONResponse({"detail": f"no sandbox mailbox {to}"}, status_code=404)
+            message = self.deliver(to, raw, label_ids)
+            return {"id": message.id, "threadId": message.thread_id}
 
         return api
 
@@ -441,6 +685,23 @@ def _matches_query(message: StoredMessage, query: str) -> bool:
     return True
 
 
+def pubsub_envelope(
+    email_address: str, history_id: int | str, subscription: str = DEFAULT_PUSH_SUBSCRIPTION
+) -> dict[str, Any]:
+    """The body Pub/Sub POSTs to a push endpoint for one Gmail notification."""
+    data = json.dumps({"emailAddress": email_address, "historyId": history_id}).encode()
+    return {
+        "message": {
+            "data": b64url(data),
+            "messageId": str(secrets.randbelow(10**16)),
+            "publishTime": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+        },
+        "subscription": subscription,
+    }
+
+
 async def push_notification(
     url: str,
     *,
@@ -456,17 +717,7 @@ async def push_notification(
     only be given a URL (or OIDC), not custom headers, so the endpoint URL carries it.
     `historyId` is a number in real pushes; pass a string to test a lenient receiver.
     """
-    data = json.dumps({"emailAddress": email_address, "historyId": history_id}).encode()
-    envelope = {
-        "message": {
-            "data": b64url(data),
-            "messageId": str(secrets.randbelow(10**16)),
-            "publishTime": datetime.now(UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-        },
-        "subscription": subscription,
-    }
+    envelope = pubsub_envelope(email_address, history_id, subscription)
     params = {"token": secret} if secret is not None else None
     if http is not None:
         return await http.post(url, json=envelope, params=params)
