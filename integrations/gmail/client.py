@@ -36,6 +36,12 @@ class HistoryExpired(IntegrationError):
 
 
 @dataclass(frozen=True)
+class Profile:
+    email_address: str
+    history_id: int  # the mailbox's current historyId: where a first sync can start
+
+
+@dataclass(frozen=True)
 class WatchResult:
     history_id: int
     expiration: datetime
@@ -91,6 +97,11 @@ class GmailClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def profile(self) -> Profile:
+        """Which mailbox the token opens, and its current historyId."""
+        body = await self._request("GET", "/profile", "profile")
+        return Profile(email_address=body["emailAddress"], history_id=int(body["historyId"]))
 
     async def watch(
         self,
