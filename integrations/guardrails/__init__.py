@@ -1,0 +1,24 @@
+"""Guardrails: every suggestion, from any provider, is checked here before it is stored.
+
+Pure functions over values. `apply_guardrails` returns the draft made safe and the notes
+saying why it changed; `is_safe` is the invariant its result always satisfies.
+"""
+
+from integrations.guardrails.engine import apply_guardrails, is_safe
+from integrations.guardrails.model import (
+    FIRED_CONFIDENCE_CAP,
+    Code,
+    GuardedSuggestion,
+    GuardrailContext,
+    GuardrailNote,
+)
+
+__all__ = [
+    "FIRED_CONFIDENCE_CAP",
+    "Code",
+    "GuardedSuggestion",
+    "GuardrailContext",
+    "GuardrailNote",
+    "apply_guardrails",
+    "is_safe",
+]

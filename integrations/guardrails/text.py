@@ -1,0 +1,100 @@
+"""Reading free text: what a customer's message tries to make us do, and what a reply promises.
+
+Heuristics, tuned to err towards "a person should look": a false alarm costs one
+manual approval, a miss can cost a refund.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from models.order_matching import order_names_in
+
+# Phrases that address the system rather than the shop.
+_INSTRUCTIONS = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}"
+    r"\b(?:instructions?|prompts?|rules|polic(?:y|ies)|guidelines|limits?)\b"
+    r"|\byou are now\b"
+    r"|\bnew instructions\b"
+    r"|\b(?:developer|admin|god|jailbreak) mode\b"
+    r"|\bact as (?:an? |the )?(?:admin|administrator|system|developer|manager)\b"
+    r"|(?:^|\n)\s*[\[<(]?\s*(?:system|assistant|developer)\s*[\]>)]?\s*:"
+    r"|<\|?\s*/?\s*(?:system|im_start|im_end)\b",
+    re.I,
+)
+
+_CURRENCY = r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|INR|CAD|AUD|JPY|CHF|SEK|NZD)\b|\bdollars?\b|\beuros?\b)"
+_NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+_MONEY = re.compile(rf"{_CURRENCY}\s?{_NUMBER}|{_NUMBER}\s?{_CURRENCY}", re.I)
+_EMAIL = re.compile(r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def money_amounts(text: str) -> list[Decimal]:
+    """Amounts written with a currency next to them ("$40", "40 EUR", "1,200.50 USD")."""
+    amounts = []
+    for match in _MONEY.finditer(text):
+        raw = (match.group(1) or match.group(2) or "").replace(",", "")
+        try:
+            amounts.append(Decimal(raw))
+        except InvalidOperation:
+            continue
+    return amounts
+
+
+def injection_signals(
+    text: str,
+    *,
+    sender_email: str,
+    shop_domains: frozenset[str],
+    own_order_names: set[str],
+    refundable: Decimal | None,
+) -> list[str]:
+    """Why the customer's text looks like it tries to steer the system; empty when it doesn't."""
+    signals = []
+    if match := _INSTRUCTIONS.search(text):
+        signals.append(f"the message addresses the system ({match.group(0).strip()!r})")
+    if refundable is not None:
+        asked = [amount for amount in money_amounts(text) if amount > refundable]
+        if asked:
+            signals.append(f"the message asks about {max(asked)}, more than the order can refund")
+    foreign_orders = [name for name in order_names_in(text) if name not in own_order_names]
+    if foreign_orders:
+        signals.append(f"the message names orders that are not the sender's: {foreign_orders}")
+    sender = sender_email.strip().lower()
+    others = sorted(
+        {
+            address.lower()
+            for address in _EMAIL.findall(text)
+            if address.lower() != sender and address.rsplit("@", 1)[1].lower() not in shop_domains
+        }
+    )
+    if others:
+        signals.append(f"the message names other email addresses: {others}")
+    return signals
+
+
+# A promise is a sentence that commits us ("we have", "will be", ...) to a kind of act.
+_COMMITS = re.compile(
+    r"\b(?:we|i)(?:'ve|'ll|'re| have| will| are| shall| just)\b"
+    r"|\b(?:has|have) been\b|\b(?:will|is|are) (?:be|being)\b|\bon (?:its|the) way\b",
+    re.I,
+)
+_NEGATION = re.compile(r"\b(?:not|no longer|unable|cannot|can't|won't|n't)\b", re.I)
+_ACTS: dict[str, re.Pattern[str]] = {
+    "refund": re.compile(r"\brefund|\bmoney back\b|\breimburs", re.I),
+    "cancel": re.compile(r"\bcancel", re.I),
+    "replace": re.compile(r"\breplac|\bre-?ship|\bexchange|\bright item\b", re.I),
+    "address": re.compile(r"\baddress\b", re.I),
+}
+_SENTENCE_END = re.compile(r"[.!?\n]+")
+
+
+def promised_acts(reply: str) -> set[str]:
+    """The kinds of act ("refund", "cancel", "replace", "address") the reply commits us to."""
+    acts: set[str] = set()
+    for sentence in _SENTENCE_END.split(reply):
+        if not _COMMITS.search(sentence) or _NEGATION.search(sentence):
+            continue
+        acts.update(kind for kind, pattern in _ACTS.items() if pattern.search(sentence))
+    return acts
