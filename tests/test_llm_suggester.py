@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from openai.lib._pydantic import to_strict_json_schema
 
 from deskpilot.settings import Settings
@@ -256,6 +258,29 @@ async def test_an_unreachable_server_is_retryable() -> None:
     await suggester.aclose()
     assert caught.value.retryable is True
     assert "could not be reached" in str(caught.value)
+
+
+async def test_a_base_url_that_serves_a_web_page_is_not_retried() -> None:
+    page = FastAPI()
+
+    @page.post("/v1/chat/completions")
+    async def login_page() -> HTMLResponse:
+        return HTMLResponse("<html><body>Please sign in</body></html>")
+
+    async with serve_app(page) as url:
+        suggester = OpenAISuggester(KEY, MODEL, base_url=f"{url}/v1")
+        with pytest.raises(IntegrationError) as caught:
+            await suggester.suggest(request())
+        await suggester.aclose()
+    assert caught.value.retryable is False
+    assert "did not answer with a chat completion" in str(caught.value)
+
+
+async def test_with_nothing_scripted_the_sandbox_proposes_doing_nothing(llm: Served) -> None:
+    draft = await llm.suggester.suggest(request())
+    assert draft.action is ActionType.NONE
+    assert draft.payload == {}
+    assert draft.order_name is None
 
 
 # --- choosing the provider from settings ----------------------------------------------------

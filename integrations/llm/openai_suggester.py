@@ -47,15 +47,26 @@ class OpenAISuggester(SuggesterPort):
         self._max_completion_tokens = max_completion_tokens
 
     async def suggest(self, request: SuggestionRequest) -> SuggestionDraft:
+        messages = build_messages(request)
         try:
             completion = await self._client.chat.completions.parse(
                 model=self.model,
-                messages=build_messages(request),
+                messages=messages,
                 response_format=LlmSuggestion,
                 max_completion_tokens=self._max_completion_tokens,
             )
         except (openai.OpenAIError, pydantic.ValidationError) as exc:
             raise classify_error(exc, timeout_s=self._timeout_s) from exc
+        except (AttributeError, TypeError) as exc:
+            # The SDK does not validate the response's shape (strict validation would also
+            # refuse the small deviations of compatible servers), so a 200 that is not a
+            # chat completion at all — a base URL that points at a web page — fails inside
+            # its parsing. Only the SDK runs in this block.
+            raise IntegrationError(
+                f"{self.provider}: the server at {self._client.base_url} did not answer "
+                f"with a chat completion ({type(exc).__name__}: {exc})",
+                retryable=False,
+            ) from exc
         if not completion.choices:
             raise IntegrationError(f"{self.provider} answered with no choices", retryable=False)
         message = completion.choices[0].message
