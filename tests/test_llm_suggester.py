@@ -348,7 +348,7 @@ def test_new_text_comes_first_and_quoted_history_is_trimmed() -> None:
     )
     _, user = build_messages(request(text=quoted_reply))
     content = str(user["content"])
-    new_at = content.index("<customer_message>\nAny news?\n</customer_message>")
+    new_at = content.index("Subject: Broken mug in order #1001\n\nAny news?\n</customer_message>")
     quoted = content.split("<quoted_history>\n", 1)[1].split("\n</quoted_history>", 1)[0]
     assert new_at < content.index("<quoted_history>")
     assert quoted.endswith(TRIMMED)

@@ -105,11 +105,9 @@ def user_content(request: SuggestionRequest) -> str:
     new_text, quoted = request.text, request.quoted
     if not quoted:
         new_text, quoted = split_reply(request.text)
-    parts = [
-        f"From: {_clean(request.customer_email)}",
-        f"Subject: {_clean(request.subject)}",
-        _fenced("customer_message", _trim(new_text, MAX_NEW_TEXT)),
-    ]
+    # The subject is the customer's words too, so it sits inside their fence.
+    message = f"From: {request.customer_email}\nSubject: {request.subject}\n\n"
+    parts = [_fenced("customer_message", message + _trim(new_text, MAX_NEW_TEXT))]
     if quoted.strip():
         parts.append(_fenced("quoted_history", _trim(quoted, MAX_QUOTED)))
     if request.history:
