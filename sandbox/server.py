@@ -1,4 +1,5 @@
-"""Serves the sandbox stand-ins (Shopify stores, mail sink) on one loopback port."""
+"""Serves the sandbox stand-ins (Shopify stores, Gmail and Google sign-in, mail sink) on one
+loopback port."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from sandbox import mail_sink
+from sandbox.gmail import GmailSandbox
+from sandbox.google_oauth import GoogleOAuthSandbox
 from sandbox.shopify.server import ShopifySandbox
 
 
@@ -18,11 +21,20 @@ from sandbox.shopify.server import ShopifySandbox
 class Sandbox:
     shopify: ShopifySandbox = field(default_factory=ShopifySandbox)
     sink: mail_sink.MailSink = field(default_factory=mail_sink.MailSink)
+    gmail: GmailSandbox = field(default_factory=GmailSandbox)
+    # Google's sign-in, issuing tokens for the mailboxes of `gmail` above.
+    google: GoogleOAuthSandbox = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.google = GoogleOAuthSandbox(self.gmail)
 
     def app(self) -> FastAPI:
         app = FastAPI(title="deskpilot sandbox")
         app.include_router(self.shopify.router())
         app.include_router(mail_sink.router(self.sink))
+        app.include_router(self.gmail.router())
+        app.include_router(self.gmail.helper_router())
+        app.include_router(self.google.router())
         return app
 
 
@@ -58,9 +70,13 @@ async def serve_app(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Asy
 
 @contextlib.asynccontextmanager
 async def serving(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Run the sandbox in this event loop; yields its base URL, then delivers queued webhooks."""
+    """Run the sandbox in this event loop; yields its base URL, then delivers queued webhooks
+    and Gmail pushes."""
     try:
         async with serve_app(sandbox.app(), host, port) as url:
             yield url
     finally:
-        await sandbox.shopify.dispatcher.aclose()
+        try:
+            await sandbox.shopify.dispatcher.aclose()
+        finally:
+            await sandbox.gmail.aclose()
