@@ -56,7 +56,7 @@ class OpenAISuggester(SuggesterPort):
                 max_completion_tokens=self._max_completion_tokens,
             )
         except (openai.OpenAIError, pydantic.ValidationError) as exc:
-            raise classify_error(exc, timeout_s=self._timeout_s) from exc
+            raise classify_error(exc, provider=self.provider, timeout_s=self._timeout_s) from exc
         except (AttributeError, TypeError) as exc:
             # The SDK does not validate the response's shape (strict validation would also
             # refuse the small deviations of compatible servers), so a 200 that is not a
@@ -89,38 +89,38 @@ class OpenAISuggester(SuggesterPort):
 
 
 def classify_error(
-    exc: openai.OpenAIError | pydantic.ValidationError, *, timeout_s: float
+    exc: openai.OpenAIError | pydantic.ValidationError, *, provider: str, timeout_s: float
 ) -> IntegrationError:
     """What a failed call means for the workflow: retry, or wait for a person."""
     if isinstance(exc, openai.APITimeoutError):
-        return IntegrationError(f"the LLM did not answer within {timeout_s:g}s", retryable=True)
+        return IntegrationError(f"{provider} did not answer within {timeout_s:g}s", retryable=True)
     if isinstance(exc, openai.APIConnectionError):
-        return IntegrationError(f"the LLM could not be reached: {exc}", retryable=True)
+        return IntegrationError(f"{provider} could not be reached: {exc}", retryable=True)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         retryable = status in _TRANSIENT_STATUSES or status >= 500
-        detail = f"the LLM answered HTTP {status}: {exc.message}"
+        detail = f"{provider} answered HTTP {status}: {exc.message}"
         if retry_after := exc.response.headers.get("retry-after"):
             detail += f" (Retry-After: {retry_after}s)"
         return IntegrationError(detail, retryable=retryable)
     if isinstance(exc, openai.LengthFinishReasonError):
         used = exc.completion.usage.completion_tokens if exc.completion.usage else "?"
         return IntegrationError(
-            f"the LLM's answer was cut off at its length limit ({used} tokens)", retryable=False
+            f"{provider}'s answer was cut off at its length limit ({used} tokens)", retryable=False
         )
     if isinstance(exc, openai.ContentFilterFinishReasonError):
-        return IntegrationError("the LLM's content filter stopped the answer", retryable=False)
+        return IntegrationError(f"{provider}'s content filter stopped the answer", retryable=False)
     if isinstance(exc, pydantic.ValidationError):
-        return IntegrationError(_invalid_output(exc), retryable=False)
-    return IntegrationError(f"the LLM call failed: {exc}", retryable=False)
+        return IntegrationError(f"{provider}: {_invalid_output(exc)}", retryable=False)
+    return IntegrationError(f"{provider}: the call failed: {exc}", retryable=False)
 
 
 def _invalid_output(exc: pydantic.ValidationError) -> str:
     errors = exc.errors(include_url=False, include_input=False)
     if any(error["type"] == "json_invalid" for error in errors):
-        return f"the LLM's answer is not valid JSON: {errors[0]['msg']}"
+        return f"the answer is not valid JSON: {errors[0]['msg']}"
     where = "; ".join(
         f"{'.'.join(str(p) for p in error['loc']) or '(root)'}: {error['msg']}"
         for error in errors[:3]
     )
-    return f"the LLM's answer does not fit the suggestion schema: {where}"
+    return f"the answer does not fit the suggestion schema: {where}"
