@@ -107,17 +107,17 @@ async def test_connect_use_expire_refresh(google: ServedGoogle) -> None:
 
 
 async def test_a_token_expires_on_its_own(google: ServedGoogle) -> None:
-    google.google.access_token_lifetime_s = 1
+    google.google.access_token_lifetime_s = 2
     oauth = google.oauth()
     try:
         grant = await connect(google, oauth)
     finally:
         await oauth.aclose()
-    assert grant.expires_at < datetime.now(UTC) + timedelta(seconds=2)
+    assert grant.expires_at < datetime.now(UTC) + timedelta(seconds=3)
     headers = {"Authorization": f"Bearer {grant.access_token}"}
     async with httpx.AsyncClient(base_url=google.url, headers=headers) as http:
         assert (await http.get("/gmail/v1/users/me/profile")).status_code == 200
-        await asyncio.sleep(1.1)
+        await asyncio.sleep(2.1)
         expired = await http.get("/gmail/v1/users/me/profile")
     assert expired.status_code == 401
     assert expired.json()["error"]["status"] == "UNAUTHENTICATED"

@@ -211,12 +211,12 @@ INSUFFICIENT_SCOPES = {
 
 
 async def test_an_issued_token_expires(gmail: Served) -> None:
-    token = gmail.sandbox.issue_token(MERCHANT, lifetime_s=0.3)
+    token = gmail.sandbox.issue_token(MERCHANT, lifetime_s=1.0)
     lasting = gmail.sandbox.issue_token(MERCHANT)
     url = f"{gmail.url}/gmail/v1/users/me/profile"
     async with httpx.AsyncClient() as http:
         assert (await http.get(url, headers={"Authorization": f"Bearer {token}"})).is_success
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(1.1)
         expired = await http.get(url, headers={"Authorization": f"Bearer {token}"})
         assert (await http.get(url, headers={"Authorization": f"Bearer {lasting}"})).is_success
         # add_mailbox's token never expires, even when the others are made to.
