@@ -4,22 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.gmail_access import GmailAccess
+from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
 from deskpilot.settings import Settings
+from integrations.gmail.oauth import GoogleOAuth
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
 from workflows.contracts import TASK_QUEUE
+from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
 from workflows.shopify_webhook import ShopifyWebhookWorkflow
 
@@ -30,6 +34,21 @@ class WorkerDependencies:
     shopify: ShopifyPort
     mailer: MailPort
     suggester: SuggesterPort
+    # Connected Gmail mailboxes: their sync, and replies to mail that came from them.
+    gmail: GmailAccess | None = None
+    settings: Settings = field(default_factory=Settings)
+
+
+def google_oauth_client(settings: Settings) -> GoogleOAuth | None:
+    """Refreshes Gmail tokens; None when no Google OAuth client is configured."""
+    if not settings.gmail_client_id or settings.gmail_client_secret is None:
+        return None
+    return GoogleOAuth(
+        settings.gmail_client_id,
+        settings.gmail_client_secret.get_secret_value(),
+        auth_url=settings.google_auth_url,
+        token_url=settings.google_token_url,
+    )
 
 
 @asynccontextmanager
@@ -37,8 +56,8 @@ async def worker_dependencies(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[WorkerDependencies]:
     """The integrations this process talks to: Shopify's Admin API (a sandbox store's when
-    its connection says so), the SMTP relay at SMTP_HOST (else the sandbox mail sink), and
-    the offline suggester until the AI issue does."""
+    its connection says so), the SMTP relay at SMTP_HOST (else the sandbox mail sink),
+    Gmail for connected mailboxes, and the offline suggester until the AI issue does."""
     shopify = ShopifyAdmin()
     mailer: MailPort
     if settings.smtp_host:
@@ -49,10 +68,17 @@ async def worker_dependencies(
         # Nowhere to send replies: the worker still runs and approved replies fail with a
         # message that says so, instead of the worker crash-looping.
         mailer = NoMailer()
+    oauth = google_oauth_client(settings)
+    gmail = GmailAccess(sessions, oauth)
     try:
-        yield WorkerDependencies(sessions, shopify, mailer, OfflineSuggester())
+        yield WorkerDependencies(
+            sessions, shopify, mailer, OfflineSuggester(), gmail=gmail, settings=settings
+        )
     finally:
         await shopify.aclose()
+        await gmail.aclose()
+        if oauth is not None:
+            await oauth.aclose()
         if isinstance(mailer, SandboxMailer):
             await mailer.aclose()
 
@@ -60,13 +86,18 @@ async def worker_dependencies(
 def build_worker(
     client: Client, deps: WorkerDependencies, *, task_queue: str = TASK_QUEUE
 ) -> Worker:
-    activities = MessageActivities(deps.sessions, deps.shopify, deps.mailer, deps.suggester)
+    activities = MessageActivities(
+        deps.sessions, deps.shopify, deps.mailer, deps.suggester, gmail=deps.gmail
+    )
     webhooks = ShopifyWebhookActivities(deps.sessions)
+    mailboxes = (
+        MailboxActivities(deps.sessions, deps.gmail, deps.settings).all() if deps.gmail else []
+    )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[MessageWorkflow, ShopifyWebhookWorkflow],
-        activities=[*activities.all(), *webhooks.all()],
+        workflows=[MessageWorkflow, ShopifyWebhookWorkflow, MailboxSyncWorkflow],
+        activities=[*activities.all(), *webhooks.all(), *mailboxes],
         # On SIGTERM let running steps finish (a cancelled send may already have left).
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.gmail_access import GmailAccess
+from integrations.gmail.client import SentMessage
 from integrations.mail_classify import automated_reason
 from integrations.order_rules import why_not_allowed
 from integrations.ports import (
@@ -29,13 +31,14 @@ from integrations.ports import (
     SuggestionRequest,
 )
 from models.action import Action
-from models.connection import Connection, CustomEmailMetadata
+from models.connection import Connection
 from models.conversation import Message, Thread
 from models.db import unit_of_work
-from models.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
+from models.enums import ActionStatus, ActionType, MessageDirection
 from models.event import log_event
 from models.order import Order
 from models.order_matching import match_order
+from models.reply_route import ReplyRoute, reply_route, store_name
 from models.suggestion import AISuggestion
 from models.usage import (
     can_send_email,
@@ -138,11 +141,13 @@ class MessageActivities:
         shopify: ShopifyPort,
         mailer: MailPort,
         suggester: SuggesterPort,
+        gmail: GmailAccess | None = None,
     ) -> None:
         self._sessions = sessions
         self._shopify = shopify
         self._mailer = mailer
         self._suggester = suggester
+        self._gmail = gmail
 
     def all(self) -> list[Any]:
         return [
@@ -191,23 +196,6 @@ class MessageActivities:
             shop_domain=order.shop_domain, access_token=connection.access_token, api_base=api_base
         )
 
-    async def _mailbox(
-        self, session: AsyncSession, user_id: uuid.UUID
-    ) -> CustomEmailMetadata | None:
-        connection = (
-            await session.execute(
-                select(Connection)
-                .where(
-                    Connection.user_id == user_id, Connection.type == ConnectionType.CUSTOM_EMAIL
-                )
-                .order_by(Connection.created_at)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        if connection is None or not connection.metadata_:
-            return None
-        return CustomEmailMetadata.model_validate(connection.metadata_)
-
     async def _fresh_order(self, session: AsyncSession, order: Order) -> OrderSnapshot | None:
         """The order as the store has it now; None if the store refuses (the suggestion
         then goes without order details), an exception to retry if it is unreachable."""
@@ -254,10 +242,10 @@ class MessageActivities:
             )
             if order is not None and message.order_id is None:
                 message.order_id = order.id
-            mailbox = await self._mailbox(session, data.user_id)
+            store = await store_name(session, message)
             quota = (await get_usage_summary(session, data.user_id)).remaining.ai_suggestions
             request = SuggestionRequest(
-                store_name=(mailbox.store_name if mailbox and mailbox.store_name else "our store"),
+                store_name=store or "our store",
                 customer_email=message.from_address,
                 subject=message.subject,
                 text=message.body_text,
@@ -486,14 +474,16 @@ class MessageActivities:
             )
             if message is None:
                 raise _final("the action has no message to reply to", ErrorType.NOT_FOUND)
-            mailbox = await self._mailbox(session, data.user_id)
-            if mailbox is not None and mailbox.disabled:
+            route = await reply_route(session, message)
+            if route is not None and route.disabled:
                 raise _final(
                     "the store's email connection is disabled: no reply is sent",
                     ErrorType.MAIL_REFUSED,
                 )
+            if route is not None and route.via == "gmail" and self._gmail is None:
+                raise _final("this worker has no Gmail access configured", ErrorType.MAIL_REFUSED)
             sender_address = (
-                str(mailbox.alias) if mailbox else f"support@{message.to_address or 'localhost'}"
+                route.sender_address if route else f"support@{message.to_address or 'localhost'}"
             )
             domain = sender_address.rsplit("@", 1)[-1]
             outbound_id = reply_message_id(action.id, domain)
@@ -510,13 +500,14 @@ class MessageActivities:
                 raise _final(
                     "the plan's email limit for this period is reached", ErrorType.EMAIL_LIMIT
                 )
-            email = _reply_email(message, action, mailbox, sender_address, outbound_id)
+            email = _reply_email(message, action, route, sender_address, outbound_id)
             if sent is None:
                 # Recorded before sending: the inbox shows the reply even if the send is retried.
                 sent = Message(
                     user_id=data.user_id,
                     thread_id=message.thread_id,
                     order_id=message.order_id,
+                    connection_id=route.connection_id if route else None,
                     direction=MessageDirection.OUTBOUND,
                     message_id=outbound_id,
                     from_address=sender_address,
@@ -533,12 +524,21 @@ class MessageActivities:
                 session.add(sent)
             raw, recipient = bytes(sent.raw or email.as_bytes()), message.from_address
 
+        gmail_sent: SentMessage | None = None
         try:
-            await self._mailer.send(
-                OutboundEmail(
-                    message_id=outbound_id, sender=sender_address, recipients=[recipient], raw=raw
+            if self._gmail is not None and route is not None and route.via == "gmail":
+                # Gmail reads the recipients from the headers; the threadId keeps the reply
+                # in the customer's Gmail thread.
+                gmail_sent = await self._gmail.send(route.connection_id, raw, route.thread_id)
+            else:
+                await self._mailer.send(
+                    OutboundEmail(
+                        message_id=outbound_id,
+                        sender=sender_address,
+                        recipients=[recipient],
+                        raw=raw,
+                    )
                 )
-            )
         except IntegrationError as exc:
             if exc.retryable:
                 raise
@@ -553,6 +553,9 @@ class MessageActivities:
                 )
             ).scalar_one()
             sent.headers = {**sent.headers, "X-Deskpilot-Delivery": "sent"}
+            if gmail_sent is not None:
+                sent.channel_message_id = gmail_sent.id
+                sent.channel_thread_id = gmail_sent.thread_id
             thread = await session.get(Thread, sent.thread_id)
             if thread is not None:
                 thread.last_message_at = sent.sent_at
@@ -615,17 +618,17 @@ class MessageActivities:
 def _reply_email(
     message: Message,
     action: Action,
-    mailbox: CustomEmailMetadata | None,
+    route: ReplyRoute | None,
     sender_address: str,
     outbound_id: str,
 ) -> EmailMessage:
     """The reply as the customer's mail client should see it: threaded, marked automatic."""
     email = EmailMessage()
-    store = mailbox.store_name if mailbox and mailbox.store_name else None
+    store = route.store_name if route else None
     email["From"] = formataddr((store, sender_address)) if store else sender_address
     email["To"] = message.from_address
-    if mailbox and mailbox.support_email:
-        email["Reply-To"] = str(mailbox.support_email)
+    if route and route.support_email and route.support_email != sender_address:
+        email["Reply-To"] = route.support_email
     subject = message.subject or ""
     email["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}".strip()
     email["Date"] = format_datetime(datetime.now(UTC))

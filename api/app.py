@@ -9,6 +9,8 @@ from temporalio.client import Client
 from api import (
     actions,
     compliance,
+    gmail_oauth,
+    gmail_push,
     health,
     inbound,
     messages,
@@ -46,4 +48,6 @@ def create_app(
     app.include_router(shopify_oauth.router)
     app.include_router(shopify_webhooks.router)
     app.include_router(compliance.router)
+    app.include_router(gmail_oauth.router)
+    app.include_router(gmail_push.router)
     return app

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from api.workflow_starter import start_and_mark
 from deskpilot.settings import Settings
 from integrations.mime import ParsedEmail
-from models.inbox import StoredMessage, store_inbound_email
+from models.inbox import MessageOrigin, StoredMessage, store_inbound_email
 from workflows.contracts import TASK_QUEUE
 
 logger = logging.getLogger(__name__)
@@ -32,13 +32,14 @@ async def ingest_parsed(
     *,
     task_queue: str = TASK_QUEUE,
     channel: str = "http",
+    origin: MessageOrigin | None = None,
 ) -> StoredMessage:
     """Store, commit (closing `session`), then start the workflow.
 
     Without Temporal, or when the start fails, the row stays marked not started and the
     reconciler starts it later: the sender must not retry a message that is stored.
     """
-    stored = await store_inbound_email(session, user_id, raw, parsed)
+    stored = await store_inbound_email(session, user_id, raw, parsed, origin)
     # Durable before Temporal hears of it: nothing accepted is lost.
     await session.commit()
     await session.close()

@@ -132,8 +132,9 @@ async def reconciler(
     settings: Settings,
     every: float = RECONCILE_EVERY_SECONDS,
 ) -> AsyncIterator[None]:
-    """Start workflows for stored messages and Shopify webhooks that lack one: now, then
-    every `every` seconds."""
+    """Start workflows for stored messages and Shopify webhooks that lack one, and keep a
+    sync running for every enabled Gmail mailbox: now, then every `every` seconds."""
+    from api.mailbox_starter import reconcile_mailboxes
     from api.shopify_webhook_starter import reconcile_unprocessed_webhooks
     from api.workflow_starter import reconcile_unstarted
 
@@ -142,6 +143,7 @@ async def reconciler(
             try:
                 started = await reconcile_unstarted(sessions, client, settings)
                 webhooks = await reconcile_unprocessed_webhooks(sessions, client)
+                await reconcile_mailboxes(sessions, client, settings)
                 if started or webhooks:
                     log.info(
                         "reconciler started workflows",

@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     )
     gmail_pubsub_topic: str | None = Field(default=None, validation_alias="GMAIL_PUBSUB_TOPIC")
     gmail_push_secret: SecretStr | None = Field(default=None, validation_alias="GMAIL_PUSH_SECRET")
+    # Google's endpoints; the sandbox stands in for all three in the demo and the tests.
+    google_auth_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth", validation_alias="GOOGLE_AUTH_URL"
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", validation_alias="GOOGLE_TOKEN_URL"
+    )
+    gmail_api_base_url: str = Field(
+        default="https://gmail.googleapis.com", validation_alias="GMAIL_API_BASE_URL"
+    )
+    # Pushes can be late or lost: each mailbox is also synced this often.
+    gmail_poll_seconds: float = Field(default=300, gt=0, validation_alias="GMAIL_POLL_SECONDS")
 
     inbound_domain: str = Field(default="inbound.localhost", validation_alias="INBOUND_DOMAIN")
     # The built-in SMTP receiver for the aliases (started by `deskpilot up`).

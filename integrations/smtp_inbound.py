@@ -26,6 +26,7 @@ from integrations.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmai
 from integrations.smtp_server import serve_smtp
 from models.connection import Connection
 from models.enums import ConnectionType
+from models.inbox import MessageOrigin
 from workflows.contracts import TASK_QUEUE
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
 @dataclass(frozen=True)
 class AliasOwner:
     user_id: uuid.UUID
+    connection_id: uuid.UUID
     disabled: bool
 
 
@@ -70,15 +72,17 @@ class InboundSmtpHandler:
         async with self._sessions() as session:
             rows = (
                 await session.execute(
-                    select(_alias_key(), Connection.user_id, Connection.metadata_).where(
+                    select(
+                        _alias_key(), Connection.user_id, Connection.id, Connection.metadata_
+                    ).where(
                         Connection.type == ConnectionType.CUSTOM_EMAIL,
                         _alias_key().in_(wanted),
                     )
                 )
             ).all()
         return {
-            alias: AliasOwner(user_id, bool((metadata or {}).get("disabled")))
-            for alias, user_id, metadata in rows
+            alias: AliasOwner(user_id, connection_id, bool((metadata or {}).get("disabled")))
+            for alias, user_id, connection_id, metadata in rows
         }
 
     async def handle_RCPT(
@@ -118,13 +122,16 @@ class InboundSmtpHandler:
         try:
             # Re-checked at DATA: a connection disabled since RCPT receives nothing.
             owners = await self.owners(envelope.rcpt_tos)
-            user_ids = sorted(
-                {o.user_id for o in owners.values() if not o.disabled}, key=lambda u: u.hex
-            )
-            if not user_ids:
+            # Two aliases of one owner are one message for that owner, answered from the
+            # first of them in the envelope.
+            by_owner: dict[uuid.UUID, uuid.UUID] = {}
+            for address in envelope.rcpt_tos:
+                owner = owners.get(address.lower())
+                if owner is not None and not owner.disabled:
+                    by_owner.setdefault(owner.user_id, owner.connection_id)
+            if not by_owner:
                 return "550 5.1.1 none of the recipients is an enabled alias"
-            # Two aliases of one owner are one message for that owner.
-            for user_id in user_ids:
+            for user_id, connection_id in sorted(by_owner.items(), key=lambda kv: kv[0].hex):
                 async with self._sessions() as db:
                     stored = await ingest_parsed(
                         db,
@@ -136,6 +143,7 @@ class InboundSmtpHandler:
                         parsed,
                         task_queue=self._task_queue,
                         channel="smtp",
+                        origin=MessageOrigin(connection_id=connection_id),
                     )
                 log.info(
                     "smtp message accepted",

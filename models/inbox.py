@@ -27,6 +27,15 @@ from workflows.contracts import message_workflow_id
 
 
 @dataclass(frozen=True)
+class MessageOrigin:
+    """Where a message came in: the alias or mailbox, and the provider's own ids."""
+
+    connection_id: uuid.UUID | None = None
+    channel_message_id: str | None = None
+    channel_thread_id: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     message_id: uuid.UUID  # messages.id
     thread_id: uuid.UUID
@@ -56,7 +65,11 @@ def _as_stored(message: Message, fallback_workflow_id: str) -> StoredMessage:
 
 
 async def _thread_for(
-    session: AsyncSession, user_id: uuid.UUID, parsed: ParsedEmail, sent_at: datetime
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    parsed: ParsedEmail,
+    sent_at: datetime,
+    origin: MessageOrigin,
 ) -> uuid.UUID | None:
     """The thread this message joins within the owner's inbox (integrations.mail_threading)."""
     ordered = referenced_ids(parsed.in_reply_to, parsed.references)
@@ -70,6 +83,23 @@ async def _thread_for(
         found = thread_by_references(ordered, {mid: tid for mid, tid in rows})
         if found is not None:
             return found
+    if origin.connection_id and origin.channel_thread_id:
+        # The provider threaded it (Gmail's threadId): it may have rewritten the
+        # Message-ID of a reply we sent, so References alone can miss it.
+        same_thread = (
+            await session.execute(
+                select(Message.thread_id)
+                .where(
+                    Message.user_id == user_id,
+                    Message.connection_id == origin.connection_id,
+                    Message.channel_thread_id == origin.channel_thread_id,
+                )
+                .order_by(Message.sent_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if same_thread is not None:
+            return same_thread
     if not is_reply(parsed.subject, parsed.in_reply_to, parsed.references):
         return None
     rows = await session.execute(
@@ -85,8 +115,13 @@ async def _thread_for(
 
 
 async def store_inbound_email(
-    session: AsyncSession, user_id: uuid.UUID, raw: bytes, parsed: ParsedEmail
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    raw: bytes,
+    parsed: ParsedEmail,
+    origin: MessageOrigin | None = None,
 ) -> StoredMessage:
+    origin = origin or MessageOrigin()
     workflow_id = message_workflow_id(user_id, parsed.message_id)
     # Most redeliveries are caught here, before a thread is created for nothing.
     existing = await _existing(session, user_id, parsed.message_id)
@@ -97,7 +132,7 @@ async def store_inbound_email(
     sent_at = parsed.date or now
     # A savepoint, so a lost race leaves no orphan thread behind.
     savepoint = await session.begin_nested()
-    thread_id = await _thread_for(session, user_id, parsed, sent_at)
+    thread_id = await _thread_for(session, user_id, parsed, sent_at, origin)
     if thread_id is None:
         thread = Thread(
             user_id=user_id,
@@ -114,6 +149,9 @@ async def store_inbound_email(
             .values(
                 user_id=user_id,
                 thread_id=thread_id,
+                connection_id=origin.connection_id,
+                channel_message_id=origin.channel_message_id,
+                channel_thread_id=origin.channel_thread_id,
                 direction=MessageDirection.INBOUND,
                 message_id=parsed.message_id,
                 from_address=parsed.from_address,

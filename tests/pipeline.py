@@ -8,15 +8,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import make_msgid
 from typing import Any
 
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.gmail_access import GmailAccess
+from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, ShopTarget
 from integrations.sandbox_mailer import SandboxMailer
@@ -34,10 +37,32 @@ from models.db import unit_of_work
 from models.shopify_sync import upsert_order_snapshots
 from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.state import Shop
-from worker import WorkerDependencies, build_worker
+from worker import WorkerDependencies, build_worker, google_oauth_client
 from workflows.contracts import message_workflow_id
 
 TEST_APP_KEY = "deskpilot-tests"
+
+
+GOOGLE_CLIENT_ID = "deskpilot-tests.apps.googleusercontent.com"
+GOOGLE_CLIENT_SECRET = "GOCSPX-deskpilot-tests"
+GMAIL_TOPIC = "projects/deskpilot-tests/topics/gmail"
+PUSH_SECRET = "push-secret-for-tests"
+
+
+def sandbox_settings(sandbox_url: str, **changes: Any) -> Settings:
+    """Settings that point Google's endpoints (OAuth, Gmail, Pub/Sub) at the sandbox."""
+    return Settings().model_copy(
+        update={
+            "gmail_client_id": GOOGLE_CLIENT_ID,
+            "gmail_client_secret": SecretStr(GOOGLE_CLIENT_SECRET),
+            "google_auth_url": f"{sandbox_url}/o/oauth2/v2/auth",
+            "google_token_url": f"{sandbox_url}/token",
+            "gmail_api_base_url": sandbox_url,
+            "gmail_pubsub_topic": GMAIL_TOPIC,
+            "gmail_push_secret": SecretStr(PUSH_SECRET),
+            **changes,
+        }
+    )
 
 
 @dataclass
@@ -48,6 +73,7 @@ class Merchant:
     sandbox_url: str
     alias: str
     orders: dict[str, dict[str, Any]]  # "1001" -> name, email, cancelled, refundable, ...
+    settings: Settings = field(default_factory=Settings)
 
     def refunds(self) -> list[dict[str, Any]]:
         return [entry for entry in self.shop.ledger if entry["type"] == "refund"]
@@ -166,12 +192,25 @@ async def running_pipeline(
     *,
     mailer: MailPort | None = None,
 ) -> AsyncIterator[Merchant]:
-    """Sandbox served over loopback, a merchant wired to it, and a worker polling `task_queue`."""
+    """Sandbox served over loopback, a merchant wired to it, and a worker polling `task_queue`.
+
+    The worker reaches Gmail and Google's OAuth at the sandbox too (`merchant.settings`)."""
     sandbox = Sandbox()
     async with serving(sandbox) as url:
         merchant = await create_merchant(sessions, sandbox, url)
+        merchant.settings = sandbox_settings(url)
+        sandbox.google.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
         shopify, sink = ShopifyAdmin(), SandboxMailer(url)
-        deps = WorkerDependencies(sessions, shopify, mailer or sink, OfflineSuggester())
+        oauth = google_oauth_client(merchant.settings)
+        gmail = GmailAccess(sessions, oauth)
+        deps = WorkerDependencies(
+            sessions,
+            shopify,
+            mailer or sink,
+            OfflineSuggester(),
+            gmail=gmail,
+            settings=merchant.settings,
+        )
         worker: Worker = build_worker(client, deps, task_queue=task_queue)
         try:
             async with worker:
@@ -179,3 +218,6 @@ async def running_pipeline(
         finally:
             await shopify.aclose()
             await sink.aclose()
+            await gmail.aclose()
+            if oauth is not None:
+                await oauth.aclose()

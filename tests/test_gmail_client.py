@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from integrations.gmail.client import GmailClient, HistoryExpired
-from integrations.gmail.mailer import GmailMailer
-from integrations.ports import IntegrationError, OutboundEmail
+from integrations.ports import IntegrationError
 from tests.gmail_support import CUSTOMER, MERCHANT, Served, email_bytes, served_gmail
 
 
@@ -172,28 +171,3 @@ async def test_reply_threading_needs_thread_id_subject_and_headers(gmail: Served
         assert gmail.sandbox.deliver(MERCHANT, unrelated).thread_id != thread
     finally:
         await client.aclose()
-
-
-async def test_mailer_sends_in_the_thread_the_caller_names(gmail: Served) -> None:
-    raw, customer_id = email_bytes("Refund please")
-    thread = gmail.sandbox.deliver(MERCHANT, raw).thread_id
-    reply, reply_id = email_bytes(
-        "Re: Refund please", sender=MERCHANT, to=CUSTOMER, in_reply_to=customer_id
-    )
-    asked: list[str] = []
-
-    async def thread_id_for(email: OutboundEmail) -> str | None:
-        asked.append(email.message_id)
-        return thread
-
-    client = client_for(gmail)
-    try:
-        mailer = GmailMailer(client, thread_id_for)
-        await mailer.send(
-            OutboundEmail(message_id=reply_id, sender=MERCHANT, recipients=[CUSTOMER], raw=reply)
-        )
-    finally:
-        await client.aclose()
-    assert asked == [reply_id]
-    [sent] = gmail.sandbox.sent(MERCHANT)
-    assert (sent.thread_id, sent.raw, sent.label_ids) == (thread, reply, ["SENT"])
