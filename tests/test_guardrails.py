@@ -335,6 +335,12 @@ def test_a_reply_only_draft_loses_a_payload_it_should_not_have():
     assert guarded.draft.payload == {}
 
 
+def test_notes_quote_model_values_briefly():
+    payload = {"amount": "9" * 5000, "k" * 5000: 1}
+    guarded = apply_guardrails(draft(ActionType.REFUND, payload), context())
+    assert all(len(note.detail) < 200 for note in guarded.notes)
+
+
 def test_a_note_must_be_short_text():
     guarded = apply_guardrails(draft(ActionType.CANCEL, {"note": "x" * 501}), context())
     assert codes(guarded) == ["PAYLOAD_INVALID"]
@@ -396,6 +402,19 @@ def test_ordinary_messages_are_not_taken_for_injections(text):
     assert apply_guardrails(original, context(customer_text=text)).notes == []
 
 
+def test_quoting_what_was_paid_is_not_a_demand():
+    # Half was refunded already; the customer quotes the total they paid.
+    ctx = context(
+        order=order(refundable=Decimal("30.00")),
+        customer_text="I paid $60 and got half of it back. The rest, please?",
+    )
+    assert apply_guardrails(draft(ActionType.REFUND, {"amount": "30"}), ctx).notes == []
+    greedy = ctx.model_copy(update={"customer_text": "I paid $60.01, refund it all."})
+    assert codes(apply_guardrails(draft(ActionType.REFUND, {"amount": "30"}), greedy)) == [
+        "PROMPT_INJECTION"
+    ]
+
+
 # --- replies and confidence -----------------------------------------------------------------
 
 
@@ -417,6 +436,27 @@ def test_a_refund_reply_may_not_mention_more_than_is_refunded():
     assert codes(guarded) == ["REPLY_PROMISES_OTHER"]
     assert guarded.draft.payload == {"amount": "20.00"}
     assert "20.00 USD" in guarded.draft.reply and "60" not in guarded.draft.reply
+
+
+@pytest.mark.parametrize(
+    ("reply", "promises"),
+    [
+        ("Your refund has been processed.", True),
+        ("Refund issued, see you soon", True),
+        ("You'll receive a full refund by Friday.", True),
+        ("We\u2019ve cancelled the order for you.", True),
+        ("I'm sending a replacement today.", True),
+        ("We have updated your shipping address!", True),
+        ("We haven't refunded it yet: a colleague will check.", False),
+        ("Sadly we cannot replace this item.", False),
+        ("Your parcel was dispatched on Monday.", False),
+        ("Could you tell us the new address?", False),
+    ],
+)
+def test_what_a_reply_only_draft_may_say(reply, promises):
+    guarded = apply_guardrails(draft(ActionType.NONE, reply=reply), context())
+    assert (codes(guarded) == ["REPLY_PROMISES_OTHER"]) is promises
+    assert (guarded.draft.reply != reply) is promises
 
 
 def test_refusals_and_cancellation_refunds_are_not_false_promises():

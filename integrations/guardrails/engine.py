@@ -107,7 +107,7 @@ def _findings(draft: SuggestionDraft, context: GuardrailContext) -> list[Finding
         sender_email=context.sender_email,
         shop_domains=frozenset(d.strip().lower() for d in context.shop_domains),
         own_order_names={o.name for o in known_orders(context) if is_trusted(o, context)},
-        refundable=target.refundable if target is not None else None,
+        order_total=max(target.total, target.refundable) if target is not None else None,
     )
     if signals:
         # Whatever the model proposed, it proposed it with hostile text in its prompt:
@@ -139,7 +139,7 @@ def _order_findings(
     target = acting_order(draft, context)
     if target is None:
         if reference is not None:
-            detail = f"order {reference!r} is not among the sender's orders in this store"
+            detail = f"order {reference[:40]!r} is not among the sender's orders in this store"
             return [Finding(Code.ORDER_UNKNOWN, detail, Remedy.ASK_ORDER)]
         if action not in REPLY_ONLY:
             detail = f"{action} needs an order and none was matched"

@@ -85,6 +85,12 @@ def parse_amount(raw: Any) -> Decimal | None:
     return amount if amount > 0 else None
 
 
+def _brief(value: Any) -> str:
+    """A model-supplied value as it goes into a note: recognisable, never long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_QUANTITY
 
@@ -95,7 +101,7 @@ def _short_text(value: Any) -> bool:
 
 def payload_shape(action: ActionType, payload: Mapping[str, Any]) -> Finding | None:
     """Keys and types only; values that need the order are checked against it afterwards."""
-    unknown = sorted(str(key) for key in payload if key not in _KEYS[action])
+    unknown = sorted(str(key)[:40] for key in payload if key not in _KEYS[action])
     if unknown:
         remedy = Remedy.DROP_PAYLOAD if action in REPLY_ONLY else Remedy.HOLD
         return Finding(Code.PAYLOAD_INVALID, f"{action} payload has keys {unknown}", remedy)
@@ -103,7 +109,7 @@ def payload_shape(action: ActionType, payload: Mapping[str, Any]) -> Finding | N
     if payload.get("note") is not None and not _short_text(payload["note"]):
         problems.append("note is not a short text")
     if action is ActionType.CANCEL and payload.get("reason", "CUSTOMER") not in _CANCEL_REASONS:
-        problems.append(f"cancel reason {payload.get('reason')!r} is not one Shopify accepts")
+        problems.append(f"cancel reason {_brief(payload.get('reason'))} is not one Shopify accepts")
     if action is ActionType.REFUND and payload.get("line_items") is not None:
         lines = payload["line_items"]
         if not isinstance(lines, list) or not all(
@@ -118,12 +124,12 @@ def payload_shape(action: ActionType, payload: Mapping[str, Any]) -> Finding | N
         if not isinstance(payload.get("line_item_id"), str):
             problems.append("line_item_id is missing")
         if not _is_count(payload.get("quantity", 1)):
-            problems.append(f"quantity {payload.get('quantity')!r} is not a sensible count")
+            problems.append(f"quantity {_brief(payload.get('quantity'))} is not a sensible count")
         variant = payload.get("variant_id")
         if variant is not None and not (
             isinstance(variant, str) and _VARIANT_ID.fullmatch(variant)
         ):
-            problems.append(f"variant_id {variant!r} is not a Shopify variant id")
+            problems.append(f"variant_id {_brief(variant)} is not a Shopify variant id")
     if problems:
         return Finding(Code.PAYLOAD_INVALID, "; ".join(problems), Remedy.HOLD)
     return None
@@ -134,7 +140,7 @@ def address_problem(address: Any) -> str | None:
     if not isinstance(address, dict):
         return "no new address given"
     if set(address) - _ADDRESS_FIELDS:
-        return f"unexpected address fields {sorted(map(str, set(address) - _ADDRESS_FIELDS))}"
+        return f"unexpected address fields {sorted(str(k)[:40] for k in set(address) - _ADDRESS_FIELDS)}"
     if not all(
         isinstance(v, str) and len(v) <= 255 and not _CONTROL.search(v) for v in address.values()
     ):
@@ -147,7 +153,7 @@ def address_problem(address: Any) -> str | None:
     if missing:
         return f"the address lacks {missing}"
     if not re.fullmatch(r"[A-Za-z]{2}", address["countryCode"].strip()):
-        return f"country code {address['countryCode']!r} is not two letters"
+        return f"country code {_brief(address['countryCode'])} is not two letters"
     return None
 
 
@@ -161,7 +167,7 @@ def order_limits(
             return [
                 Finding(
                     Code.REFUND_INVALID_AMOUNT,
-                    f"refund amount {payload['amount']!r} is not a positive sum of money",
+                    f"refund amount {_brief(payload['amount'])} is not a positive sum of money",
                     Remedy.HOLD,
                 )
             ]

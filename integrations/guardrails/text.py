@@ -48,16 +48,17 @@ def injection_signals(
     sender_email: str,
     shop_domains: frozenset[str],
     own_order_names: set[str],
-    refundable: Decimal | None,
+    order_total: Decimal | None,
 ) -> list[str]:
     """Why the customer's text looks like it tries to steer the system; empty when it doesn't."""
     signals = []
     if match := _INSTRUCTIONS.search(text):
-        signals.append(f"the message addresses the system ({match.group(0).strip()!r})")
-    if refundable is not None:
-        asked = [amount for amount in money_amounts(text) if amount > refundable]
+        signals.append(f"the message addresses the system ({match.group(0).strip()[:60]!r})")
+    # Above the order's total, not its refundable rest: customers quote what they paid.
+    if order_total is not None:
+        asked = [amount for amount in money_amounts(text) if amount > order_total]
         if asked:
-            signals.append(f"the message asks about {max(asked)}, more than the order can refund")
+            signals.append(f"the message asks about {max(asked)}, more than the order's total")
     foreign_orders = [name for name in order_names_in(text) if name not in own_order_names]
     if foreign_orders:
         signals.append(f"the message names orders that are not the sender's: {foreign_orders}")
@@ -76,11 +77,13 @@ def injection_signals(
 
 # A promise is a sentence that commits us ("we have", "will be", ...) to a kind of act.
 _COMMITS = re.compile(
-    r"\b(?:we|i)(?:'ve|'ll|'re| have| will| are| shall| just)\b"
-    r"|\b(?:has|have) been\b|\b(?:will|is|are) (?:be|being)\b|\bon (?:its|the) way\b",
+    r"\b(?:we|i)(?:'ve|'ll|'re|'m| have| will| are| am| shall| just)\b"
+    r"|\byou(?:'ll| will) (?:receive|get|see)\b"
+    r"|\b(?:has|have) been\b|\b(?:will|is|are) (?:be|being)\b|\bon (?:its|the) way\b"
+    r"|\b(?:issued|processed|approved|initiated|arranged|dispatched)\b",
     re.I,
 )
-_NEGATION = re.compile(r"\b(?:not|no longer|unable|cannot|can't|won't|n't)\b", re.I)
+_NEGATION = re.compile(r"\b(?:not|no longer|unable|cannot)\b|n't\b", re.I)
 _ACTS: dict[str, re.Pattern[str]] = {
     "refund": re.compile(r"\brefund|\bmoney back\b|\breimburs", re.I),
     "cancel": re.compile(r"\bcancel", re.I),
@@ -93,7 +96,7 @@ _SENTENCE_END = re.compile(r"[.!?\n]+")
 def promised_acts(reply: str) -> set[str]:
     """The kinds of act ("refund", "cancel", "replace", "address") the reply commits us to."""
     acts: set[str] = set()
-    for sentence in _SENTENCE_END.split(reply):
+    for sentence in _SENTENCE_END.split(reply.replace("\u2019", "'")):
         if not _COMMITS.search(sentence) or _NEGATION.search(sentence):
             continue
         acts.update(kind for kind, pattern in _ACTS.items() if pattern.search(sentence))
