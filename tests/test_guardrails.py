@@ -152,6 +152,17 @@ def test_a_reply_only_draft_about_someone_elses_order_is_replaced_too():
     assert "Main St" not in guarded.draft.reply
 
 
+def test_a_reply_may_name_only_the_senders_orders():
+    status = draft(ActionType.NONE, reply="Order #2002 went to Bob at 5 Elm St.")
+    guarded = apply_guardrails(status, context())
+    assert codes(guarded) == ["ORDER_NOT_SENDERS"]
+    assert "#2002" not in guarded.draft.reply and "#1001" in guarded.draft.reply
+    refund = draft(ActionType.REFUND, {"amount": "5"}, reply="We have refunded order #2002.")
+    assert apply_guardrails(refund, context()).draft.action is ActionType.NONE
+    own = draft(ActionType.REFUND, {"amount": "5"}, reply="We have refunded 5 USD on #1001.")
+    assert apply_guardrails(own, context()).notes == []
+
+
 def test_an_order_read_from_another_store_is_refused():
     ctx = context(order_domains={"gid://shopify/Order/1001": "other-shop.myshopify.com"})
     guarded = apply_guardrails(draft(ActionType.REFUND, {"amount": "5"}), ctx)

@@ -38,6 +38,7 @@ from integrations.guardrails.payload import (
 from integrations.guardrails.text import injection_signals, money_amounts, promised_acts
 from integrations.ports import OrderSnapshot, SuggestionDraft
 from models.enums import ActionType
+from models.order_matching import order_names_in
 
 _ALLOWED_PROMISES: dict[ActionType, set[str]] = {
     ActionType.REFUND: {"refund"},
@@ -102,11 +103,17 @@ def _findings(draft: SuggestionDraft, context: GuardrailContext) -> list[Finding
         findings.append(shape)
     if shape is None and target is not None and action not in REPLY_ONLY:
         findings += order_limits(action, draft.payload, target)
+    own_names = {o.name for o in known_orders(context) if is_trusted(o, context)}
+    if foreign := [name for name in order_names_in(draft.reply) if name not in own_names]:
+        # Naming someone else's order to this sender is a leak even in a plain reply.
+        detail = f"the reply names orders that are not the sender's: {foreign[:3]}"
+        remedy = Remedy.REWRITE_REPLY if action in REPLY_ONLY else Remedy.HOLD
+        findings.append(Finding(Code.ORDER_NOT_SENDERS, detail, remedy))
     signals = injection_signals(
         context.customer_text,
         sender_email=context.sender_email,
         shop_domains=frozenset(d.strip().lower() for d in context.shop_domains),
-        own_order_names={o.name for o in known_orders(context) if is_trusted(o, context)},
+        own_order_names=own_names,
         order_total=max(target.total, target.refundable) if target is not None else None,
     )
     if signals:
@@ -245,7 +252,7 @@ def _reply_for(
     action = ActionType(draft.action)
     if target is None or action in REPLY_ONLY:
         trusted = target is not None and is_trusted(target, context)
-        return replies.hold(store, target.name if trusted and target else None)
+        return replies.hold(store, target.name if target is not None and trusted else None)
     if action is ActionType.REFUND:
         amount = parse_amount(draft.payload.get("amount"))
         if amount is None and not draft.payload.get("line_items"):
