@@ -73,7 +73,3 @@ class GuardedSuggestion(BaseModel):
     order: OrderSnapshot | None
     notes: list[GuardrailNote] = Field(default_factory=list)
     original: SuggestionDraft
-
-    @property
-    def changed(self) -> bool:
-        return self.draft != self.original
