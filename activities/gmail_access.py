@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from integrations.gmail.client import GMAIL_API, GmailClient, SentMessage
+from integrations.gmail.client import GMAIL_API, AccessTokenRejected, GmailClient, SentMessage
 from integrations.gmail.oauth import GoogleOAuth
 from integrations.http import new_http_client
 from integrations.ports import IntegrationError
@@ -73,7 +73,12 @@ class GmailAccess:
             token, metadata = await self._refresh(connection_id, metadata, refresh_token)
         client = GmailClient(token, base_url=metadata.api_base or GMAIL_API, http=self._http)
         # The http client is shared by every mailbox; GmailClient.aclose would close it.
-        yield Mailbox(connection_id, user_id, metadata, client)
+        try:
+            yield Mailbox(connection_id, user_id, metadata, client)
+        except AccessTokenRejected as exc:
+            # Revoked or rotated early: refresh on the next attempt, which Temporal makes.
+            await self.forget_token(connection_id)
+            raise IntegrationError(str(exc), retryable=True) from exc
 
     async def forget_token(self, connection_id: uuid.UUID) -> None:
         """Google refused a token we thought valid (revoked, rotated): refresh next time."""

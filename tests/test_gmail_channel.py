@@ -312,8 +312,13 @@ async def test_expired_history_triggers_a_full_resync_without_duplicates(
         lambda: _at_least(desk.inbound(connection_id=connection_id), 2), "the resynced message"
     )
     assert sorted(m.subject for m in both) == ["First", "Second"]
-    status = await desk.status(connection_id)
-    assert status.last_sync is not None and status.last_sync.full_resync
+    # The messages are stored during the round; its result reaches the workflow after.
+    async def resynced() -> MailboxStatus | None:
+        status = await desk.status(connection_id)
+        return status if status.last_sync and status.last_sync.full_resync else None
+
+    status = await eventually(resynced, "the round's result")
+    assert status.last_sync is not None and status.last_sync.ingested == 1
     async with desk.sessions() as session:
         resyncs = (
             await session.execute(select(Event).where(Event.type == "gmail.full_resync"))
@@ -355,6 +360,25 @@ async def test_expired_tokens_are_refreshed_and_a_revoked_grant_is_reported(
     assert "reconnect" in metadata.last_error.lower()  # type: ignore[union-attr]
     handle = desk.env.client.get_workflow_handle(mailbox_workflow_id(connection_id))
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_an_access_token_revoked_before_its_expiry_is_refreshed(desk: GmailDesk) -> None:
+    connection_id = await desk.connect()
+    await watched(desk, connection_id)
+    async with desk.sessions() as session:
+        connection = await session.get(Connection, connection_id)
+        assert connection is not None
+        revoked = connection.access_token
+    # Gmail now answers 401 to a token our records say is good for an hour.
+    assert desk.gmail.revoke_token(revoked)
+    desk.gmail.deliver(MAILBOX, raw_email(sender=desk.customer("1008"), to=MAILBOX))
+    [message] = await eventually(
+        lambda: desk.inbound(connection_id=connection_id), "mail after the 401"
+    )
+    assert message.channel_message_id is not None
+    async with desk.sessions() as session:
+        connection = await session.get(Connection, connection_id)
+        assert connection is not None and connection.access_token != revoked
 
 
 async def test_a_disabled_mailbox_is_not_synced_and_its_pushes_are_acknowledged(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.gmail.client import GmailClient, HistoryExpired
+from integrations.gmail.client import AccessTokenRejected, GmailClient, HistoryExpired
 from integrations.ports import IntegrationError
 from tests.gmail_support import CUSTOMER, MERCHANT, Served, email_bytes, served_gmail
 
@@ -106,7 +106,8 @@ async def test_expired_history_raises_then_full_resync(gmail: Served) -> None:
 async def test_errors_are_classified(gmail: Served) -> None:
     bad = client_for(gmail, token="ya29.revoked")
     try:
-        with pytest.raises(IntegrationError, match="reconnect Gmail") as caught:
+        # A 401 is its own kind: the holder of the refresh token gets a new one.
+        with pytest.raises(AccessTokenRejected, match="HTTP 401") as caught:
             await bad.list_message_ids()
         assert caught.value.retryable is False
     finally:

@@ -228,7 +228,9 @@ class GmailClient:
             raise raise_for_transport(exc, label) from exc
         if response.status_code == 404:
             raise _NotFound(f"{label}: HTTP 404: {response.text[:300]}", retryable=False)
-        if response.status_code in (401, 403) and not _rate_limited(response):
+        if response.status_code == 401:
+            raise AccessTokenRejected(f"{label}: Google refused the access token (HTTP 401)")
+        if response.status_code == 403 and not _rate_limited(response):
             raise IntegrationError(
                 f"{label}: Google refused the access token (HTTP {response.status_code}); "
                 "the merchant may need to reconnect Gmail",
@@ -246,6 +248,14 @@ class GmailClient:
         if not isinstance(body, dict):
             raise IntegrationError(f"{label}: unexpected answer shape", retryable=True)
         return body
+
+
+class AccessTokenRejected(IntegrationError):
+    """HTTP 401: the token was revoked or rotated before its expiry. Not retryable as it
+    is; whoever holds the refresh token gets a new one and tries again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)
 
 
 class _NotFound(IntegrationError):
