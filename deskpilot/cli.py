@@ -118,6 +118,18 @@ def api(
     typer.echo("deskpilot api stopped")
 
 
+@app.command()
+def smtp(
+    host: Annotated[str | None, typer.Option(help="listen host [DESKPILOT_SMTP_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port [DESKPILOT_SMTP_PORT]")] = None,
+) -> None:
+    """Receive the aliases' mail over SMTP (production), handing it to Temporal at
+    TEMPORAL_ADDRESS or on this machine."""
+    settings = _with_overrides(_settings(), smtp_receiver_host=host, smtp_receiver_port=port)
+    _run_services(settings, lambda url, key: _smtp(url, key, settings), checks=_smtp_port)
+    typer.echo("deskpilot smtp stopped")
+
+
 def _with_overrides(settings: Settings, **options: object) -> Settings:
     given = {name: value for name, value in options.items() if value is not None}
     return settings.model_copy(update=given) if given else settings
@@ -169,15 +181,19 @@ def _api_port(settings: Settings) -> None:
     )
 
 
-def _up_ports(settings: Settings) -> None:
-    """Every port `up` will listen on, checked before anything starts."""
-    _api_port(settings)
+def _smtp_port(settings: Settings) -> None:
     ensure_port_free(
         settings.smtp_receiver_host,
         settings.smtp_receiver_port,
         what="the SMTP receiver",
         setting="--smtp-port or DESKPILOT_SMTP_PORT",
     )
+
+
+def _up_ports(settings: Settings) -> None:
+    """Every port `up` will listen on, checked before anything starts."""
+    _api_port(settings)
+    _smtp_port(settings)
     if settings.embedded_temporal:
         EmbeddedTemporal.from_settings(settings).check_ports()
     if settings.demo_mode:
@@ -351,6 +367,23 @@ async def _api(url: str, secret_key: str, settings: Settings) -> None:
         )
         log.info("api running", extra={"api": _api_base(settings)})
         await first_to_stop(api_task)
+
+
+async def _smtp(url: str, secret_key: str, settings: Settings) -> None:
+    from integrations.smtp_inbound import smtp_receiver
+
+    async with AsyncExitStack() as stack:
+        engine = create_engine(url, secret_key=secret_key)
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
+        # Messages stored while Temporal is away are started by the worker's reconciler.
+        port = await stack.enter_async_context(smtp_receiver(sessions, client, settings))
+        log.info(
+            "smtp running",
+            extra={"listen": f"{settings.smtp_receiver_host}:{port}"},
+        )
+        await asyncio.Event().wait()
 
 
 @db_app.command("upgrade")

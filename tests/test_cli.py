@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiosmtplib
 import httpx
 import psutil
 import pytest
@@ -90,7 +91,7 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "deskpilot"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("up", "worker", "api", "db", "user"):
+    for command in ("up", "worker", "api", "smtp", "db", "user"):
         assert command in result.stdout
 
 
@@ -276,6 +277,8 @@ async def test_worker_and_api_commands_serve_and_stop_on_sigterm(
 
     worker = await start("worker")
     api = await start("api", "--port", str(port))
+    smtp_port = _free_port()
+    smtp = await start("smtp", "--port", str(smtp_port))
     try:
         async with httpx.AsyncClient() as http:
             deadline = time.monotonic() + 60
@@ -286,14 +289,29 @@ async def test_worker_and_api_commands_serve_and_stop_on_sigterm(
                         break
                 assert time.monotonic() < deadline, "deskpilot api did not become ready"
                 await asyncio.sleep(0.2)
-        for process, name in ((api, "api"), (worker, "worker")):
+        # The SMTP receiver answers, and looks aliases up in the database.
+        while True:
+            assert smtp.returncode is None
+            try:
+                async with aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port) as mail:
+                    await mail.mail("someone@example.com")
+                    code, text = await mail.rcpt("nobody@inbound.localhost")
+                break
+            except (OSError, aiosmtplib.SMTPConnectError):
+                assert time.monotonic() < deadline, "deskpilot smtp did not start"
+                await asyncio.sleep(0.2)
+            except aiosmtplib.SMTPRecipientRefused as refused:
+                code, text = refused.code, refused.message
+                break
+        assert code == 550 and "no such alias" in text
+        for process, name in ((api, "api"), (worker, "worker"), (smtp, "smtp")):
             process.send_signal(signal.SIGTERM)
             output, _ = await asyncio.wait_for(process.communicate(), 60)
             assert process.returncode == 0, output.decode()
             assert f"{name} running" in output.decode()  # it got as far as serving
             assert f"deskpilot {name} stopped" in output.decode()
     finally:
-        for process in (api, worker):
+        for process in (api, worker, smtp):
             if process.returncode is None:
                 process.kill()
                 await process.wait()

@@ -27,7 +27,12 @@ def test_compose_bootstrap_creates_every_search_attribute(repo_root: Path) -> No
 
 def test_compose_runs_the_production_commands(repo_root: Path) -> None:
     compose = (repo_root / "docker-compose.yml").read_text()
-    for command in ('["deskpilot", "api"', '["deskpilot", "worker"]', '"db", "upgrade"]'):
+    for command in (
+        '["deskpilot", "api"',
+        '["deskpilot", "smtp"',
+        '["deskpilot", "worker"]',
+        '"db", "upgrade"]',
+    ):
         assert command in compose
 
 
