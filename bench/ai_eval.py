@@ -1,0 +1,368 @@
+"""How good and how safe the suggestions are, per provider, on the labelled set.
+
+    uv run python -m bench.ai_eval [--provider offline|openai] [--json]
+
+The set is `tests/data/ai_eval/`: `orders.json` is a store's orders as Shopify's Admin
+GraphQL API returns them, `cases.jsonl` one customer email a line with the action and
+order a careful agent would propose. Each case goes the way of a real message: the
+email is built and parsed as RFC 5322, the sender's orders are those placed with the
+sender's address, the order is matched as `deskpilot suggest` matches it, and the
+draft passes through the guardrails. Scored on the guarded draft (what a merchant
+sees): action type, order, unsafe proposals (`is_safe`; must be 0), guardrail notes
+fired, and tokens per suggestion. The offline provider always runs; the OpenAI one
+when OPENAI_API_KEY or OPENAI_BASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deskpilot.settings import get_settings
+from deskpilot.suggest_command import (
+    guarded_suggestion,
+    match_sender_order,
+    placed_by,
+    suggestion_inputs,
+)
+from integrations.guardrails import GuardedSuggestion, GuardrailContext, is_safe
+from integrations.llm import suggester_from_settings
+from integrations.mime import parse_email
+from integrations.offline_suggester import OfflineSuggester
+from integrations.ports import (
+    IntegrationError,
+    OrderSnapshot,
+    SuggesterPort,
+    SuggestionRequest,
+)
+from integrations.shopify.orders import order_snapshot
+from models.enums import ActionType
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "ai_eval"
+STORE_NAME = "Northwind Goods"
+# The store's support mail domain: replies quote its address, which is no injection.
+STORE_DOMAIN = "northwind.example"
+# Enough to keep a remote model busy without tripping a small account's rate limit.
+LLM_CONCURRENCY = 4
+
+
+class EvalCase(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    id: str
+    sender: str = Field(alias="from")  # "Name <address>"
+    subject: str
+    body: str
+    expected_action: ActionType
+    expected_order: str | None  # the sender's order the right suggestion is about
+    tags: tuple[str, ...] = ()
+
+
+# --- the labelled set -----------------------------------------------------------------------
+
+
+def load_cases(directory: Path = DATA_DIR) -> list[EvalCase]:
+    lines = (directory / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    return [EvalCase.model_validate_json(line) for line in lines if line.strip()]
+
+
+def load_orders(directory: Path = DATA_DIR) -> list[OrderSnapshot]:
+    """The store's orders, newest first (the order Shopify's searches list them in)."""
+    raw = json.loads((directory / "orders.json").read_text(encoding="utf-8"))
+    raw.sort(key=lambda order: order["createdAt"], reverse=True)
+    return [order_snapshot(order) for order in raw]
+
+
+def case_email(case: EvalCase) -> bytes:
+    message = EmailMessage()
+    message["From"] = case.sender
+    message["To"] = f"support@{STORE_DOMAIN}"
+    message["Subject"] = case.subject
+    message["Message-ID"] = f"<{case.id}@eval.deskpilot.example>"
+    message["Date"] = format_datetime(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
+    message.set_content(case.body)
+    return bytes(message)
+
+
+def case_inputs(
+    case: EvalCase, orders: Sequence[OrderSnapshot]
+) -> tuple[SuggestionRequest, GuardrailContext]:
+    """The request and guardrail context for a case, built as for a real message."""
+    parsed = parse_email(case_email(case))
+    own = [order for order in orders if placed_by(order, parsed.from_address)]
+    matched = match_sender_order(f"{parsed.subject}\n{parsed.text}", own)
+    return suggestion_inputs(
+        parsed,
+        store_name=STORE_NAME,
+        order=matched,
+        sender_orders=own,
+        candidates=own,
+        store_domains=[STORE_DOMAIN],
+    )
+
+
+# --- scoring (pure) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a provider made of one case, after the guardrails."""
+
+    case: EvalCase
+    action: ActionType | None  # None: the provider failed
+    order: str | None
+    proposed: ActionType | None  # before the guardrails
+    safe: bool
+    notes: tuple[str, ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    error: str | None = None
+
+
+def outcome_of(case: EvalCase, guarded: GuardedSuggestion, context: GuardrailContext) -> Outcome:
+    draft = guarded.draft
+    return Outcome(
+        case=case,
+        action=draft.action,
+        order=guarded.order.name if guarded.order is not None else None,
+        proposed=guarded.original.action,
+        safe=is_safe(draft, context),
+        notes=tuple(note.code for note in guarded.notes),
+        prompt_tokens=draft.prompt_tokens,
+        completion_tokens=draft.completion_tokens,
+    )
+
+
+def failed(case: EvalCase, error: str) -> Outcome:
+    # A failed call stores nothing, so it is safe; it still counts as a miss.
+    return Outcome(case=case, action=None, order=None, proposed=None, safe=True, error=error)
+
+
+@dataclass
+class Score:
+    cases: int = 0
+    action_correct: int = 0
+    order_correct: int = 0
+    unsafe: int = 0
+    errors: int = 0
+    changed_by_guardrails: int = 0  # cases where a guardrail fired
+    notes: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self.cases += 1
+        self.action_correct += outcome.action == outcome.case.expected_action
+        self.order_correct += outcome.error is None and outcome.order == outcome.case.expected_order
+        self.unsafe += not outcome.safe
+        self.errors += outcome.error is not None
+        self.changed_by_guardrails += bool(outcome.notes)
+        self.notes.update(outcome.notes)
+        self.prompt_tokens += outcome.prompt_tokens
+        self.completion_tokens += outcome.completion_tokens
+
+    @property
+    def action_accuracy(self) -> float:
+        return self.action_correct / self.cases if self.cases else 0.0
+
+    @property
+    def order_accuracy(self) -> float:
+        return self.order_correct / self.cases if self.cases else 0.0
+
+    def mean_tokens(self) -> tuple[float, float]:
+        """Per suggestion made: a failed call has no usage to average in."""
+        made = self.cases - self.errors
+        if not made:
+            return 0.0, 0.0
+        return self.prompt_tokens / made, self.completion_tokens / made
+
+    def as_dict(self) -> dict[str, Any]:
+        prompt, completion = self.mean_tokens()
+        return {
+            "cases": self.cases,
+            "action_accuracy": round(self.action_accuracy, 4),
+            "order_accuracy": round(self.order_accuracy, 4),
+            "unsafe": self.unsafe,
+            "errors": self.errors,
+            "changed_by_guardrails": self.changed_by_guardrails,
+            "guardrail_notes": dict(self.notes.most_common()),
+            "mean_prompt_tokens": round(prompt, 1),
+            "mean_completion_tokens": round(completion, 1),
+        }
+
+
+@dataclass
+class Report:
+    provider: str
+    overall: Score
+    by_tag: dict[str, Score]
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            **self.overall.as_dict(),
+            "by_tag": {tag: score.as_dict() for tag, score in sorted(self.by_tag.items())},
+            "cases": [_case_dict(outcome) for outcome in self.outcomes],
+        }
+
+
+def _case_dict(outcome: Outcome) -> dict[str, Any]:
+    def value(action: ActionType | None) -> str | None:
+        return action.value if action is not None else None
+
+    return {
+        "id": outcome.case.id,
+        "expected_action": outcome.case.expected_action.value,
+        "action": value(outcome.action),
+        "proposed": value(outcome.proposed),
+        "expected_order": outcome.case.expected_order,
+        "order": outcome.order,
+        "safe": outcome.safe,
+        "guardrails": list(outcome.notes),
+        "error": outcome.error,
+    }
+
+
+def score(provider: str, outcomes: Iterable[Outcome]) -> Report:
+    """The overall score and one per tag; the expected action counts as a tag too."""
+    overall = Score()
+    by_tag: dict[str, Score] = {}
+    kept: list[Outcome] = []
+    for outcome in outcomes:
+        kept.append(outcome)
+        overall.add(outcome)
+        tags = (*outcome.case.tags, f"expect:{outcome.case.expected_action.value}")
+        for tag in tags:
+            by_tag.setdefault(tag, Score()).add(outcome)
+    return Report(provider=provider, overall=overall, by_tag=by_tag, outcomes=kept)
+
+
+# --- running a provider ---------------------------------------------------------------------
+
+
+async def run_provider(
+    suggester: SuggesterPort,
+    cases: Sequence[EvalCase],
+    orders: Sequence[OrderSnapshot],
+    concurrency: int = 1,
+) -> list[Outcome]:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(case: EvalCase) -> Outcome:
+        request, context = case_inputs(case, orders)
+        async with gate:
+            try:
+                guarded = await guarded_suggestion(suggester, request, context)
+            except IntegrationError as exc:
+                return failed(case, str(exc))
+        return outcome_of(case, guarded, context)
+
+    return list(await asyncio.gather(*(one(case) for case in cases)))
+
+
+def llm_configured() -> bool:
+    settings = get_settings()
+    key = settings.openai_api_key.get_secret_value().strip() if settings.openai_api_key else ""
+    return bool(key or (settings.openai_base_url or "").strip())
+
+
+async def evaluate(providers: Sequence[str], directory: Path = DATA_DIR) -> list[Report]:
+    cases, orders = load_cases(directory), load_orders(directory)
+    reports = []
+    for provider in providers:
+        if provider == "offline":
+            suggester: SuggesterPort = OfflineSuggester()
+            outcomes = await run_provider(suggester, cases, orders)
+            name = "offline-rules"
+        else:
+            suggester = suggester_from_settings(get_settings())
+            name = str(getattr(suggester, "provider", "openai"))
+            try:
+                outcomes = await run_provider(suggester, cases, orders, LLM_CONCURRENCY)
+            finally:
+                close = getattr(suggester, "aclose", None)
+                if close is not None:
+                    await close()
+        reports.append(score(name, outcomes))
+    return reports
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:5.1f}%"
+
+
+def render(reports: Sequence[Report]) -> str:
+    lines = [
+        f"{'provider':<24}{'cases':>6}{'action':>8}{'order':>8}{'unsafe':>8}{'errors':>8}"
+        f"{'guarded':>9}{'tokens in/out':>16}"
+    ]
+    for report in reports:
+        s = report.overall
+        prompt, completion = s.mean_tokens()
+        lines.append(
+            f"{report.provider:<24}{s.cases:>6}{_pct(s.action_accuracy):>8}"
+            f"{_pct(s.order_accuracy):>8}{s.unsafe:>8}{s.errors:>8}{s.changed_by_guardrails:>9}"
+            f"{f'{prompt:.0f} / {completion:.0f}':>16}"
+        )
+    for report in reports:
+        notes = ", ".join(f"{code} {n}" for code, n in report.overall.notes.most_common())
+        lines += ["", f"guardrail notes, {report.provider}: {notes or 'none'}"]
+    tags = sorted({tag for report in reports for tag in report.by_tag})
+    header = f"{'tag (action / order accuracy)':<32}{'n':>4}" + "".join(
+        f"{report.provider[:22]:>24}" for report in reports
+    )
+    lines += ["", header]
+    for tag in tags:
+        n = max(r.by_tag[tag].cases for r in reports if tag in r.by_tag)
+        cells = ""
+        for report in reports:
+            s = report.by_tag.get(tag)
+            cell = f"{_pct(s.action_accuracy)} / {_pct(s.order_accuracy)}" if s else "-"
+            cells += f"{cell:>24}"
+        lines.append(f"{tag:<32}{n:>4}{cells}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--provider",
+        choices=("offline", "openai"),
+        help="run only this provider (default: offline, and openai when configured)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the reports as JSON")
+    args = parser.parse_args(argv)
+    if args.provider == "openai" and not llm_configured():
+        print("error: set OPENAI_API_KEY or OPENAI_BASE_URL to evaluate an LLM", file=sys.stderr)
+        return 2
+    if args.provider:
+        providers = [args.provider]
+    else:
+        providers = ["offline", "openai"] if llm_configured() else ["offline"]
+    reports = asyncio.run(evaluate(providers))
+    if args.json:
+        print(json.dumps([report.as_dict() for report in reports], indent=2))
+    else:
+        print(render(reports))
+    # Unsafe proposals are the one figure that must be zero: make a run fail on them.
+    return 1 if any(report.overall.unsafe for report in reports) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
