@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from deskpilot.settings import Settings, get_settings
+from deskpilot.settings import ConfigurationError, Settings, get_settings
 from integrations.guardrails import GuardedSuggestion, GuardrailContext, apply_guardrails
 from integrations.llm import suggester_from_settings
 from integrations.mime import MalformedEmailError, ParsedEmail, parse_email
@@ -215,8 +215,10 @@ def summary_text(guarded: GuardedSuggestion) -> str:
 # --- the command ----------------------------------------------------------------------------
 
 
-async def _run(request: SuggestionRequest, context: GuardrailContext) -> GuardedSuggestion:
-    suggester = suggester_from_settings(get_settings())
+async def _run(
+    settings: Settings, request: SuggestionRequest, context: GuardrailContext
+) -> GuardedSuggestion:
+    suggester = suggester_from_settings(settings)
     try:
         return await guarded_suggestion(suggester, request, context)
     finally:
@@ -251,7 +253,11 @@ def suggest(
         snapshot = read_order(order) if order is not None else None
     except InputError as exc:
         raise _fail(str(exc), EXIT_BAD_INPUT) from exc
-    store_name, policy = store_identity(get_settings())
+    try:
+        settings = get_settings()
+    except (ValidationError, ConfigurationError) as exc:
+        raise _fail(f"the configuration is not valid: {exc}", EXIT_BAD_INPUT) from exc
+    store_name, policy = store_identity(settings)
     # The order goes to the suggester as given; only if it was placed with the sender's
     # address may the draft act on it, which the guardrails enforce.
     owned = [snapshot] if snapshot is not None and placed_by(snapshot, parsed.from_address) else []
@@ -259,7 +265,7 @@ def suggest(
         parsed, store_name=store_name, policy=policy, order=snapshot, sender_orders=owned
     )
     try:
-        guarded = asyncio.run(_run(request, context))
+        guarded = asyncio.run(_run(settings, request, context))
     except IntegrationError as exc:
         raise _fail(f"the suggestion failed: {exc}", EXIT_PROVIDER_FAILED) from exc
     if as_json:

@@ -355,3 +355,14 @@ def test_a_wrong_api_key_exits_1(
     result = run(email_file(tmp_path, "refund-angry-espresso"))
     assert result.exit_code == 1
     assert "HTTP 401" in result.stderr
+
+
+def test_a_broken_configuration_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESKPILOT_API_PORT", "not-a-port")
+    get_settings.cache_clear()
+    result = run(email_file(tmp_path, "refund-angry-espresso"))
+    assert result.exit_code == 2
+    assert "the configuration is not valid" in result.stderr
+    assert "DESKPILOT_API_PORT" in result.stderr
