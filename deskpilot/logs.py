@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else came in through `extra=`.
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Secrets that travel in URLs (the Pub/Sub push token, OAuth codes and states) must not
+# reach the logs through access logs or the HTTP client's request lines.
+_URL_SECRET = re.compile(
+    r"(?i)([?&](?:token|code|state|access_token|refresh_token|client_secret|hmac)=)[^&\s\"']+"
+)
+
+
+def redact(text: str) -> str:
+    return _URL_SECRET.sub(r"\1[redacted]", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
