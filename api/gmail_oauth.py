@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
 from api.errors import (
@@ -99,6 +100,31 @@ async def callback(
     if not code:
         raise BadRequestError("the callback needs a code")
 
+    connection_id, address = await complete_connect(sessions, settings, user_id, code)
+    syncing = False
+    if temporal is not None:
+        try:
+            await ensure_mailbox_sync(
+                temporal, settings, connection_id, user_id, task_queue=task_queue
+            )
+            syncing = True
+        except Exception:
+            # The reconciler starts it once Temporal answers; the connection is stored.
+            logger.exception("could not start the mailbox sync yet")
+    return GmailConnected(connection_id=connection_id, email_address=address, syncing=syncing)
+
+
+async def complete_connect(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    user_id: uuid.UUID,
+    code: str,
+    *,
+    keep_position: bool = True,
+) -> tuple[uuid.UUID, str]:
+    """Exchange the code, learn the mailbox's address and store the connection; returns
+    (connection id, address). `keep_position=False` restarts the sync from now (the demo's
+    sandbox mailbox is new on every run)."""
     oauth = google_oauth(settings)
     try:
         grant = await oauth.exchange_code(code, redirect_uri(settings))
@@ -111,7 +137,6 @@ async def callback(
         raise UpstreamError(f"could not finish connecting Gmail: {exc}") from exc
     finally:
         await oauth.aclose()
-
     try:
         async with unit_of_work(sessions) as session:
             connection_id = await connect_gmail(
@@ -124,20 +149,8 @@ async def callback(
                 scopes=list(grant.scopes),
                 history_id=profile.history_id,
                 api_base=settings.gmail_api_base_url,
+                keep_position=keep_position,
             )
     except GmailAlreadyConnected as exc:
         raise ConflictError(str(exc)) from exc
-
-    syncing = False
-    if temporal is not None:
-        try:
-            await ensure_mailbox_sync(
-                temporal, settings, connection_id, user_id, task_queue=task_queue
-            )
-            syncing = True
-        except Exception:
-            # The reconciler starts it once Temporal answers; the connection is stored.
-            logger.exception("could not start the mailbox sync yet")
-    return GmailConnected(
-        connection_id=connection_id, email_address=profile.email_address, syncing=syncing
-    )
+    return connection_id, profile.email_address

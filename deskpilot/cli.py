@@ -16,7 +16,7 @@ import typer
 from pydantic import SecretStr
 
 from deskpilot import migrate
-from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo
+from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.logs import configure_logging
 from deskpilot.ports import PortInUseError, ensure_port_free
@@ -31,6 +31,7 @@ from deskpilot.services import (
     temporal_worker,
 )
 from deskpilot.settings import ConfigurationError, Settings, get_settings
+from deskpilot.suggest_command import suggest
 from models.accounts import AccountError, create_user, find_user
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
@@ -49,6 +50,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Merchant accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+# One suggestion for an .eml file, through the guardrails: no database, no Temporal.
+app.command()(suggest)
 
 
 def _settings() -> Settings:
@@ -277,6 +280,8 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
                     or SecretStr(secrets.token_hex(16)),
                 }
             )
+            # The store's support mailbox is a sandbox Gmail account, synced like a real one.
+            settings = demo_gmail_settings(settings, sandbox_url)
             demo = await bootstrap_demo(
                 sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
             )
@@ -328,6 +333,10 @@ def _banner(
             f"  API token    {demo.api_token}",
             f"  alias        {demo.alias_address}  (send mail to it at SMTP in, see README)",
             f"  replies      SMTP sink {sink_address}, listed at {settings.sandbox_url}/mail/messages",
+            f"  Gmail        {demo.gmail_address} (sandbox): POST a raw message to",
+            f"               {demo.gmail_deliver_url}",
+            f"               replies sent from it: {settings.sandbox_url}/sandbox/gmail/sent"
+            f"?address={demo.gmail_address}",
             f"  saved in     {home / DEMO_FILE}",
         ]
     lines.append("Press Ctrl-C to stop.")

@@ -15,10 +15,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import httpx
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.gmail_oauth import complete_connect, google_oauth, redirect_uri
 from api.shopify_oauth import WEBHOOK_PATH, WEBHOOK_TOPICS
 from deskpilot.settings import Settings
 from integrations.ports import ShopTarget
@@ -35,7 +39,9 @@ from sandbox.shopify.server import DEMO_SHOP
 
 DEMO_EMAIL = "demo@deskpilot.local"
 DEMO_FILE = "demo.json"
+# The store's support mailbox, a sandbox Gmail account connected as a real one would be.
 DEMO_SUPPORT_EMAIL = "support@demo-store.example"
+DEMO_GMAIL_TOPIC = "projects/deskpilot-demo/topics/gmail"
 DEMO_STORE_NAME = "Demo Store"
 # The app the sandbox store has deskpilot installed as (the sandbox keeps it in memory).
 DEMO_APP_KEY = "deskpilot-demo"
@@ -52,6 +58,8 @@ class DemoInfo:
     alias_address: str
     temporal_ui: str | None
     user_id: uuid.UUID
+    gmail_address: str | None = None
+    gmail_deliver_url: str | None = None  # POST a raw message here to "receive" it in Gmail
 
     def public(self) -> dict[str, Any]:
         return {
@@ -60,7 +68,62 @@ class DemoInfo:
             "inbound_url": self.inbound_url,
             "alias_address": self.alias_address,
             "temporal_ui": self.temporal_ui,
+            "gmail_address": self.gmail_address,
+            "gmail_deliver_url": self.gmail_deliver_url,
         }
+
+
+def demo_gmail_settings(settings: Settings, sandbox_url: str) -> Settings:
+    """Google's endpoints at the sandbox, with a demo OAuth client and push secret."""
+    return settings.model_copy(
+        update={
+            "gmail_client_id": "deskpilot-demo.apps.googleusercontent.com",
+            "gmail_client_secret": SecretStr(secrets.token_hex(16)),
+            "google_auth_url": f"{sandbox_url}/o/oauth2/v2/auth",
+            "google_token_url": f"{sandbox_url}/token",
+            "gmail_api_base_url": sandbox_url,
+            "gmail_pubsub_topic": DEMO_GMAIL_TOPIC,
+            "gmail_push_secret": SecretStr(secrets.token_urlsafe(24)),
+        }
+    )
+
+
+async def _demo_gmail(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    sandbox: Sandbox,
+    user_id: uuid.UUID,
+    api_base: str,
+) -> str:
+    """Connect the store's sandbox Gmail mailbox through the same consent and callback
+    code a merchant's browser goes through, and point the topic's pushes at our API."""
+    if not (settings.gmail_client_id and settings.gmail_client_secret):
+        raise RuntimeError("the demo's Gmail needs its OAuth client (demo_gmail_settings)")
+    if settings.gmail_push_secret is None:
+        raise RuntimeError("the demo's Gmail needs a push secret (demo_gmail_settings)")
+    if DEMO_SUPPORT_EMAIL not in {m.address for m in sandbox.gmail.mailboxes()}:
+        sandbox.gmail.add_mailbox(DEMO_SUPPORT_EMAIL)
+    sandbox.google.register_client(
+        settings.gmail_client_id, settings.gmail_client_secret.get_secret_value()
+    )
+    sandbox.gmail.subscribe_push(
+        DEMO_GMAIL_TOPIC,
+        f"{api_base.rstrip('/')}/gmail/push?"
+        + urlencode({"token": settings.gmail_push_secret.get_secret_value()}),
+    )
+    oauth = google_oauth(settings)
+    try:
+        consent = oauth.authorization_url(redirect_uri(settings), "demo", DEMO_SUPPORT_EMAIL)
+    finally:
+        await oauth.aclose()
+    async with httpx.AsyncClient(follow_redirects=False, timeout=10) as browser:
+        answer = await browser.get(consent)
+    code = dict(parse_qsl(urlsplit(answer.headers.get("location", "")).query)).get("code")
+    if answer.status_code != 302 or not code:
+        raise RuntimeError(f"the sandbox's Google consent did not redirect: {answer.text[:200]}")
+    # A new sandbox mailbox on every run: sync from its start, not last run's position.
+    _, address = await complete_connect(sessions, settings, user_id, code, keep_position=False)
+    return address
 
 
 async def bootstrap_demo(
@@ -107,7 +170,16 @@ async def bootstrap_demo(
         shop = await session.get(Connection, shop.id)
         assert shop is not None
         await upsert_order_snapshots(session, shop, orders)
+    gmail_address = None
+    if settings.gmail_client_id:
+        gmail_address = await _demo_gmail(sessions, settings, sandbox, user.id, api_base)
     info = DemoInfo(
+        gmail_address=gmail_address,
+        gmail_deliver_url=(
+            f"{sandbox_url}/sandbox/gmail/deliver?" + urlencode({"to": gmail_address})
+            if gmail_address
+            else None
+        ),
         api_base=api_base,
         api_token=token,
         inbound_url=api_base.rstrip("/") + INBOUND_PATH,

@@ -124,9 +124,11 @@ async def connect_gmail(
     scopes: list[str],
     history_id: int,
     api_base: str | None,
+    keep_position: bool = True,
 ) -> uuid.UUID:
     """Create or refresh the merchant's connection for this mailbox. A reconnect keeps the
-    sync position (mail that arrived meanwhile is still picked up) and re-enables it."""
+    sync position (mail that arrived meanwhile is still picked up) unless told not to,
+    and re-enables it."""
     existing = (
         await session.execute(
             select(Connection)
@@ -147,7 +149,7 @@ async def connect_gmail(
         metadata = GmailMetadata.model_validate(
             existing.metadata_ or {"emailAddress": email_address}
         )
-        if metadata.history_id is None:
+        if metadata.history_id is None or not keep_position:
             metadata.history_id = history_id
     metadata = metadata.model_copy(
         update={

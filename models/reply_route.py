@@ -9,7 +9,7 @@ alias, else its first Gmail mailbox.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from sqlalchemy import select
@@ -63,6 +63,23 @@ def _route(connection: Connection, message: Message) -> ReplyRoute | None:
 async def reply_route(session: AsyncSession, message: Message) -> ReplyRoute | None:
     """None: the merchant has no mail connection (the reply goes out through whatever
     relay the worker has, from a support@ address of the domain it was sent to)."""
+    route = await _chosen_route(session, message)
+    if route is not None and route.store_name is None:
+        # A Gmail mailbox does not know the store's name; the merchant's alias may.
+        route = replace(route, store_name=await _any_store_name(session, message.user_id))
+    return route
+
+
+async def _any_store_name(session: AsyncSession, user_id: uuid.UUID) -> str | None:
+    names = await session.execute(
+        select(Connection.metadata_.op("->>")("storeName"))
+        .where(Connection.user_id == user_id)
+        .order_by(Connection.created_at)
+    )
+    return next((name for name in names.scalars() if name), None)
+
+
+async def _chosen_route(session: AsyncSession, message: Message) -> ReplyRoute | None:
     if message.connection_id is not None:
         connection = await session.get(Connection, message.connection_id)
         if connection is not None and connection.user_id == message.user_id:

@@ -637,6 +637,16 @@ class GmailSandbox:
             message = self.deliver(to, raw, label_ids)
             return {"id": message.id, "threadId": message.thread_id}
 
+        @api.get("/sent")
+        async def sent(address: str) -> Any:
+            """What the mailbox sent (deskpilot's replies), newest last, as text."""
+            if address.lower() not in self._by_address:
+                return JSONResponse({"detail": f"no sandbox mailbox {address}"}, status_code=404)
+            return [
+                {"id": m.id, "threadId": m.thread_id, "raw": m.raw.decode("utf-8", "replace")}
+                for m in self.sent(address)
+            ]
+
         return api
 
 

@@ -91,7 +91,7 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "deskpilot"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("up", "worker", "api", "smtp", "db", "user"):
+    for command in ("up", "worker", "api", "smtp", "suggest", "db", "user"):
         assert command in result.stdout
 
 

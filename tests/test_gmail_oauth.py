@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from integrations.gmail.client import AccessTokenRejected
 from integrations.gmail.oauth import (
     GMAIL_SCOPES,
     GoogleOAuth,
@@ -87,7 +88,7 @@ async def test_connect_use_expire_refresh(google: ServedGoogle) -> None:
             assert google.gmail.sent(OTHER_MAILBOX)[0].id == sent.id
 
             assert google.gmail.expire_tokens(OTHER_MAILBOX) == 1
-            with pytest.raises(IntegrationError, match="reconnect Gmail") as caught:
+            with pytest.raises(AccessTokenRejected, match="HTTP 401") as caught:
                 await gmail.profile()
             assert caught.value.retryable is False
         finally:
@@ -136,7 +137,7 @@ async def test_a_revoked_grant_must_be_reconnected(google: ServedGoogle) -> None
             await oauth.refresh("1//0never-issued")
         gmail = google.gmail_client(grant.access_token)
         try:
-            with pytest.raises(IntegrationError, match="reconnect Gmail"):
+            with pytest.raises(AccessTokenRejected):
                 await gmail.profile()
         finally:
             await gmail.aclose()

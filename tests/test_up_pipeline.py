@@ -43,7 +43,15 @@ from tests.test_cli import _env, _postgres_processes, _temporal_processes, _up_p
 from workflows import search_attributes
 from workflows.contracts import message_workflow_id
 
-DEMO_KEYS = {"api_base", "api_token", "inbound_url", "alias_address", "temporal_ui"}
+DEMO_KEYS = {
+    "api_base",
+    "api_token",
+    "inbound_url",
+    "alias_address",
+    "temporal_ui",
+    "gmail_address",
+    "gmail_deliver_url",
+}
 
 
 # --- a running `deskpilot up` ------------------------------------------------------------
@@ -55,6 +63,8 @@ class Up:
     home: Path
     ports: dict[str, int]
     seconds_to_ready: float
+    # Its output goes to a file: an unread pipe fills up and stalls a chatty process.
+    log: Path
 
     @property
     def base(self) -> str:
@@ -85,7 +95,8 @@ class Up:
     def stop(self, how: signal.Signals = signal.SIGINT) -> str:
         """Stop as Ctrl-C does; nothing it started may outlive it."""
         self.process.send_signal(how)
-        output, _ = self.process.communicate(timeout=60)
+        self.process.wait(timeout=60)
+        output = self.log.read_text()
         assert self.process.returncode == 0, output
         assert "deskpilot stopped" in output
         deadline = time.monotonic() + 10
@@ -106,17 +117,19 @@ def launch(tmp_path: Path) -> Iterator[Callable[[Path, list[str]], Up]]:
 
     def start(home: Path, ports: list[str]) -> Up:
         began = time.monotonic()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "deskpilot", "up", *ports],
-            cwd=tmp_path,
-            env=_env(DESKPILOT_HOME=str(home)),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        up = Up(process, home, dict(zip(ports[::2], map(int, ports[1::2]), strict=True)), 0)
+        log = tmp_path / f"up-{len(started)}.log"
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "deskpilot", "up", *ports],
+                cwd=tmp_path,
+                env=_env(DESKPILOT_HOME=str(home)),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        up = Up(process, home, dict(zip(ports[::2], map(int, ports[1::2]), strict=True)), 0, log)
         started.append(up)
-        wait_until_ready(process, up.base, 120)
+        wait_until_ready(process, up.base, 120, log)
         up.seconds_to_ready = time.monotonic() - began
         return up
 
@@ -133,13 +146,22 @@ def launch(tmp_path: Path) -> Iterator[Callable[[Path, list[str]], Up]]:
 
 def _refund_request(message_id: str) -> bytes:
     """A customer asking for a refund on #1001, from that order's address in the sandbox."""
+    return _customer_email(
+        message_id,
+        "1001",
+        "Refund for order #1001",
+        "Hello,\n\nThe shirt from order #1001 does not fit. Please refund me.\n",
+    )
+
+
+def _customer_email(message_id: str, number: str, subject: str, text: str) -> bytes:
     email = EmailMessage()
-    email["From"] = f"Customer <{_demo_customer('1001')}>"
+    email["From"] = f"Customer <{_demo_customer(number)}>"
     email["To"] = "support@demo-store.example"
-    email["Subject"] = "Refund for order #1001"
+    email["Subject"] = subject
     email["Message-ID"] = message_id
     email["Date"] = format_datetime(datetime.now(UTC))
-    email.set_content("Hello,\n\nThe shirt from order #1001 does not fit. Please refund me.\n")
+    email.set_content(text)
     return email.as_bytes()
 
 
@@ -236,6 +258,48 @@ def test_up_demo_mode_email_to_executed_refund(
 
     listed = up.temporal("workflow", "list")
     assert accepted["workflow_id"] in listed
+
+    # The store's sandbox Gmail mailbox: mail dropped in is pushed, synced, answered in
+    # its Gmail thread.
+    gmail_id = make_msgid(domain="customer.example")
+    question = _customer_email(
+        gmail_id, "1002", "Where is order #1002?", "Hi, where is my order #1002? Thanks.\n"
+    )
+    dropped = httpx.post(demo["gmail_deliver_url"], content=question, timeout=30)
+    assert dropped.status_code == 200, dropped.text
+    gmail_workflow = message_workflow_id(uuid.UUID(_owner(accepted["workflow_id"])), gmail_id)
+    deadline = time.monotonic() + 60
+    while True:
+        state = json.loads(
+            up.temporal(
+                "workflow",
+                "query",
+                "--workflow-id",
+                gmail_workflow,
+                "--name",
+                "state",
+                "-o",
+                "json",
+            )
+            if gmail_workflow in up.temporal("workflow", "list", "--query", owner_query)
+            else '{"queryResult": [{}]}'
+        )["queryResult"][0]
+        if state.get("stage") == "awaiting_decision":
+            break
+        assert time.monotonic() < deadline, f"the Gmail message never awaited a decision: {state}"
+        time.sleep(0.5)
+    approved = httpx.post(
+        f"{demo['api_base']}/api/actions/{state['action_id']}/approve",
+        headers={"Authorization": f"Bearer {demo['api_token']}"},
+        timeout=30,
+    )
+    assert approved.status_code == 200, approved.text
+    sent_url = f"{up.sandbox}/sandbox/gmail/sent"
+    while not (sent := httpx.get(sent_url, params={"address": demo["gmail_address"]}).json()):
+        assert time.monotonic() < deadline + 60, "no reply left through Gmail"
+        time.sleep(0.5)
+    assert [m["threadId"] for m in sent] == [dropped.json()["threadId"]]
+    assert f"In-Reply-To: {gmail_id}" in sent[0]["raw"]
 
     up.stop(signal.SIGINT)
 
