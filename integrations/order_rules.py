@@ -19,9 +19,12 @@ def refund_amount(payload: dict[str, Any], order: OrderSnapshot) -> Decimal:
     if raw is None:
         return order.refundable
     try:
-        return Decimal(str(raw))
+        amount = Decimal(str(raw))
     except InvalidOperation as exc:
         raise ValueError(f"refund amount {raw!r} is not a number") from exc
+    if not amount.is_finite():  # NaN and Infinity parse, but cannot be compared or paid
+        raise ValueError(f"refund amount {raw!r} is not a number")
+    return amount
 
 
 def why_not_allowed(
