@@ -17,7 +17,7 @@ from activities.message import MessageActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
 from deskpilot.settings import Settings
 from integrations.gmail.oauth import GoogleOAuth
-from integrations.offline_suggester import OfflineSuggester
+from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
@@ -57,7 +57,8 @@ async def worker_dependencies(
 ) -> AsyncIterator[WorkerDependencies]:
     """The integrations this process talks to: Shopify's Admin API (a sandbox store's when
     its connection says so), the SMTP relay at SMTP_HOST (else the sandbox mail sink),
-    Gmail for connected mailboxes, and the offline suggester until the AI issue does."""
+    Gmail for connected mailboxes, and the LLM at OPENAI_BASE_URL/OPENAI_API_KEY (else the
+    offline suggester)."""
     shopify = ShopifyAdmin()
     mailer: MailPort
     if settings.smtp_host:
@@ -70,12 +71,15 @@ async def worker_dependencies(
         mailer = NoMailer()
     oauth = google_oauth_client(settings)
     gmail = GmailAccess(sessions, oauth)
+    suggester = suggester_from_settings(settings)
     try:
         yield WorkerDependencies(
-            sessions, shopify, mailer, OfflineSuggester(), gmail=gmail, settings=settings
+            sessions, shopify, mailer, suggester, gmail=gmail, settings=settings
         )
     finally:
         await shopify.aclose()
+        if isinstance(suggester, OpenAISuggester):
+            await suggester.aclose()
         await gmail.aclose()
         if oauth is not None:
             await oauth.aclose()
@@ -87,7 +91,12 @@ def build_worker(
     client: Client, deps: WorkerDependencies, *, task_queue: str = TASK_QUEUE
 ) -> Worker:
     activities = MessageActivities(
-        deps.sessions, deps.shopify, deps.mailer, deps.suggester, gmail=deps.gmail
+        deps.sessions,
+        deps.shopify,
+        deps.mailer,
+        deps.suggester,
+        gmail=deps.gmail,
+        policy=deps.settings.store_policy,
     )
     webhooks = ShopifyWebhookActivities(deps.sessions)
     mailboxes = (

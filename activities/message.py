@@ -17,7 +17,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.gmail_access import GmailAccess
+from activities.suggestion_inputs import guardrail_context, store_domains, thread_history
 from integrations.gmail.client import SentMessage
+from integrations.guardrails import apply_guardrails
 from integrations.mail_classify import automated_reason
 from integrations.order_rules import why_not_allowed
 from integrations.ports import (
@@ -28,6 +30,7 @@ from integrations.ports import (
     ShopifyPort,
     ShopTarget,
     SuggesterPort,
+    SuggestionDraft,
     SuggestionRequest,
 )
 from models.action import Action
@@ -51,6 +54,9 @@ log = logging.getLogger(__name__)
 
 # Actions that change nothing in the store: approving them only sends the reply.
 REPLY_ONLY = frozenset({ActionType.NONE, ActionType.INFO_REQUEST})
+# Attempts at the suggestion step before a provider that keeps failing transiently (429,
+# 5xx, timeouts) is given up on and the message waits for a person without a suggestion.
+SUGGESTION_ATTEMPTS = 4
 # Payload keys the execution writes for itself; an edited payload cannot set them
 # (it would skip the order check or pretend the store already acted).
 EXECUTION_KEYS = frozenset({"outcome", "performing_since", "prepared"})
@@ -142,12 +148,15 @@ class MessageActivities:
         mailer: MailPort,
         suggester: SuggesterPort,
         gmail: GmailAccess | None = None,
+        *,
+        policy: str = "",
     ) -> None:
         self._sessions = sessions
         self._shopify = shopify
         self._mailer = mailer
         self._suggester = suggester
         self._gmail = gmail
+        self._policy = policy
 
     def all(self) -> list[Any]:
         return [
@@ -244,31 +253,55 @@ class MessageActivities:
                 message.order_id = order.id
             store = await store_name(session, message)
             quota = (await get_usage_summary(session, data.user_id)).remaining.ai_suggestions
+            fresh = await self._fresh_order(session, order) if order is not None else None
             request = SuggestionRequest(
                 store_name=store or "our store",
                 customer_email=message.from_address,
                 subject=message.subject,
                 text=message.body_text,
-                order=await self._fresh_order(session, order) if order is not None else None,
+                quoted=message.quoted_text,
+                policy=self._policy,
+                history=await thread_history(session, message),
+                order=fresh,
+            )
+            context = guardrail_context(
+                request,
+                order=fresh,
+                order_shop=order.shop_domain if order else None,
+                domains=await store_domains(session, data.user_id),
             )
             order_id = order.id if order else None
             order_name = order.name if order else None
             thread_id = thread.id if thread else message.thread_id
 
         # The model call runs outside any transaction: it can take seconds.
-        draft = None if quota == 0 else await self._suggester.suggest(request)
+        draft, unavailable = None, "AI suggestion limit reached for this period"
+        if quota != 0:
+            draft, unavailable = await self._draft(request)
+        # Whatever the provider said, only what passes the guardrails is stored.
+        guarded = apply_guardrails(draft, context) if draft is not None else None
 
         async with unit_of_work(self._sessions) as session:
             message = await self._message(session, data.user_id, data.message_id)
-            counted = draft is not None and await increment_ai_suggestions(session, data.user_id)
+            counted = guarded is not None and await increment_ai_suggestions(session, data.user_id)
             suggestion = None
-            if counted and draft is not None:
+            if counted and guarded is not None:
+                final = guarded.draft
+                # The guardrails may drop the order (not the sender's): then act on none.
+                acted_on = order_id if guarded.order is not None else None
+                notes = [note.model_dump() for note in guarded.notes]
                 suggestion = AISuggestion(
                     message_id=message.id,
-                    reply=draft.reply,
-                    proposed_action=draft.action,
-                    order_id=order_id,
-                    confidence=draft.confidence,
+                    reply=final.reply,
+                    proposed_action=final.action,
+                    order_id=acted_on,
+                    confidence=final.confidence,
+                    provider=final.provider,
+                    intent=final.intent,
+                    rationale=final.rationale,
+                    prompt_tokens=final.prompt_tokens,
+                    completion_tokens=final.completion_tokens,
+                    guardrails=notes,
                 )
                 session.add(suggestion)
                 await session.flush()
@@ -276,24 +309,44 @@ class MessageActivities:
                     user_id=data.user_id,
                     message_id=message.id,
                     suggestion_id=suggestion.id,
-                    order_id=order_id,
-                    type=draft.action,
+                    order_id=acted_on,
+                    type=final.action,
                     payload={
-                        **draft.payload,
-                        "reply": draft.reply,
-                        "intent": draft.intent,
-                        "rationale": draft.rationale,
-                        "provider": draft.provider,
+                        **final.payload,
+                        "reply": final.reply,
+                        "intent": final.intent,
+                        "rationale": final.rationale,
+                        "provider": final.provider,
+                        **({"guardrails": notes} if notes else {}),
                     },
                 )
+                if notes:
+                    await log_event(
+                        session,
+                        "suggestion.guarded",
+                        user_id=data.user_id,
+                        entity="message",
+                        entity_id=message.id,
+                        payload={
+                            "codes": [note.code for note in guarded.notes],
+                            "proposed": guarded.original.action.value,
+                            "kept": final.action.value,
+                        },
+                    )
             else:
-                # At the plan's AI limit the message still reaches a person, who writes the reply.
+                # No suggestion (the plan's AI limit, or the provider failing): the message
+                # still reaches a person, who writes the reply, and the note says why.
                 action = Action(
                     user_id=data.user_id,
                     message_id=message.id,
                     order_id=order_id,
                     type=ActionType.NONE,
-                    payload={"reply": "", "note": "AI suggestion limit reached for this period"},
+                    payload={
+                        "reply": "",
+                        "note": unavailable
+                        if draft is None
+                        else "AI suggestion limit reached for this period",
+                    },
                 )
             session.add(action)
             await session.flush()
@@ -320,6 +373,18 @@ class MessageActivities:
                 },
             )
             return prepared
+
+    async def _draft(self, request: SuggestionRequest) -> tuple[SuggestionDraft | None, str]:
+        """The provider's draft, or None and why not. A transient failure is retried by
+        Temporal a few times; after that, or at once for a refusal or an invalid answer,
+        the message goes to a person without a suggestion rather than waiting for ever."""
+        try:
+            return await self._suggester.suggest(request), ""
+        except IntegrationError as exc:
+            if exc.retryable and activity.info().attempt < SUGGESTION_ATTEMPTS:
+                raise
+            log.warning("no suggestion: the provider failed", extra={"error": str(exc)})
+            return None, f"no AI suggestion: {exc}"
 
     async def _prepared_from(
         self, session: AsyncSession, message: Message, action: Action

@@ -39,12 +39,23 @@ class ThreadOut(BaseModel):
     last_message_at: datetime
 
 
+class GuardrailNoteOut(BaseModel):
+    code: str
+    detail: str
+
+
 class SuggestionOut(BaseModel):
     id: uuid.UUID
     reply: str
     proposed_action: ActionType
     confidence: float
     order_id: uuid.UUID | None
+    provider: str
+    intent: str
+    rationale: str
+    guardrails: list[GuardrailNoteOut]  # what the guardrails changed, and why
+    prompt_tokens: int
+    completion_tokens: int
     created_at: datetime
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, Double, ForeignKey, Text
+from sqlalchemy import CheckConstraint, Double, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, created_at, uuid_pk
@@ -29,6 +29,13 @@ class AISuggestion(Base):
     proposed_action: Mapped[ActionType] = mapped_column(ACTION_TYPE)
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("orders.id", ondelete="SET NULL"))
     confidence: Mapped[float] = mapped_column(Double)
+    provider: Mapped[str] = mapped_column(String(100), server_default="", default="")
+    intent: Mapped[str] = mapped_column(String(100), server_default="", default="")
+    rationale: Mapped[str] = mapped_column(Text, server_default="", default="")
+    prompt_tokens: Mapped[int] = mapped_column(server_default="0", default=0)
+    completion_tokens: Mapped[int] = mapped_column(server_default="0", default=0)
+    # What the guardrails changed and why: [{code, detail}], empty when nothing fired.
+    guardrails: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
     created_at: Mapped[datetime] = created_at()
 
     message: Mapped[Message] = relationship(back_populates="suggestions")

@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 from activities.gmail_access import GmailAccess
 from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import MailPort, ShopTarget
+from integrations.ports import MailPort, ShopTarget, SuggesterPort
 from integrations.sandbox_mailer import SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from models import (
@@ -191,6 +191,7 @@ async def running_pipeline(
     task_queue: str,
     *,
     mailer: MailPort | None = None,
+    suggester: SuggesterPort | None = None,
 ) -> AsyncIterator[Merchant]:
     """Sandbox served over loopback, a merchant wired to it, and a worker polling `task_queue`.
 
@@ -207,7 +208,7 @@ async def running_pipeline(
             sessions,
             shopify,
             mailer or sink,
-            OfflineSuggester(),
+            suggester or OfflineSuggester(),
             gmail=gmail,
             settings=merchant.settings,
         )

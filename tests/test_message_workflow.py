@@ -222,8 +222,9 @@ async def test_newer_message_in_the_thread_supersedes_the_pending_suggestion(pip
 
 async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
     env, sessions, merchant, queue = pipeline
-    # A cancelled, fully refunded order: a refund must not go through.
-    number = merchant.number(lambda o: o["cancelled"] and o["refundable"] == 0)
+    # The person approves more than the order can still refund (the guardrails would
+    # have held back such a suggestion; an edit by a person is checked at execution).
+    number = merchant.number(lambda o: not o["cancelled"] and o["refundable"] > 0)
     message_id, _, workflow_id = await store_message(
         sessions,
         merchant,
@@ -235,7 +236,10 @@ async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
     state = await _awaiting(handle)
     await handle.execute_update(
         APPROVE_UPDATE,
-        ApproveInput(action_id=state.action_id, payload={"amount": "5.00"}),
+        ApproveInput(
+            action_id=state.action_id,
+            payload={"amount": str(merchant.orders[number]["refundable"] + 100)},
+        ),
         result_type=DecisionResult,
     )
     final = await handle.result()

@@ -113,8 +113,15 @@ async def test_ingest_suggest_approve_execute(pipeline: Pipeline) -> None:
         "proposed_action",
         "confidence",
         "order_id",
+        "provider",
+        "intent",
+        "rationale",
+        "guardrails",
+        "prompt_tokens",
+        "completion_tokens",
         "created_at",
     }
+    assert suggestion["provider"] == "offline-rules" and suggestion["guardrails"] == []
     assert action["type"] == "REFUND" and action["error"] is None and action["executed_at"] is None
     assert set(action) == {"id", "type", "status", "payload", "error", "executed_at"}
     state = await pipeline.env.client.get_workflow_handle(accepted["workflow_id"]).query(
