@@ -17,6 +17,7 @@ from typing import Any
 from integrations.guardrails.model import Code
 from integrations.order_rules import why_not_allowed
 from integrations.ports import OrderSnapshot
+from integrations.shopify.orders import MAILING_ADDRESS_FIELDS
 from models.enums import ActionType
 
 
@@ -38,20 +39,7 @@ class Finding:
     remedy: Remedy
 
 
-_ADDRESS_FIELDS = frozenset(
-    {
-        "address1",
-        "address2",
-        "city",
-        "company",
-        "countryCode",
-        "firstName",
-        "lastName",
-        "phone",
-        "provinceCode",
-        "zip",
-    }
-)
+_ADDRESS_FIELDS = frozenset(MAILING_ADDRESS_FIELDS)
 _CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"})
 _KEYS: dict[ActionType, frozenset[str]] = {
     ActionType.REFUND: frozenset({"amount", "line_items", "note"}),

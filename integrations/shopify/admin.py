@@ -13,7 +13,7 @@ from typing import Any
 from integrations.ports import ActionOutcome, IntegrationError, OrderSnapshot, ShopTarget
 from integrations.shopify import documents as doc
 from integrations.shopify.graphql import ShopifyGraphQL, user_errors
-from integrations.shopify.orders import order_snapshot
+from integrations.shopify.orders import MAILING_ADDRESS_FIELDS, order_snapshot
 from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
 from models.enums import ActionType
 
@@ -225,19 +225,7 @@ class ShopifyAdmin:
         if not isinstance(address, dict) or not address.get("address1"):
             raise _refused("the address change", ["a full shipping address is required"])
         # Shopify replaces the whole address: send every field, not just the changed ones.
-        fields = (
-            "address1",
-            "address2",
-            "city",
-            "company",
-            "countryCode",
-            "firstName",
-            "lastName",
-            "phone",
-            "provinceCode",
-            "zip",
-        )
-        shipping = {k: address.get(k) for k in fields if address.get(k) is not None}
+        shipping = {k: address.get(k) for k in MAILING_ADDRESS_FIELDS if address.get(k) is not None}
         result = (
             await self._graphql.execute(
                 shop,
