@@ -36,7 +36,12 @@ from sandbox.server import serve_app
 from tests.api_support import raw_email, token_for
 from tests.gmail_support import follow_consent
 from tests.pipeline import GMAIL_TOPIC, PUSH_SECRET, Merchant, running_pipeline
-from workflows.mailbox_contracts import MAILBOX_STATUS_QUERY, MailboxStatus, mailbox_workflow_id
+from workflows.mailbox_contracts import (
+    DISCONNECT_SIGNAL,
+    MAILBOX_STATUS_QUERY,
+    MailboxStatus,
+    mailbox_workflow_id,
+)
 
 MAILBOX = "orders@acme-store.example"
 WAIT_S = 30
@@ -404,6 +409,18 @@ async def test_a_disabled_mailbox_is_not_synced_and_its_pushes_are_acknowledged(
     assert await desk.inbound() == []
 
 
+async def test_the_disconnect_signal_ends_the_sync_at_once(desk: GmailDesk) -> None:
+    """What the connections page sends when a merchant turns Gmail off."""
+    connection_id = await desk.connect()
+    await watched(desk, connection_id)
+    handle = desk.env.client.get_workflow_handle(mailbox_workflow_id(connection_id))
+    await handle.signal(DISCONNECT_SIGNAL)
+    status = await eventually(
+        lambda: _completed(handle), "the mailbox workflow to end after the signal"
+    )
+    assert status.rounds == 1  # it did not sync again on its way out
+
+
 async def test_push_endpoint_refuses_a_wrong_secret_and_malformed_envelopes(
     desk: GmailDesk,
 ) -> None:
@@ -461,6 +478,12 @@ async def _pending(desk: GmailDesk, message_id: uuid.UUID) -> dict[str, Any] | N
 async def _at_least(rows: Awaitable[list[Message]], count: int) -> list[Message] | None:
     found = await rows
     return found if len(found) >= count else None
+
+
+async def _completed(handle: Any) -> MailboxStatus | None:
+    if (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:
+        return None
+    return MailboxStatus.model_validate(await handle.result())
 
 
 async def _rounds_at_least(
