@@ -29,8 +29,24 @@ if TYPE_CHECKING:
 class Thread(Base):
     __tablename__ = "threads"
     __table_args__ = (
+        # Also the inbox's keyset order: ties on the time are rare, so an incremental
+        # sort on id is cheaper than a wider index (see models/inbox_listing).
         Index("ix_threads_user_id_last_message_at", "user_id", "last_message_at"),
-        Index("ix_threads_user_id_customer_email", "user_id", "customer_email"),
+        # Pattern ops serve both equality (threading) and the inbox's prefix search on
+        # the (lowercased) address, whatever the database's collation.
+        Index(
+            "ix_threads_user_id_customer_email_pattern",
+            "user_id",
+            "customer_email",
+            postgresql_ops={"customer_email": "varchar_pattern_ops"},
+        ),
+        # Word search in the inbox; pg_trgm is not in the embedded PostgreSQL, so no
+        # substring search: 'simple' keeps words as written, in any language.
+        Index(
+            "ix_threads_subject_fts",
+            text("to_tsvector('simple'::regconfig, subject)"),
+            postgresql_using="gin",
+        ),
         # Target of messages' composite foreign key (see Message).
         UniqueConstraint("id", "user_id"),
     )
@@ -57,6 +73,11 @@ class Message(Base):
         # The same email delivered twice (retries, two channels) is stored once.
         UniqueConstraint("user_id", "message_id"),
         Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at"),
+        Index(
+            "ix_messages_body_text_fts",
+            text("to_tsvector('simple'::regconfig, body_text)"),
+            postgresql_using="gin",
+        ),
         Index(
             "ix_messages_connection_id_channel_thread_id",
             "connection_id",
