@@ -86,9 +86,23 @@ class GmailAccess:
             await update_gmail(session, connection_id, token_expires_at=None)
 
     async def send(
-        self, connection_id: uuid.UUID, raw: bytes, thread_id: str | None
+        self,
+        connection_id: uuid.UUID,
+        raw: bytes,
+        thread_id: str | None,
+        *,
+        rfc_message_id: str,
+        retry: bool = False,
     ) -> SentMessage:
+        """Send once. On a retry the previous attempt may have gone out before it could be
+        recorded: look for it in the mailbox's sent mail by its Message-ID first."""
         async with self.open(connection_id) as mailbox:
+            if retry:
+                earlier = await mailbox.client.find_by_message_id(
+                    rfc_message_id, label_ids=["SENT"]
+                )
+                if earlier is not None:
+                    return earlier
             return await mailbox.client.send(raw, thread_id)
 
     async def _refresh(

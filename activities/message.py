@@ -566,6 +566,8 @@ class MessageActivities:
                     "the plan's email limit for this period is reached", ErrorType.EMAIL_LIMIT
                 )
             email = _reply_email(message, action, route, sender_address, outbound_id)
+            # A row still marked "sending" means an earlier attempt may have sent it.
+            retry = sent is not None
             if sent is None:
                 # Recorded before sending: the inbox shows the reply even if the send is retried.
                 sent = Message(
@@ -594,7 +596,13 @@ class MessageActivities:
             if self._gmail is not None and route is not None and route.via == "gmail":
                 # Gmail reads the recipients from the headers; the threadId keeps the reply
                 # in the customer's Gmail thread.
-                gmail_sent = await self._gmail.send(route.connection_id, raw, route.thread_id)
+                gmail_sent = await self._gmail.send(
+                    route.connection_id,
+                    raw,
+                    route.thread_id,
+                    rfc_message_id=outbound_id,
+                    retry=retry,
+                )
             else:
                 await self._mailer.send(
                     OutboundEmail(

@@ -669,14 +669,17 @@ def _offset(page_token: str | None) -> int:
 
 
 def _matches_query(message: StoredMessage, query: str) -> bool:
-    """A small part of Gmail's search syntax: in:/label:, their negations, after:/before:
-    (epoch seconds or YYYY/MM/DD) and plain words matched in the raw message."""
+    """A small part of Gmail's search syntax: in:/label:, rfc822msgid:, their negations,
+    after:/before: (epoch seconds or YYYY/MM/DD) and plain words matched in the raw
+    message."""
     for term in query.split():
         negate = term.startswith("-")
         term = term.removeprefix("-")
         key, _, value = term.partition(":")
         if key in ("in", "label") and value:
             hit = value.upper() in message.label_ids
+        elif key == "rfc822msgid" and value:
+            hit = (message.message_id or "").strip("<>") == value.strip("<>")
         elif key in ("after", "before") and value:
             if value.isdigit():
                 bound = int(value) * 1000

@@ -28,6 +28,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.gmail_access import GmailAccess
 from api.app import create_app
 from models import Connection, ConnectionType, Event, Message, MessageDirection
 from models.db import unit_of_work
@@ -36,6 +37,7 @@ from sandbox.server import serve_app
 from tests.api_support import raw_email, token_for
 from tests.gmail_support import follow_consent
 from tests.pipeline import GMAIL_TOPIC, PUSH_SECRET, Merchant, running_pipeline
+from worker import google_oauth_client
 from workflows.mailbox_contracts import (
     DISCONNECT_SIGNAL,
     MAILBOX_STATUS_QUERY,
@@ -419,6 +421,30 @@ async def test_the_disconnect_signal_ends_the_sync_at_once(desk: GmailDesk) -> N
         lambda: _completed(handle), "the mailbox workflow to end after the signal"
     )
     assert status.rounds == 1  # it did not sync again on its way out
+
+
+async def test_a_retried_send_finds_the_reply_an_interrupted_attempt_sent(
+    desk: GmailDesk,
+) -> None:
+    """A worker that dies between Gmail's answer and recording it retries the send: the
+    retry looks the reply up by its Message-ID instead of sending it twice."""
+    connection_id = await desk.connect()
+    oauth = google_oauth_client(desk.merchant.settings)
+    access = GmailAccess(desk.sessions, oauth)
+    try:
+        reply_id = "<reply-test@acme-store.example>"
+        raw = raw_email(sender=MAILBOX, to=desk.customer("1009"), message_id=reply_id)
+        first = await access.send(connection_id, raw, None, rfc_message_id=reply_id)
+        again = await access.send(connection_id, raw, None, rfc_message_id=reply_id, retry=True)
+        assert again == first
+        other_id = "<reply-other@acme-store.example>"
+        other = raw_email(sender=MAILBOX, to=desk.customer("1009"), message_id=other_id)
+        await access.send(connection_id, other, None, rfc_message_id=other_id, retry=True)
+    finally:
+        await access.aclose()
+        if oauth is not None:
+            await oauth.aclose()
+    assert [m.message_id for m in desk.gmail.sent(MAILBOX)] == [reply_id, other_id]
 
 
 async def test_push_endpoint_refuses_a_wrong_secret_and_malformed_envelopes(

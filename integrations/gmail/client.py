@@ -177,6 +177,18 @@ class GmailClient:
                 break
         return ids[:limit]
 
+    async def find_by_message_id(
+        self, rfc_message_id: str, *, label_ids: list[str] | None = None
+    ) -> SentMessage | None:
+        """The message carrying this RFC 5322 Message-ID (Gmail's `rfc822msgid:` search),
+        e.g. to learn whether a send that was cut off went out after all."""
+        params: dict[str, Any] = {"q": f"rfc822msgid:{rfc_message_id.strip('<>')}", "maxResults": 1}
+        if label_ids:
+            params["labelIds"] = label_ids
+        body = await self._request("GET", "/messages", "find message", params=params)
+        found = body.get("messages") or []
+        return SentMessage(id=found[0]["id"], thread_id=found[0]["threadId"]) if found else None
+
     async def get_raw(self, message_id: str) -> RawMessage:
         try:
             body = await self._request(
