@@ -1,0 +1,258 @@
+"""The offline suggester's decision: keyword signals, the order's state, templated replies.
+
+Deterministic and explainable: every draft says in its rationale which rule fired and
+what it read. Used when no LLM is configured (and in the demo), labelled "offline-rules".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from integrations.guardrails.text import money_amounts
+from integrations.offline import extract, lexicon, replies
+from integrations.ports import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
+from models.enums import ActionType
+from models.order_matching import order_names_in
+
+PROVIDER = "offline-rules"
+
+# Signals about the goods themselves; any of them makes a refund or replacement plausible.
+_GOODS = ("refund", "return", "exchange", "wrong_item", "damaged", "missing")
+_SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s*|\n+")  # and the Japanese ones
+
+
+@dataclass
+class _Decision:
+    intent: str
+    action: ActionType
+    kind: str  # the reply template
+    rule: str  # what fired, for the rationale
+    confidence: float
+    payload: dict[str, Any] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+
+
+def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
+    text = f"{request.subject}\n{request.text}"
+    lang = lexicon.language(request.text or request.subject)
+    order, found_by = extract.thread_order(request, text)
+    signals = _signals(text)
+    decision = _decide(request, text, signals, order)
+    # Several kinds of request in one message: the rules picked one, a person should look.
+    families = sum(
+        (
+            "cancel" in signals,
+            "address_change" in signals,
+            any(s in signals for s in _GOODS),
+            "status" in signals,
+        )
+    )
+    confidence = decision.confidence - 0.1 * max(0, families - 1)
+    if order is not None and order is not request.order:
+        confidence -= 0.1
+    values = {"order": order.name if order is not None else "", **decision.values}
+    about = f"order {order.name} ({found_by})" if order is not None else "no order"
+    heard = ", ".join(sorted(signals)) or "none"
+    return SuggestionDraft(
+        intent=decision.intent,
+        action=decision.action,
+        payload=decision.payload,
+        reply=replies.letter(decision.kind, lang, request.store_name, **values),
+        confidence=round(min(0.9, max(0.2, confidence)), 2),
+        rationale=f"rule {decision.rule}; {about}; signals: {heard}; reply language {lang}",
+        provider=PROVIDER,
+        order_name=order.name if order is not None else None,
+    )
+
+
+def _signals(text: str) -> set[str]:
+    found = {name for name in lexicon.SIGNALS if lexicon.affirmed(name, text)}
+    # "change" alone means nothing; with an address word in the same sentence it is a request.
+    found.discard("change")
+    found.discard("address")
+    if any(
+        lexicon.present("address", sentence) and lexicon.present("change", sentence)
+        for sentence in _SENTENCE.split(text)
+    ):
+        found.add("address_change")
+    if lexicon.present("thanks", text):
+        found.add("thanks")  # a closing "thanks" is never negated, whatever precedes it
+    return found
+
+
+def _decide(
+    request: SuggestionRequest, text: str, signals: set[str], order: OrderSnapshot | None
+) -> _Decision:
+    if order is None:
+        if signals <= {"thanks"} and "thanks" in signals:
+            return _Decision("thanks", ActionType.NONE, "thanks", "thanks_without_order", 0.6)
+        return _Decision("unknown_order", ActionType.INFO_REQUEST, "ask_order", "no_order", 0.5)
+    foreign = [name for name in order_names_in(text) if name not in _sender_names(request, order)]
+    if foreign:
+        # Only the sender's orders are ours to discuss; ask for theirs without naming any.
+        return _Decision("other_order", ActionType.INFO_REQUEST, "ask_order", "foreign_order", 0.5)
+    if "instructions" in signals:
+        return _hold("instructions", "the message gives the system instructions")
+    if too_much := [a for a in money_amounts(text) if a > max(order.total, order.refundable)]:
+        return _hold("dictated_amount", f"asks about {max(too_much)}, more than the order's total")
+    if "compensation" in signals:
+        return _hold("compensation", "asks for compensation beyond a refund or replacement")
+    if "address_change" in signals:
+        return _address(request, order)
+    unshipped = not order.cancelled and order.fulfillment_status == "UNFULFILLED"
+    goods = [s for s in _GOODS if s in signals]
+    if "cancel" in signals and (unshipped or not goods):
+        return _cancel(order)
+    if goods:
+        return _goods(text, signals, order)
+    if "status" in signals:
+        state = "CANCELLED" if order.cancelled else order.fulfillment_status
+        if not replies.has_template(f"status_{state}"):
+            state = "UNFULFILLED"
+        return _Decision("order_status", ActionType.NONE, f"status_{state}", "status", 0.8)
+    if "thanks" in signals:
+        return _Decision("thanks", ActionType.NONE, "thanks", "thanks", 0.7)
+    return _Decision("other", ActionType.INFO_REQUEST, "ask_problem", "nothing_matched", 0.35)
+
+
+def _sender_names(request: SuggestionRequest, order: OrderSnapshot) -> set[str]:
+    return {order.name, *(o.name for o in request.candidate_orders)}
+
+
+def _hold(rule: str, why: str) -> _Decision:
+    return _Decision("needs_person", ActionType.NONE, "hold", f"{rule} ({why})", 0.5)
+
+
+def _cancel(order: OrderSnapshot) -> _Decision:
+    if order.cancelled:
+        return _Decision(
+            "cancel_request", ActionType.NONE, "already_cancelled", "cancel_already_cancelled", 0.8
+        )
+    if order.fulfillment_status != "UNFULFILLED":
+        return _Decision(
+            "cancel_request", ActionType.NONE, "cancel_shipped", "cancel_after_shipping", 0.75
+        )
+    return _Decision(
+        "cancel_request",
+        ActionType.CANCEL,
+        "cancelled",
+        "cancel_before_shipping",
+        0.85,
+        payload={"reason": "CUSTOMER"},
+        values={"amount": str(order.refundable), "currency": order.currency},
+    )
+
+
+def _address(request: SuggestionRequest, order: OrderSnapshot) -> _Decision:
+    if order.cancelled or order.fulfillment_status != "UNFULFILLED":
+        return _Decision(
+            "address_change", ActionType.NONE, "address_shipped", "address_after_shipping", 0.75
+        )
+    found = extract.new_address(request.text, order.shipping_address)
+    if found is None:
+        return _Decision(
+            "address_change",
+            ActionType.INFO_REQUEST,
+            "ask_address",
+            "address_change_without_full_address",
+            0.7,
+        )
+    address, source = found
+    one_line = ", ".join(
+        address[key] for key in ("address1", "zip", "city", "countryCode") if address.get(key)
+    )
+    fallback = source.startswith("country kept")
+    return _Decision(
+        "address_change",
+        ActionType.ADDRESS_CHANGE,
+        "address_changed",
+        f"address_change_with_full_address (country from {source})",
+        0.65 if fallback else 0.8,
+        payload={"address": address},
+        values={"address": one_line},
+    )
+
+
+def _goods(text: str, signals: set[str], order: OrderSnapshot) -> _Decision:
+    items = _items_concerned(text, order)
+    wants_refund = "refund" in signals or "return" in signals
+    wants_new = "exchange" in signals
+    if wants_new and (not wants_refund or "wrong_item" in signals):
+        return _replace(items, order, "exchange_requested", 0.8 if not wants_refund else 0.6, text)
+    if wants_refund:
+        return _refund(items, order, "refund_requested", 0.85, text)
+    if "wrong_item" in signals:
+        return _replace(items, order, "wrong_item_sent", 0.7, text)
+    reason = "damaged_item" if "damaged" in signals else "missing_item"
+    return _refund(items, order, reason, 0.6, text)
+
+
+def _items_concerned(text: str, order: OrderSnapshot) -> list[LineItem]:
+    """The items named where the problem is told; "you can keep the descaler" is not one."""
+    told = " ".join(
+        sentence
+        for sentence in _SENTENCE.split(text)
+        if any(lexicon.present(signal, sentence) for signal in _GOODS)
+    )
+    return extract.mentioned_items(order, told) or extract.mentioned_items(order, text)
+
+
+def _refund(
+    items: list[LineItem], order: OrderSnapshot, rule: str, confidence: float, text: str
+) -> _Decision:
+    if order.refundable <= 0:
+        return _Decision("refund_request", ActionType.NONE, "hold", f"{rule}_nothing_left", 0.5)
+    partial = items and len(items) < len(order.line_items)
+    if partial:
+        lines = [{"line_item_id": i.id, "quantity": extract.quantity_for(i, text)} for i in items]
+        return _Decision(
+            "refund_request",
+            ActionType.REFUND,
+            "refunded_items",
+            f"{rule} (partial: the items named)",
+            confidence,
+            payload={"line_items": lines},
+            values={"items": _titles(items)},
+        )
+    return _Decision(
+        "refund_request",
+        ActionType.REFUND,
+        "refunded",
+        f"{rule} (the order's refundable rest)",
+        confidence - (0.1 if len(order.line_items) > 1 and not items else 0),
+        payload={"amount": str(order.refundable)},
+        values={"amount": str(order.refundable), "currency": order.currency},
+    )
+
+
+def _replace(
+    items: list[LineItem], order: OrderSnapshot, rule: str, confidence: float, text: str
+) -> _Decision:
+    if not items and len(order.line_items) == 1:
+        items = list(order.line_items)
+    if not items:
+        return _Decision(
+            "replace_item", ActionType.INFO_REQUEST, "ask_item", f"{rule}_which_item", 0.55
+        )
+    item = items[0]
+    if order.cancelled or item.variant_id is None:
+        return _Decision("replace_item", ActionType.NONE, "hold", f"{rule}_not_replaceable", 0.5)
+    payload: dict[str, Any] = {
+        "line_item_id": item.id,
+        "quantity": extract.quantity_for(item, text),
+    }
+    return _Decision(
+        "replace_item",
+        ActionType.REPLACE_ITEM,
+        "replacing",
+        rule,
+        confidence - (0.1 if len(items) > 1 else 0),
+        payload=payload,
+        values={"items": item.title},
+    )
+
+
+def _titles(items: list[LineItem]) -> str:
+    return ", ".join(item.title for item in items)
