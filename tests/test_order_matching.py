@@ -1,0 +1,29 @@
+"""Order numbers quoted in a customer's text, in any script."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.order_matching import order_names_in
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("My order #1001 arrived broken", ["#1001"]),
+        ("order no. 1003 and order number 1004", ["#1003", "#1004"]),
+        ("#1001, #1002 and #1001 again", ["#1001", "#1002"]),
+        # Japanese runs on without spaces: the number is glued to kana or kanji.
+        ("注文#1004をキャンセルしてください", ["#1004"]),
+        ("ご注文#1021が届きました。", ["#1021"]),
+        # Full-width number sign and digits, as Japanese input methods type them.
+        ("ご注文\uff03\uff11\uff10\uff10\uff14について", ["#1004"]),
+    ],
+)
+def test_order_names_are_found(text: str, names: list[str]) -> None:
+    assert order_names_in(text) == names
+
+
+@pytest.mark.parametrize("text", ["I bought 2000 mugs", "#1001x", "ref #12", "order abc1001"])
+def test_what_is_not_an_order_number(text: str) -> None:
+    assert order_names_in(text) == []
