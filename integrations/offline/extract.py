@@ -3,6 +3,7 @@ thread, and a new postal address when one is written out in full. Pure."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -45,6 +46,11 @@ def mentioned_items(order: OrderSnapshot, text: str) -> list[LineItem]:
         if not words:
             continue
         hits = sum(_mentions(word, text) for word in words)
+        # German writes the title's words as one ("Yoga mat" -> "Yogamatte").
+        compound = any(
+            re.search(rf"\b{re.escape(a + b)}", text, re.I) for a, b in itertools.pairwise(words)
+        )
+        hits += 2 * compound
         if _mentions(words[-1], text) or hits >= 2 or item.title.lower() in text.lower():
             scored.append((hits, item))
     scored.sort(key=lambda pair: -pair[0])

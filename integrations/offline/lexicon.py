@@ -395,13 +395,19 @@ SIGNALS: dict[str, re.Pattern[str]] = {
 }
 
 # "Don't send another", "no hace falta que enviéis otra", "kein Ersatz", "pas besoin"...
+# "X rather than Y" asks for X, so Y counts as negated too.
 _NEGATION_BEFORE = re.compile(
-    r"(?:\b(?:no|not|don'?t|do not|doesn'?t|never|without|rather than|instead of a|nicht|kein\w*|"
-    r"ohne|pas|ni|sin|jamais|plut[ôo]t que)\b|n't)[^.!?\n]{0,24}$",
+    r"(?:\b(?:no|not|don'?t|do not|doesn'?t|never|without|rather than|instead of|nicht|kein\w*|"
+    r"ohne|statt|anstatt|pas|ni|sin|en (?:lugar|vez) de|jamais|plut[ôo]t que|au lieu de)\b|n't)"
+    r"[^.!?\n]{0,24}$",
     _I,
 )
-_NEGATION_AFTER_JA = re.compile(
-    r"^.{0,6}(?:不要|いりません|要りません|必要ありません|結構です|しなくて)"
+# German and Japanese put the negation after the thing: "eine Erstattung brauche ich nicht".
+_NEGATION_AFTER = re.compile(
+    r"^\w*[^.!?\n]{0,20}?(?:\b(?:brauche|brauchen|m[öo]chte|will|ben[öo]tige) (?:ich|wir) nicht\b"
+    r"|\bnicht (?:n[öo]tig|notwendig|erforderlich)\b)"
+    r"|^.{0,6}(?:不要|いりません|要りません|必要ありません|結構です|しなくて)",
+    _I,
 )
 
 
@@ -413,8 +419,8 @@ def affirmed(signal: str, text: str) -> bool:
 def affirmed_matches(signal: str, text: str) -> Iterator[re.Match[str]]:
     for match in SIGNALS[signal].finditer(text):
         before = text[max(0, match.start() - 40) : match.start()]
-        after = text[match.end() : match.end() + 10]
-        if _NEGATION_BEFORE.search(before) or _NEGATION_AFTER_JA.search(after):
+        after = text[match.end() : match.end() + 40]
+        if _NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after):
             continue
         yield match
 

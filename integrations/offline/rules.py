@@ -186,6 +186,11 @@ def _goods(text: str, signals: set[str], order: OrderSnapshot) -> _Decision:
     if "wrong_item" in signals:
         return _replace(items, order, "wrong_item_sent", 0.7, text)
     reason = "damaged_item" if "damaged" in signals else "missing_item"
+    if not items and len(order.line_items) > 1:
+        # A problem told, no remedy asked and no item named: which one, before money moves.
+        return _Decision(
+            "item_problem", ActionType.INFO_REQUEST, "ask_item", f"{reason}_which_item", 0.55
+        )
     return _refund(items, order, reason, 0.6, text)
 
 
