@@ -128,17 +128,44 @@ def _segments(text: str) -> list[str]:
 
 
 def _country(segment: str) -> str | None:
-    return _COUNTRIES.get(segment.strip().lower())
+    return _COUNTRIES.get(segment.strip(" .?!").lower())
 
 
-def _street_before(segments: Sequence[str], index: int) -> str | None:
+_UNIT = re.compile(
+    r"^(?:apt|apartment|suite|unit|flat|floor|piso|planta|puerta|wohnung|etage|stock|app|"
+    r"appartement|b[âa]timent|bât|[ée]tage)\b\.?",
+    re.I,
+)
+_NUMBER_FIRST = re.compile(r"(\d+[A-Za-z]?\s+(?:[^\W\d_][\w'.-]*\s*){1,4})$", re.U)
+_NUMBER_LAST = re.compile(r"((?:[^\W\d_][\w'.-]*\s+){1,3}\d+[A-Za-z]?)$", re.U)
+
+
+def _street_before(segments: Sequence[str], index: int) -> tuple[str, str | None] | None:
+    """The street line (and a flat or suite line after it) ending just before `index`."""
     for back in (1, 2):
         if index - back < 0:
             return None
         candidate = segments[index - back]
-        if _STREET.match(candidate) and "#" not in candidate and len(candidate) <= 80:
-            return candidate
+        if not _STREET.match(candidate) or "#" in candidate or len(candidate) > 120:
+            continue
+        if _UNIT.match(candidate) and index - back - 1 >= 0:
+            street = _street_line(segments[index - back - 1])
+            if street is not None:
+                return street, candidate
+        street = _street_line(candidate)
+        if street is not None:
+            return street, None
     return None
+
+
+def _street_line(segment: str) -> str | None:
+    """The street and number, without the sentence around it ("...my order to 88 Pine St")."""
+    if not _STREET.match(segment):
+        return None
+    if len(segment.split()) <= 5:
+        return segment
+    match = _NUMBER_FIRST.search(segment) or _NUMBER_LAST.search(segment)
+    return match[1].strip() if match else None
 
 
 def new_address(text: str, current: dict[str, Any] | None) -> tuple[dict[str, str], str] | None:
@@ -208,7 +235,9 @@ def _western_address(segments: Sequence[str]) -> tuple[dict[str, str], str] | No
         street = _street_before(segments, street_index)
         if street is None or _country(fields["city"]) is not None:
             continue
-        fields["address1"] = street
+        fields["address1"] = street[0]
+        if street[1]:
+            fields["address2"] = street[1]
         for following in segments[index + 1 : index + 3]:
             if country := _country(following):
                 fields["countryCode"], note = country, "the country named"

@@ -301,6 +301,11 @@ SIGNALS: dict[str, re.Pattern[str]] = {
             r"update on",
             r"(?:has ?n[o']?t|have ?n[o']?t|not|never|still not|yet to) (?:yet )?(?:arrived|been delivered|received|come|shipped)",
             r"when will",
+            r"when\b[^.?!\n]{0,40}\b(?:ship|arriv|deliver|dispatch|be sent)",
+            r"(?:shipping|delivery|dispatch) date",
+            r"cu[aá]ndo\b[^.?!\n]{0,40}\b(?:env[ií]|lleg|mand|sale)",
+            r"wann\b[^.?!\n]{0,40}\b(?:verschickt|versendet|geliefert|an ?kommt|kommt)",
+            r"quand\b[^.?!\n]{0,40}\b(?:exp[ée]di|arriv|livr|envoy)",
             r"still waiting",
             r"any news",
             r"shipped yet",
@@ -327,7 +332,16 @@ SIGNALS: dict[str, re.Pattern[str]] = {
         )
         + "|"
         + _any(
-            "どこ", "追跡", "配送状況", "いつ届", "まだ届", "届いていません", "発送状況", "いつ頃"
+            "いつ発送",
+            "いつ届",
+            "どこ",
+            "追跡",
+            "配送状況",
+            "いつ届",
+            "まだ届",
+            "届いていません",
+            "発送状況",
+            "いつ頃",
         ),
         _I,
     ),

@@ -161,7 +161,9 @@ def _address(request: SuggestionRequest, order: OrderSnapshot) -> _Decision:
         )
     address, source = found
     one_line = ", ".join(
-        address[key] for key in ("address1", "zip", "city", "countryCode") if address.get(key)
+        address[key]
+        for key in ("address1", "address2", "zip", "city", "countryCode")
+        if address.get(key)
     )
     fallback = source.startswith("country kept")
     return _Decision(
@@ -221,12 +223,14 @@ def _refund(
             payload={"line_items": lines},
             values={"items": _titles(items)},
         )
+    several = len(order.line_items) > 1 and not items
+    unnamed = f"; no item of {len(order.line_items)} named, check which" if several else ""
     return _Decision(
         "refund_request",
         ActionType.REFUND,
         "refunded",
-        f"{rule} (the order's refundable rest)",
-        confidence - (0.1 if len(order.line_items) > 1 and not items else 0),
+        f"{rule} (the order's refundable rest{unnamed})",
+        confidence - (0.1 if several else 0),
         payload={"amount": str(order.refundable)},
         values={"amount": str(order.refundable), "currency": order.currency},
     )
