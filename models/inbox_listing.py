@@ -1,0 +1,228 @@
+"""The inbox listing: one page of a merchant's threads, newest first, by keyset.
+
+Pure SQL construction and execution; the HTTP layer (api/threads.py) shapes the rows.
+The page is chosen on `threads` alone (its (user_id, last_message_at) index gives the
+order), and only the page's rows then look up their messages, order and action, so the
+cost of a page does not grow with the size of the inbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.enums import ActionStatus, ActionType
+
+SNIPPET_CHARS = 160
+
+
+class InboxView(enum.StrEnum):
+    needs_decision = "needs_decision"
+    handled = "handled"
+    all = "all"
+
+
+class InvalidCursorError(ValueError):
+    """A cursor this module did not issue (or that was altered)."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last row of a page: the next page starts strictly after it."""
+
+    last_message_at: datetime
+    thread_id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([self.last_message_at.isoformat(), str(self.thread_id)])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            at, thread_id = json.loads(raw)
+            parsed = cls(datetime.fromisoformat(at), uuid.UUID(thread_id))
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise InvalidCursorError("the cursor is not one this API issued") from exc
+        if parsed.last_message_at.tzinfo is None:
+            raise InvalidCursorError("the cursor is not one this API issued")
+        return parsed
+
+
+@dataclass(frozen=True)
+class ThreadSummary:
+    id: uuid.UUID
+    subject: str
+    customer_email: str
+    last_message_at: datetime
+    message_count: int
+    snippet: str
+    order_name: str | None
+    action_type: ActionType | None
+    action_status: ActionStatus | None
+    needs_decision: bool
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    threads: list[ThreadSummary]
+    next_cursor: Cursor | None
+
+
+# A thread's actions are reached through its messages (an action belongs to the message
+# it answers); each probe is two unique-index lookups per message, and threads are short.
+_HAS_PENDING = """EXISTS (
+    SELECT 1 FROM messages pm JOIN actions pa ON pa.message_id = pm.id
+    WHERE pm.thread_id = t.id AND pa.user_id = :user_id AND pa.status = 'PENDING')"""
+
+# Handled: nothing waits for a person and nothing approved is still running, so the
+# latest action ended (EXECUTED, REJECTED, FAILED) or no action was needed at all.
+_VIEW_FILTERS = {
+    InboxView.needs_decision: f"AND {_HAS_PENDING}",
+    InboxView.handled: """AND NOT EXISTS (
+        SELECT 1 FROM messages hm JOIN actions ha ON ha.message_id = hm.id
+        WHERE hm.thread_id = t.id AND ha.status IN ('PENDING', 'APPROVED'))""",
+    InboxView.all: "",
+}
+
+# Each branch is served by its own index (customer address prefix, full-text on the
+# subject and on message text, order name); the union is the set of matching threads.
+_SEARCH_FILTER = """AND t.id IN (
+        SELECT st.id FROM threads st
+        WHERE st.user_id = :user_id AND st.customer_email LIKE :email_prefix ESCAPE '\\'
+        UNION
+        SELECT st.id FROM threads st
+        WHERE st.user_id = :user_id
+          AND to_tsvector('simple'::regconfig, st.subject) @@ plainto_tsquery('simple', :q)
+        UNION
+        SELECT sm.thread_id FROM messages sm
+        WHERE sm.user_id = :user_id
+          AND to_tsvector('simple'::regconfig, sm.body_text) @@ plainto_tsquery('simple', :q)
+        UNION
+        SELECT om.thread_id FROM connections oc
+        JOIN orders oo ON oo.connection_id = oc.id
+        JOIN messages om ON om.order_id = oo.id
+        WHERE oc.user_id = :user_id AND om.user_id = :user_id
+          AND oo.name IN (:order_name, :order_name_hash))"""
+
+# Keyset: `<=` on the indexed time bounds the index scan; the row comparison drops
+# the ties already shown.
+_AFTER_CURSOR = """AND t.last_message_at <= :cursor_at
+        AND (t.last_message_at, t.id) < (:cursor_at, :cursor_id)"""
+
+_LISTING = """
+WITH page AS (
+    SELECT t.id, t.subject, t.customer_email, t.last_message_at
+    FROM threads t
+    WHERE t.user_id = :user_id
+        {after_cursor}
+        {view_filter}
+        {search_filter}
+    ORDER BY t.last_message_at DESC, t.id DESC
+    LIMIT :limit
+)
+SELECT p.id, p.subject, p.customer_email, p.last_message_at,
+    counted.message_count, latest.snippet, ordered.order_name,
+    acted.action_type, acted.action_status, {has_pending} AS needs_decision
+FROM page p
+CROSS JOIN LATERAL (
+    SELECT count(*) AS message_count FROM messages cm WHERE cm.thread_id = p.id
+) counted
+LEFT JOIN LATERAL (
+    SELECT left(lm.body_text, {snippet_chars}) AS snippet FROM messages lm
+    WHERE lm.thread_id = p.id ORDER BY lm.sent_at DESC, lm.id DESC LIMIT 1
+) latest ON true
+LEFT JOIN LATERAL (
+    SELECT o.name AS order_name FROM messages om JOIN orders o ON o.id = om.order_id
+    WHERE om.thread_id = p.id ORDER BY om.sent_at DESC, om.id DESC LIMIT 1
+) ordered ON true
+LEFT JOIN LATERAL (
+    SELECT a.type AS action_type, a.status AS action_status
+    FROM messages am JOIN actions a ON a.message_id = am.id
+    WHERE am.thread_id = p.id ORDER BY a.created_at DESC, a.id DESC LIMIT 1
+) acted ON true
+ORDER BY p.last_message_at DESC, p.id DESC
+"""
+
+
+def _like_escape(value: str) -> str:
+    return re.sub(r"([\\%_])", r"\\\1", value)
+
+
+def listing_sql(view: InboxView, *, searching: bool, after_cursor: bool) -> str:
+    """The statement for one page; every variable part is a bound parameter."""
+    return _LISTING.format(
+        after_cursor=_AFTER_CURSOR if after_cursor else "",
+        view_filter=_VIEW_FILTERS[view],
+        search_filter=_SEARCH_FILTER if searching else "",
+        has_pending=_HAS_PENDING.replace("t.id", "p.id"),
+        snippet_chars=SNIPPET_CHARS,
+    )
+
+
+def listing_params(
+    user_id: uuid.UUID, q: str | None, cursor: Cursor | None, limit: int
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit + 1}
+    if cursor is not None:
+        params["cursor_at"] = cursor.last_message_at
+        params["cursor_id"] = cursor.thread_id
+    if q:
+        term = q.strip()
+        # Addresses are stored lowercased (integrations.mime); order names as "#1001".
+        params["email_prefix"] = _like_escape(term.lower()) + "%"
+        params["q"] = term
+        params["order_name"] = term
+        params["order_name_hash"] = term if term.startswith("#") else f"#{term}"
+    return params
+
+
+async def list_threads(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    view: InboxView = InboxView.all,
+    q: str | None = None,
+    cursor: Cursor | None = None,
+    limit: int = 50,
+) -> InboxPage:
+    """Up to `limit` of the owner's threads after `cursor`, and the cursor of the next page."""
+    searching = bool(q and q.strip())
+    statement = text(listing_sql(view, searching=searching, after_cursor=cursor is not None))
+    # A parallel scan overshoots a LIMIT: the workers each probe thousands of threads
+    # before the first 51 rows are merged (measured: 300 ms instead of 26 ms at 100k).
+    await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    rows = (
+        await session.execute(
+            statement, listing_params(user_id, q if searching else None, cursor, limit)
+        )
+    ).all()
+    threads = [
+        ThreadSummary(
+            id=row.id,
+            subject=row.subject,
+            customer_email=row.customer_email,
+            last_message_at=row.last_message_at,
+            message_count=row.message_count,
+            snippet=row.snippet or "",
+            order_name=row.order_name,
+            action_type=ActionType(row.action_type) if row.action_type else None,
+            action_status=ActionStatus(row.action_status) if row.action_status else None,
+            needs_decision=row.needs_decision,
+        )
+        for row in rows[:limit]
+    ]
+    more = len(rows) > limit
+    next_cursor = Cursor(threads[-1].last_message_at, threads[-1].id) if more else None
+    return InboxPage(threads=threads, next_cursor=next_cursor)
