@@ -290,7 +290,9 @@ def screenshot(screenshots_dir: Path) -> Screenshot:
         path = screenshots_dir / f"{name}.png"
         if path in _session.screenshots:
             raise ValueError(f"screenshot {name!r} was already taken in this session")
-        await page.screenshot(path=path, full_page=full_page)
+        # scale="css": one pixel per CSS pixel, so a phone's 3x screen does not make a
+        # 9x larger file that takes seconds to encode.
+        await page.screenshot(path=path, full_page=full_page, scale="css")
         _session.screenshots.append(path)
         print(f"screenshot: {path}")
         return path
