@@ -18,3 +18,18 @@ def test_pipeline_benchmark_runs_end_to_end(repo_root: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ratio pipeline / baseline:" in result.stdout
     assert "approve -> executed" in result.stdout
+
+
+def test_inbox_benchmark_runs_end_to_end(repo_root: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.inbox", "--threads", "300", "--requests", "3"],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "worst listing p95 over HTTP" in result.stdout
+    assert "needs_decision page 5 (" in result.stdout
+    # The order searched for exists, so the search must find its thread.
+    assert "search order name (1 rows)" in result.stdout
