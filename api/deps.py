@@ -1,4 +1,11 @@
-"""Typed request dependencies: the database session, the caller's identity, Temporal."""
+"""Typed request dependencies: the database session, the caller's identity, Temporal.
+
+The caller's identity, by kind of route:
+- JSON API (/api/...): `CurrentUser` - a bearer API token, or the web session cookie
+  (then a state-changing request must carry the X-CSRF-Token header); 401 JSON otherwise.
+- HTML page: `WebUser` - the session cookie; without one, a 303 to /login?next=<page>.
+- HTML form POST: `CsrfProtected` - a WebUser whose form's CSRF token has been checked.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from api.errors import ServiceUnavailableError, UnauthorizedError
+from api.web_auth import SAFE_METHODS, CsrfProtected, WebUser, check_csrf, signed_in
 from deskpilot.settings import Settings
 from models.api_token import user_for_token
 
@@ -33,7 +41,15 @@ async def _current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> uuid.UUID:
     if credentials is None:
-        raise UnauthorizedError("an API token is required: send Authorization: Bearer <token>")
+        session = await signed_in(request)
+        if session is None:
+            raise UnauthorizedError(
+                "an API token is required: send Authorization: Bearer <token> (or sign in)"
+            )
+        # A browser sends the cookie by itself, even on a request another site made it send.
+        if request.method not in SAFE_METHODS:
+            await check_csrf(request, session)
+        return session.user_id
     # Its own short transaction, so marking the token used never waits on the route's work.
     async with _sessions(request)() as session, session.begin():
         user_id = await user_for_token(session, credentials.credentials)
@@ -68,3 +84,15 @@ TemporalDep = Annotated[Client, Depends(_temporal)]
 OptionalTemporalDep = Annotated[Client | None, Depends(_optional_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TaskQueueDep = Annotated[str, Depends(_task_queue)]
+
+__all__ = [
+    "CsrfProtected",
+    "CurrentUser",
+    "OptionalTemporalDep",
+    "SessionDep",
+    "SessionsDep",
+    "SettingsDep",
+    "TaskQueueDep",
+    "TemporalDep",
+    "WebUser",
+]

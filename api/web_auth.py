@@ -1,0 +1,432 @@
+"""Signing in to the web app: session cookies, CSRF tokens, login and logout, page rendering.
+
+Browsers authenticate with the `deskpilot_session` cookie (a server-side session); programs
+keep using bearer API tokens (api/deps.py accepts either). A request authenticated by the
+cookie must prove with a CSRF token that it comes from our own page when it changes state;
+a bearer token is never sent by a browser on its own, so those requests are exempt.
+
+Pages use `WebUser` (no session: 303 to /login?next=...), POST form routes `CsrfProtected`,
+and `render()` to fill a template with the user and the CSRF token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from api.errors import ApiError, UnauthorizedError
+from models.db import unit_of_work
+from models.login_throttle import clear_login_failures, login_retry_after, record_login_failure
+from models.user import MAX_PASSWORD_LENGTH, User, verify_password
+from models.web_session import (
+    SESSION_MAX_AGE,
+    SignedIn,
+    end_web_session,
+    start_web_session,
+    web_session_for,
+)
+
+SESSION_COOKIE = "deskpilot_session"
+LOGIN_CSRF_COOKIE = "deskpilot_login_csrf"
+CSRF_FIELD = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+# Where a sign-in lands when it was not sent from a page.
+HOME_PATH = "/inbox"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LOGIN_CSRF_MAX_AGE = 60 * 60
+_WRONG_CREDENTIALS = "The email or password is not correct."
+
+router = APIRouter(tags=["sign-in"])
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@pass_context
+def _csrf_input(context: Context) -> Markup:
+    """`{{ csrf_input() }}` inside a <form method="post">."""
+    token = context.get("csrf_token") or ""
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(token))
+
+
+templates.globals["csrf_input"] = _csrf_input
+
+
+class ForbiddenError(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class TooManyAttemptsError(ApiError):
+    status_code = 429
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(_throttled_message(retry_after))
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class LoginRequiredError(ApiError):
+    """A page asked for without a session: the browser is sent to the sign-in form."""
+
+    status_code = 303
+    code = "login_required"
+
+    def __init__(self, next_path: str | None) -> None:
+        super().__init__("sign in to see this page")
+        location = "/login" if next_path is None else f"/login?next={quote(next_path, safe='/')}"
+        self.headers = {"Location": location}
+
+
+def _throttled_message(retry_after: int) -> str:
+    minutes = max(1, round(retry_after / 60))
+    unit = "minute" if minutes == 1 else "minutes"
+    return f"Too many failed sign-ins. Try again in {minutes} {unit}."
+
+
+# --- keys and tokens -----------------------------------------------------------------------
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessions
+
+
+def _login_form_key(request: Request) -> bytes:
+    """The key that signs the login form's double-submit cookie, the same in every process."""
+    key: bytes | None = getattr(request.app.state, "login_form_key", None)
+    if key is None:
+        secret = request.app.state.settings.resolve_secret_key()
+        key = hmac.new(secret.encode("utf-8"), b"deskpilot/login-form/v1", hashlib.sha256).digest()
+        request.app.state.login_form_key = key
+    return key
+
+
+def csrf_token_for(signed_in: SignedIn) -> str:
+    """The CSRF token of a session: an HMAC of its secret, never the secret itself."""
+    return hmac.new(
+        bytes.fromhex(signed_in.csrf_secret), b"deskpilot/csrf/v1", hashlib.sha256
+    ).hexdigest()
+
+
+def _login_form_token(request: Request, nonce: str) -> str:
+    return hmac.new(_login_form_key(request), nonce.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _same(given: object, expected: str) -> bool:
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _secure_cookies(request: Request) -> bool:
+    return str(request.app.state.settings.public_url).lower().startswith("https://")
+
+
+def safe_next(target: str | None) -> str:
+    """`target` if it is a path on this site, else HOME_PATH: never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return HOME_PATH
+    # Browsers read a backslash as a slash ("/\\evil.example") and drop tabs and newlines.
+    if "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return HOME_PATH
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return HOME_PATH
+    return target
+
+
+# --- the session behind a request ------------------------------------------------------------
+
+
+async def signed_in(request: Request) -> SignedIn | None:
+    """The request's live session, or None; looked up once per request."""
+    if hasattr(request.state, "web_session"):
+        return request.state.web_session
+    found: SignedIn | None = None
+    value = request.cookies.get(SESSION_COOKIE)
+    if value:
+        async with unit_of_work(_sessions(request)) as session:
+            found = await web_session_for(session, value)
+    request.state.web_session = found
+    return found
+
+
+async def check_csrf(request: Request, session: SignedIn) -> None:
+    """403 unless the request carries the session's CSRF token (header or form field)."""
+    given: object = request.headers.get(CSRF_HEADER)
+    content_type = request.headers.get("content-type", "")
+    if given is None and content_type.startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        # Starlette keeps the parsed form: the route's Form() parameters read it again.
+        given = (await request.form()).get(CSRF_FIELD)
+    if not _same(given, csrf_token_for(session)):
+        raise ForbiddenError(
+            "the form's security token is missing or out of date: reload the page and try again"
+        )
+
+
+async def _web_user(request: Request) -> uuid.UUID:
+    session = await signed_in(request)
+    if session is None:
+        next_path = None
+        if request.method in SAFE_METHODS:
+            query = f"?{request.url.query}" if request.url.query else ""
+            next_path = request.url.path + query
+        raise LoginRequiredError(next_path)
+    if request.method not in SAFE_METHODS:
+        await check_csrf(request, session)
+    return session.user_id
+
+
+async def _csrf_protected(request: Request) -> uuid.UUID:
+    user_id = await _web_user(request)
+    session = await signed_in(request)
+    assert session is not None  # _web_user refused a request without one
+    await check_csrf(request, session)
+    return user_id
+
+
+# A page: the signed-in user's id, or a redirect to the sign-in form.
+WebUser = Annotated[uuid.UUID, Depends(_web_user)]
+# A form POST: WebUser whose CSRF token has been checked (403 when missing or wrong).
+CsrfProtected = Annotated[uuid.UUID, Depends(_csrf_protected)]
+
+
+def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page from api/templates with `user` (SignedIn or None) and `csrf_token` added."""
+    session: SignedIn | None = getattr(request.state, "web_session", None)
+    values: dict[str, Any] = {
+        "request": request,
+        "path": request.url.path,
+        "user": session,
+        "csrf_token": csrf_token_for(session) if session else "",
+    }
+    values.update(context)
+    return HTMLResponse(templates.get_template(name).render(values), status_code=status_code)
+
+
+# --- cookies ---------------------------------------------------------------------------------
+
+
+def _set_session_cookie(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=int(SESSION_MAX_AGE.total_seconds()),
+        path="/",
+        secure=_secure_cookies(request),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _clear_session_cookie(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=_secure_cookies(request), httponly=True, samesite="lax"
+    )
+
+
+# --- signing in ------------------------------------------------------------------------------
+
+
+def _client_ip(request: Request) -> str | None:
+    # Behind a proxy, uvicorn's --proxy-headers (with --forwarded-allow-ips) puts the real
+    # client here; a header the client sets itself is never trusted.
+    return request.client.host if request.client else None
+
+
+async def _authenticate(request: Request, email: str, password: str) -> tuple[User, str]:
+    """Checks the throttle and the password; starts a session. Returns the user and cookie."""
+    ip = _client_ip(request)
+    async with unit_of_work(_sessions(request)) as session:
+        retry_after = await login_retry_after(session, email, ip)
+        if retry_after is not None:
+            raise TooManyAttemptsError(retry_after)
+        user = await verify_password(session, email, password)
+        if user is None:
+            await record_login_failure(session, email, ip)
+        else:
+            await clear_login_failures(session, email)
+            cookie = await start_web_session(
+                session,
+                user.id,
+                user_agent=request.headers.get("user-agent"),
+                replacing=request.cookies.get(SESSION_COOKIE),
+            )
+    if user is None:
+        raise UnauthorizedError(_WRONG_CREDENTIALS)
+    return user, cookie
+
+
+def _login_page(
+    request: Request,
+    *,
+    next_path: str,
+    email: str = "",
+    error: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    # Reuse the browser's nonce so two open sign-in tabs both work.
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+    if not (16 <= len(nonce) <= 64 and nonce.isascii() and nonce.replace("-", "").isalnum()):
+        nonce = secrets.token_hex(16)
+    response = render(
+        request,
+        "login.html",
+        status_code=status_code,
+        next=next_path,
+        email=email,
+        error=error,
+        csrf_token=_login_form_token(request, nonce),
+    )
+    response.headers.update(headers or {})
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        nonce,
+        max_age=_LOGIN_CSRF_MAX_AGE,
+        path="/login",
+        secure=_secure_cookies(request),
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login_form(request: Request, next: str | None = None) -> Response:
+    target = safe_next(next)
+    if await signed_in(request) is not None:
+        return RedirectResponse(target, status_code=303)
+    return _login_page(request, next_path=target)
+
+
+@router.post("/login", response_class=HTMLResponse, include_in_schema=False)
+async def login(
+    request: Request,
+    email: Annotated[str, Form(max_length=320)] = "",
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH * 4)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    target = safe_next(next)
+    nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not nonce or not _same(csrf, _login_form_token(request, nonce)):
+        return _login_page(
+            request,
+            next_path=target,
+            email=email,
+            error="The sign-in form expired. Please try again.",
+            status_code=403,
+        )
+    try:
+        _, cookie = await _authenticate(request, email, password)
+    except TooManyAttemptsError as exc:
+        return _login_page(
+            request,
+            next_path=target,
+            email=email,
+            error=exc.message,
+            status_code=429,
+            headers=exc.headers,
+        )
+    except UnauthorizedError as exc:
+        return _login_page(
+            request, next_path=target, email=email, error=exc.message, status_code=401
+        )
+    response = RedirectResponse(target, status_code=303)
+    _set_session_cookie(request, response, cookie)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout(request: Request) -> Response:
+    session = await signed_in(request)
+    response = RedirectResponse("/login", status_code=303)
+    if session is not None:
+        await check_csrf(request, session)
+        async with unit_of_work(_sessions(request)) as db:
+            await end_web_session(db, request.cookies[SESSION_COOKIE])
+    _clear_session_cookie(request, response)
+    return response
+
+
+# --- the same for JSON clients ---------------------------------------------------------------
+
+
+class SessionIn(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
+
+
+class SessionUserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str | None
+
+
+class SessionOut(BaseModel):
+    user: SessionUserOut
+    # Send it as X-CSRF-Token with every POST, PUT, PATCH or DELETE made with the cookie.
+    csrf_token: str
+
+
+@router.post("/api/session", response_model=SessionOut)
+async def create_session(request: Request, body: SessionIn, response: Response) -> SessionOut:
+    """Sign in with email and password: sets the session cookie.
+
+    No CSRF token: FastAPI reads the body only when it is sent as JSON, which a cross-site
+    <form> cannot do, so other sites cannot sign a browser in to an account of theirs.
+    """
+    user, cookie = await _authenticate(request, body.email, body.password)
+    _set_session_cookie(request, response, cookie)
+    async with unit_of_work(_sessions(request)) as session:
+        found = await web_session_for(session, cookie)
+    assert found is not None  # just created
+    return SessionOut(
+        user=SessionUserOut(id=user.id, email=user.email, name=user.name),
+        csrf_token=csrf_token_for(found),
+    )
+
+
+@router.get("/api/session", response_model=SessionOut)
+async def current_session(request: Request) -> SessionOut:
+    """The signed-in user and the session's CSRF token."""
+    session = await signed_in(request)
+    if session is None:
+        raise UnauthorizedError("not signed in")
+    return SessionOut(
+        user=SessionUserOut(id=session.user_id, email=session.email, name=session.name),
+        csrf_token=csrf_token_for(session),
+    )
+
+
+@router.delete("/api/session", status_code=204, response_class=Response)
+async def delete_session(request: Request) -> Response:
+    """Sign out: the session ends on the server and the cookie is cleared."""
+    session = await signed_in(request)
+    if session is None:
+        raise UnauthorizedError("not signed in")
+    await check_csrf(request, session)
+    async with unit_of_work(_sessions(request)) as db:
+        await end_web_session(db, request.cookies[SESSION_COOKIE])
+    response = Response(status_code=204)
+    _clear_session_cookie(request, response)
+    return response
