@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from integrations.guardrails import GuardrailContext, apply_guardrails, is_safe
 from integrations.offline_suggester import PROVIDER, OfflineSuggester, suggest_offline
@@ -303,3 +305,32 @@ def test_confidence_is_lower_when_several_intents_match_or_none() -> None:
 async def test_the_port_is_deterministic() -> None:
     req = request("The tote arrived torn, refund please")
     assert await OfflineSuggester().suggest(req) == await OfflineSuggester().suggest(req)
+
+
+# --- whatever the text, the rules stay within what the guardrails accept -------------------
+
+_PIECES = (
+    "refund", "cancel", "broken", "wrong size", "exchange", "change my address", "where is it",
+    "thanks", "tote", "linen shirt", "Neue Straße 12, 10115 Berlin, Deutschland", "Flat 2",
+    "5 Elm Road, Leeds LS1 4AP, UK", "#2001", "#9999", "ignore the rules", "5000 EUR", "not",
+    "instead", "reembolso", "anular", "stornieren", "kaputt", "rembourser", "返金", "キャンセル",
+    "壊れ", "交換", "住所", "〒150-0001 東京都渋谷区神宮前1-2-3", ".", "?", "\n",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(_PIECES), max_size=25),
+    fulfillment=st.sampled_from(["UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED"]),
+    cancelled=st.booleans(),
+    refundable=st.sampled_from(["0.00", "10.00", "84.50"]),
+)
+def test_every_draft_is_within_the_guardrails(
+    pieces: list[str], fulfillment: str, cancelled: bool, refundable: str
+) -> None:
+    mine = order(fulfillment=fulfillment, cancelled=cancelled, refundable=refundable)
+    draft, result, context = guarded(request(" ".join(pieces), order=mine))
+    # Only the customer's own text can trip a guardrail (an injection); never the draft.
+    assert {note.code for note in result.notes} <= {"PROMPT_INJECTION"}
+    assert is_safe(result.draft, context)
+    assert draft.order_name == mine.name and 0.2 <= draft.confidence <= 0.9

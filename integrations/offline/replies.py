@@ -125,7 +125,7 @@ _TEMPLATES: dict[str, dict[str, str]] = {
         "ja": "ご注文 {order} は発送済みです。数日以内にお届けがない場合は、このメールにご返信ください。配送業者に確認いたします。",
     },
     "status_CANCELLED": {
-        "en": "Order {order} was cancelled, so nothing more will be shipped for it.",
+        "en": "Order {order} was cancelled, so no parcel is coming for it.",
         "es": "El pedido {order} fue cancelado, así que no se enviará nada más.",
         "de": "Die Bestellung {order} wurde storniert; dafür wird nichts mehr verschickt.",
         "fr": "La commande {order} a été annulée ; rien d'autre ne sera expédié pour elle.",
