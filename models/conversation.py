@@ -72,7 +72,8 @@ class Message(Base):
     __table_args__ = (
         # The same email delivered twice (retries, two channels) is stored once.
         UniqueConstraint("user_id", "message_id"),
-        Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at"),
+        # With the id included, the inbox reaches a thread's actions without heap reads.
+        Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at", postgresql_include=["id"]),
         Index(
             "ix_messages_body_text_fts",
             text("to_tsvector('simple'::regconfig, body_text)"),

@@ -1,4 +1,5 @@
-"""Indexes for the inbox search: customer address prefix, words of subject and text.
+"""Indexes for the inbox: customer address prefix, words of subject and text, and
+a thread's message ids without heap reads.
 
 Revision ID: 0007
 Revises: 0006
@@ -22,6 +23,15 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # The inbox probes every listed thread's messages for their actions: with the id
+    # in the index those probes are index-only.
+    op.drop_index("ix_messages_thread_id_sent_at", table_name="messages")
+    op.create_index(
+        "ix_messages_thread_id_sent_at",
+        "messages",
+        ["thread_id", "sent_at"],
+        postgresql_include=["id"],
+    )
     op.create_index(
         "ix_threads_user_id_customer_email_pattern",
         "threads",
@@ -48,3 +58,5 @@ def downgrade() -> None:
     op.drop_index("ix_threads_subject_fts", table_name="threads")
     op.create_index("ix_threads_user_id_customer_email", "threads", ["user_id", "customer_email"])
     op.drop_index("ix_threads_user_id_customer_email_pattern", table_name="threads")
+    op.drop_index("ix_messages_thread_id_sent_at", table_name="messages")
+    op.create_index("ix_messages_thread_id_sent_at", "messages", ["thread_id", "sent_at"])
