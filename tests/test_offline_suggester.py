@@ -147,6 +147,12 @@ def test_cancel_on_a_shipped_order_explains_instead_of_cancelling() -> None:
     assert "cancel_after_shipping" in draft.rationale and result.notes == []
 
 
+def test_impatience_is_not_a_complaint_about_the_goods() -> None:
+    text = "I want to cancel, it's taking too long. Where is it??"
+    draft = suggest_offline(request(text, order=order(fulfillment="PARTIALLY_FULFILLED")))
+    assert draft.action is ActionType.NONE and "cancel_after_shipping" in draft.rationale
+
+
 def test_cancel_on_a_cancelled_order_says_so() -> None:
     draft = suggest_offline(request("Cancel it please", order=order(cancelled=True)))
     assert draft.action is ActionType.NONE and "already cancelled" in draft.reply
@@ -230,6 +236,19 @@ def test_an_address_on_one_line_with_a_flat() -> None:
     address = draft.payload["address"]
     assert (address["address1"], address["address2"]) == ("5 Elm Road", "Flat 2")
     assert (address["city"], address["zip"], address["countryCode"]) == ("Leeds", "LS1 4AP", "GB")
+
+
+def test_ship_it_to_a_complete_address_is_an_address_change() -> None:
+    text = "Ship it to 1600 Amphitheatre Pkwy, Mountain View, CA 94043 instead please"
+    draft = suggest_offline(request(text, order=order(country="US")))
+    assert draft.action is ActionType.ADDRESS_CHANGE
+    address = draft.payload["address"]
+    assert (address["address1"], address["city"]) == ("1600 Amphitheatre Pkwy", "Mountain View")
+    assert (address["provinceCode"], address["zip"], address["countryCode"]) == (
+        "CA",
+        "94043",
+        "US",
+    )
 
 
 def test_an_address_change_without_the_address_asks_for_it() -> None:

@@ -119,11 +119,21 @@ _JP = re.compile(
 _STREET = re.compile(r"(?=.*\d)(?=.*[^\W\d_]{2})", re.U)
 
 
+# "CA 94043 instead please": the sentence goes on after the postal code.
+_TRAILING_PROSE = re.compile(
+    rf"^(.*\b(?:\d{{5}}(?:-\d{{4}})?|[A-Z]\d[A-Z] ?\d[A-Z]\d|{_UK_POSTCODE}))(?:\s+[a-z][a-z' ]*)$"
+)
+
+
 def _segments(text: str) -> list[str]:
     parts = []
     for line in text.splitlines():
         line = _LABEL.sub("", line.strip().lstrip(">").strip())
-        parts += [p.strip(" .") for p in re.split(r"[,;]", line) if p.strip(" .")]
+        parts += [
+            _TRAILING_PROSE.sub(r"\1", p.strip(" .?!"))
+            for p in re.split(r"[,;]", line)
+            if p.strip(" .?!")
+        ]
     return parts
 
 

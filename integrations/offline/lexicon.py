@@ -155,7 +155,7 @@ SIGNALS: dict[str, re.Pattern[str]] = {
             r"not what i ordered",
             r"instead of",
             r"different (?:colou?r|size|item|model)",
-            r"too (?:small|big|large|tight|short|long)",
+            r"too (?:small|big|large|tight)",  # not "too long": that is about waiting
             r"does ?n[o']?t fit",
             r"mix-?up",
             r"equivocad",
@@ -246,7 +246,10 @@ SIGNALS: dict[str, re.Pattern[str]] = {
             r"adress",
             r"addres",
             r"shipping to",
-            r"deliver (?:it )?to",
+            r"(?:ship|send|deliver|post) (?:it |them |this |the order )?to",
+            r"env[ií]a(?:lo|dlo|rlo)? a",
+            r"(?:liefern|schicken|senden) (?:sie )?an",
+            r"(?:livrer|envoyer|exp[ée]dier) (?:[àa]|au)\b",
             r"direcci[oó]n",
             r"domicilio",
             r"adresse",
@@ -254,7 +257,7 @@ SIGNALS: dict[str, re.Pattern[str]] = {
             r"lieferadresse",
         )
         + "|"
-        + _any("住所", "届け先", "配送先", "送り先"),
+        + _any("住所", "届け先", "配送先", "送り先", "に届けて", "に送って"),
         _I,
     ),
     "change": re.compile(

@@ -38,7 +38,7 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
     text = f"{request.subject}\n{request.text}"
     lang = lexicon.language(request.text or request.subject)
     order, found_by = extract.thread_order(request, text)
-    signals = _signals(text)
+    signals = _signals(text, request.text)
     decision = _decide(request, text, signals, order)
     # Several kinds of request in one message: the rules picked one, a person should look.
     families = sum(
@@ -67,15 +67,17 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
     )
 
 
-def _signals(text: str) -> set[str]:
+def _signals(text: str, body: str) -> set[str]:
     found = {name for name in lexicon.SIGNALS if lexicon.affirmed(name, text)}
-    # "change" alone means nothing; with an address word in the same sentence it is a request.
+    # "change" alone means nothing; with an address word in the same sentence it is a
+    # request, and so is "ship it to" or "address" followed by a complete address.
     found.discard("change")
+    address = "address" in found
     found.discard("address")
     if any(
         lexicon.present("address", sentence) and lexicon.present("change", sentence)
         for sentence in _SENTENCE.split(text)
-    ):
+    ) or (address and extract.new_address(body, {"countryCodeV2": "?"}) is not None):
         found.add("address_change")
     if lexicon.present("thanks", text):
         found.add("thanks")  # a closing "thanks" is never negated, whatever precedes it
