@@ -353,3 +353,9 @@ def test_every_draft_is_within_the_guardrails(
     assert {note.code for note in result.notes} <= {"PROMPT_INJECTION"}
     assert is_safe(result.draft, context)
     assert draft.order_name == mine.name and 0.2 <= draft.confidence <= 0.9
+
+
+def test_the_quoted_history_is_not_read_as_the_new_request() -> None:
+    text = "Thanks, that answers it!\n\nOn Monday Kim wrote:\n> Please cancel my order.\n"
+    draft = suggest_offline(request(text))
+    assert draft.action is ActionType.NONE and "rule thanks" in draft.rationale

@@ -13,6 +13,7 @@ from typing import Any
 from integrations.guardrails.text import money_amounts
 from integrations.offline import extract, lexicon, replies
 from integrations.ports import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
+from integrations.quoting import split_reply
 from models.enums import ActionType
 from models.order_matching import order_names_in
 
@@ -23,7 +24,7 @@ _GOODS = ("refund", "return", "exchange", "wrong_item", "damaged", "missing")
 _SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s*|\n+")  # and the Japanese ones
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Decision:
     intent: str
     action: ActionType
@@ -35,6 +36,10 @@ class _Decision:
 
 
 def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
+    # The rules read the new message only: a "cancel" in the quoted history was last time's.
+    if not request.quoted:
+        body, quoted = split_reply(request.text)
+        request = request.model_copy(update={"text": body, "quoted": quoted})
     text = f"{request.subject}\n{request.text}"
     lang = lexicon.language(request.text or request.subject)
     order, found_by = extract.thread_order(request, text)
@@ -50,7 +55,7 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
         )
     )
     confidence = decision.confidence - 0.1 * max(0, families - 1)
-    if order is not None and order is not request.order:
+    if order is not None and request.order is None:  # picked from the sender's candidates
         confidence -= 0.1
     values = {"order": order.name if order is not None else "", **decision.values}
     about = f"order {order.name} ({found_by})" if order is not None else "no order"
