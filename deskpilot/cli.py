@@ -7,6 +7,7 @@ import logging
 import secrets
 import signal
 import sys
+import uuid
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import FrameType
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from deskpilot import migrate
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
@@ -35,6 +37,8 @@ from deskpilot.suggest_command import suggest
 from models.accounts import AccountError, create_user, find_user
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
+from models.user import PasswordError, check_password, set_password
+from models.web_session import end_user_sessions
 from sandbox.server import Sandbox
 from sandbox.shopify.server import DEMO_SHOP
 
@@ -48,8 +52,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="Merchant accounts.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for a merchant's programs.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 # One suggestion for an .eml file, through the guardrails: no database, no Temporal.
 app.command()(suggest)
 
@@ -420,28 +426,61 @@ def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> Non
         asyncio.run(migrate.autogenerate_revision(url, message))
 
 
+def _read_password() -> str:
+    """The password from standard input: one line, without its line ending."""
+    if sys.stdin.isatty():
+        typer.echo("Password: ", nl=False, err=True)
+    password = sys.stdin.readline().rstrip("\r\n")
+    check_password(password)
+    return password
+
+
 @user_app.command("create")
 def user_create(
-    email: str, name: Annotated[str | None, typer.Option(help="Display name")] = None
+    email: str,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read a web sign-in password from standard input (one line)"
+        ),
+    ] = False,
 ) -> None:
     """Create a merchant account with a trial subscription, the default playbooks and an
-    API token (printed once)."""
+    API token (printed once); with --password-stdin the merchant can also sign in on the web."""
     settings = _settings()
     try:
+        # Read before touching the database: a bad password changes nothing.
+        password = _read_password() if password_stdin else None
         secret_key = settings.resolve_secret_key()
         with database_url(settings) as url:
-            user_id, token = asyncio.run(_create_user(url, secret_key, email, name))
-    except (ConfigurationError, AccountError) as exc:
+            user_id, token = asyncio.run(_create_user(url, secret_key, email, name, password))
+    except (ConfigurationError, AccountError, PasswordError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"created user {user_id} <{email}>")
     typer.echo(f"API token (shown once, keep it): {token}")
 
 
-@user_app.command("token")
-def user_token(
+@user_app.command("password")
+def user_password(email: str) -> None:
+    """Set a merchant's web sign-in password from standard input (one line); signs the
+    merchant out of every browser."""
+    settings = _settings()
+    try:
+        password = _read_password()
+        secret_key = settings.resolve_secret_key()
+        with database_url(settings) as url:
+            asyncio.run(_change_password(url, secret_key, email, password))
+    except (ConfigurationError, AccountError, PasswordError) as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"password set for {email}")
+
+
+@token_app.command("create")
+def token_create(
     email: str, name: Annotated[str, typer.Option(help="What the token is for")] = "cli"
 ) -> None:
-    """Issue another API token for a merchant (printed once)."""
+    """Issue an API token for a merchant (printed once; only its hash is stored)."""
     settings = _settings()
     try:
         secret_key = settings.resolve_secret_key()
@@ -452,12 +491,38 @@ def user_token(
     typer.echo(token)
 
 
-async def _create_user(url: str, secret_key: str, email: str, name: str | None) -> tuple[str, str]:
+# The older spelling of `deskpilot token create`, kept for scripts that use it.
+user_app.command("token", help="Same as `deskpilot token create`.")(token_create)
+
+
+async def _create_user(
+    url: str, secret_key: str, email: str, name: str | None, password: str | None = None
+) -> tuple[str, str]:
     engine = create_engine(url, secret_key=secret_key, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
             user = await create_user(session, email, name)
+            if password is not None:
+                await set_password(session, user.id, password)
             return str(user.id), await issue_api_token(session, user.id, "cli")
+    finally:
+        await engine.dispose()
+
+
+async def _find(session: AsyncSession, email: str) -> uuid.UUID:
+    user = await find_user(session, email)
+    if user is None:
+        raise AccountError(f"no user with email {email}")
+    return user.id
+
+
+async def _change_password(url: str, secret_key: str, email: str, password: str) -> None:
+    engine = create_engine(url, secret_key=secret_key, pool_size=1)
+    try:
+        async with unit_of_work(session_factory(engine)) as session:
+            user_id = await _find(session, email)
+            await set_password(session, user_id, password)
+            await end_user_sessions(session, user_id)
     finally:
         await engine.dispose()
 
@@ -466,10 +531,7 @@ async def _issue_token(url: str, secret_key: str, email: str, name: str) -> str:
     engine = create_engine(url, secret_key=secret_key, pool_size=1)
     try:
         async with unit_of_work(session_factory(engine)) as session:
-            user = await find_user(session, email)
-            if user is None:
-                raise AccountError(f"no user with email {email}")
-            return await issue_api_token(session, user.id, name)
+            return await issue_api_token(session, await _find(session, email), name)
     finally:
         await engine.dispose()
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +19,13 @@ import aiosmtplib
 import httpx
 import psutil
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from deskpilot import migrate
 from tests.process_support import wait_until_ready
 from tests.test_migrations import TABLES, _fetch
+from tests.test_web_auth import build_app, client_for
 
 # Variables a developer's shell might carry that would change what the CLI does.
 _OURS = ("DATABASE_URL", "DESKPILOT_", "TEMPORAL_", "TEST_DATABASE_URL")
@@ -35,12 +38,13 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _deskpilot(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 120, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "deskpilot", *args],
         cwd=cwd,
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -91,7 +95,7 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "deskpilot"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("up", "worker", "api", "smtp", "suggest", "db", "user"):
+    for command in ("up", "worker", "api", "smtp", "suggest", "db", "user", "token"):
         assert command in result.stdout
 
 
@@ -153,6 +157,80 @@ async def test_user_create_against_external_database(own_database: str, tmp_path
     invalid = _deskpilot("user", "create", "not-an-email", cwd=tmp_path, env=env)
     assert invalid.returncode == 1
     assert "not a valid email" in invalid.stderr
+
+
+async def test_user_create_with_a_password_can_sign_in_on_the_web(
+    own_database: str, own_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    env = _env(DATABASE_URL=own_database, DESKPILOT_SECRET_KEY="k" * 48)
+    short = _deskpilot(
+        "user", "create", "owner@store.example", "--password-stdin",
+        cwd=tmp_path, env=env, stdin="short\n",
+    )  # fmt: skip
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    assert await _fetch(own_database, "SELECT id FROM users") == []
+
+    created = _deskpilot(
+        "user", "create", "owner@store.example", "--password-stdin",
+        cwd=tmp_path, env=env, stdin="  spaces kept, newline not  \n",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert "created user" in created.stdout
+    stored = await _fetch(own_database, "SELECT password_hash FROM users")
+    assert stored[0]["password_hash"].startswith("$argon2id$")
+
+    app = build_app(own_sessions)
+    async with client_for(app) as browser:
+        signed_in = await browser.post(
+            "/api/session",
+            json={"email": "owner@store.example", "password": "  spaces kept, newline not  "},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert (await browser.get("/api/session")).status_code == 200
+
+        # A new password signs the merchant out everywhere; the old one stops working.
+        changed = _deskpilot(
+            "user", "password", "OWNER@store.example",
+            cwd=tmp_path, env=env, stdin="a brand new password\n",
+        )  # fmt: skip
+        assert changed.returncode == 0, changed.stderr
+        assert (await browser.get("/api/session")).status_code == 401
+    async with client_for(app) as browser:
+        old = {"email": "owner@store.example", "password": "  spaces kept, newline not  "}
+        assert (await browser.post("/api/session", json=old)).status_code == 401
+        new = {**old, "password": "a brand new password"}
+        assert (await browser.post("/api/session", json=new)).status_code == 200
+
+    unknown = _deskpilot(
+        "user", "password", "nobody@store.example", cwd=tmp_path, env=env, stdin="long enough\n"
+    )
+    assert unknown.returncode == 1 and "no user" in unknown.stderr
+
+
+async def test_token_create_prints_a_token_the_api_accepts(
+    own_database: str, own_sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    env = _env(DATABASE_URL=own_database, DESKPILOT_SECRET_KEY="k" * 48)
+    assert (
+        _deskpilot("user", "create", "owner@store.example", cwd=tmp_path, env=env).returncode == 0
+    )
+    issued = _deskpilot(
+        "token", "create", "Owner@Store.example", "--name", "zapier", cwd=tmp_path, env=env
+    )
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    assert token.startswith("dpk_")
+    rows = await _fetch(
+        own_database, "SELECT name, token_hash FROM api_tokens WHERE name = 'zapier'"
+    )
+    assert [r["token_hash"] for r in rows] == [hashlib.sha256(token.encode()).hexdigest()]
+
+    async with client_for(build_app(own_sessions), Authorization=f"Bearer {token}") as program:
+        # Auth passed: an unknown message is 404, not 401.
+        assert (await program.get(f"/api/messages/{uuid.uuid4()}")).status_code == 404
+
+    unknown = _deskpilot("token", "create", "nobody@store.example", cwd=tmp_path, env=env)
+    assert unknown.returncode == 1 and "no user" in unknown.stderr
 
 
 def test_external_database_without_secret_key_is_refused(
