@@ -237,7 +237,7 @@ def _refund(
         ActionType.REFUND,
         "refunded",
         f"{rule} (the order's refundable rest{unnamed})",
-        confidence - (0.1 if several else 0),
+        confidence - (0.25 if several else 0),  # it may be more than the customer meant
         payload={"amount": str(order.refundable)},
         values={"amount": str(order.refundable), "currency": order.currency},
     )
