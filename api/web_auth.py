@@ -195,11 +195,11 @@ async def _web_user(request: Request) -> uuid.UUID:
 
 
 async def _csrf_protected(request: Request) -> uuid.UUID:
-    user_id = await _web_user(request)
     session = await signed_in(request)
-    assert session is not None  # _web_user refused a request without one
+    if session is None:
+        raise LoginRequiredError(None)
     await check_csrf(request, session)
-    return user_id
+    return session.user_id
 
 
 # A page: the signed-in user's id, or a redirect to the sign-in form.

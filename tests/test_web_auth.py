@@ -426,6 +426,9 @@ async def test_redirects_after_sign_in_stay_on_the_site(
     own_sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
 ) -> None:
     await _merchant(own_sessions)
+    # A form posted without a session goes to sign in (no way back to a POST).
+    posted = await client.post("/t/form", data={"csrf": "x"})
+    assert posted.status_code == 303 and posted.headers["location"] == "/login"
     # A page without a session sends the browser to sign in and back.
     page = await client.get("/t/page?tab=a b")
     assert page.status_code == 303
