@@ -185,6 +185,24 @@ def test_a_refund_for_one_named_item_refunds_that_line() -> None:
     assert "Canvas tote" in draft.reply and result.notes == []
 
 
+def test_the_item_is_read_from_the_clause_that_tells_the_problem() -> None:
+    text = "I'd like my money back for the tote only - the linen shirt is fine."
+    draft = suggest_offline(request(text, order=order(fulfillment="FULFILLED")))
+    assert draft.payload == {
+        "line_items": [{"line_item_id": "gid://shopify/LineItem/20011", "quantity": 1}]
+    }
+
+
+def test_plurals_and_umlauts_name_the_item_and_both_means_all() -> None:
+    mine = order(items=(("Yoga mat", "40.00"), ("Yoga block", "12.00")), fulfillment="FULFILLED")
+    mine.line_items[1].quantity = 2
+    text = "Im Paket war nur die Yogamatte, die beiden Yoga-Blöcke fehlten. Bitte erstatten."
+    draft = suggest_offline(request(text, order=mine))
+    assert draft.payload == {
+        "line_items": [{"line_item_id": "gid://shopify/LineItem/20011", "quantity": 2}]
+    }
+
+
 def test_wrong_size_please_exchange_is_a_replacement_not_a_refund() -> None:
     draft = suggest_offline(request("Wrong size for the linen shirt, please exchange."))
     assert draft.action is ActionType.REPLACE_ITEM

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,10 +32,17 @@ def _title_words(title: str) -> list[str]:
     return [w.lower() for w in _TITLE_WORD.findall(head) if w.lower() not in _GENERIC]
 
 
+def _plain(text: str) -> str:
+    """Lower case without accents or umlauts: "Blöcke" is read as "blocke"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _mentions(word: str, text: str) -> bool:
     if _CJK.search(word):
         return word in text
-    return re.search(rf"\b{re.escape(word)}(?:s|es)?\b", text, re.I) is not None
+    # English and German plurals: mugs, boxes, Blöcke, Tassen, Kissen.
+    return re.search(rf"\b{re.escape(_plain(word))}(?:s|es|e|en|n|er)?\b", _plain(text)) is not None
 
 
 def mentioned_items(order: OrderSnapshot, text: str) -> list[LineItem]:
@@ -48,7 +56,8 @@ def mentioned_items(order: OrderSnapshot, text: str) -> list[LineItem]:
         hits = sum(_mentions(word, text) for word in words)
         # German writes the title's words as one ("Yoga mat" -> "Yogamatte").
         compound = any(
-            re.search(rf"\b{re.escape(a + b)}", text, re.I) for a, b in itertools.pairwise(words)
+            re.search(rf"\b{re.escape(_plain(a + b))}", _plain(text))
+            for a, b in itertools.pairwise(words)
         )
         hits += 2 * compound
         if _mentions(words[-1], text) or hits >= 2 or item.title.lower() in text.lower():

@@ -21,6 +21,7 @@ PROVIDER = "offline-rules"
 
 # Signals about the goods themselves; any of them makes a refund or replacement plausible.
 _GOODS = ("refund", "return", "exchange", "wrong_item", "damaged", "missing")
+_CLAUSE = re.compile(r"\s[-\u2013\u2014]\s|[;:,()]|\b(?:but|aber|pero|mais|while|whereas)\b", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s*|\n+")  # and the Japanese ones
 
 
@@ -204,13 +205,19 @@ def _goods(text: str, signals: set[str], order: OrderSnapshot) -> _Decision:
 
 
 def _items_concerned(text: str, order: OrderSnapshot) -> list[LineItem]:
-    """The items named where the problem is told; "you can keep the descaler" is not one."""
-    told = " ".join(
-        sentence
-        for sentence in _SENTENCE.split(text)
-        if any(lexicon.present(signal, sentence) for signal in _GOODS)
-    )
-    return extract.mentioned_items(order, told) or extract.mentioned_items(order, text)
+    """The items named where the problem is told, narrowest first: in the clause, else the
+    sentence, else anywhere. "Money back for the hoodie only - the cap is fine" is the
+    hoodie; "you can keep the descaler" is not a complaint about the descaler."""
+    sentences = [s for s in _SENTENCE.split(text) if _tells_problem(s)]
+    clauses = [c for s in sentences for c in _CLAUSE.split(s) if c and _tells_problem(c)]
+    for scope in (clauses, sentences, [text]):
+        if items := extract.mentioned_items(order, " | ".join(scope)):
+            return items
+    return []
+
+
+def _tells_problem(part: str) -> bool:
+    return any(lexicon.present(signal, part) for signal in _GOODS)
 
 
 def _refund(
