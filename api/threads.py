@@ -86,7 +86,13 @@ def _fields(row: object, model: type[BaseModel]) -> dict[str, Any]:
 async def get_threads(
     user_id: CurrentUser,
     session: SessionDep,
-    view: InboxView = InboxView.all,
+    view: Annotated[
+        InboxView,
+        Query(
+            description="needs_decision: a PENDING action waits; handled: nothing pending or "
+            "approved-and-running (the latest action ended, or none was needed); all"
+        ),
+    ] = InboxView.all,
     q: Annotated[str | None, Query(max_length=200, description="customer, order or words")] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,

@@ -63,6 +63,7 @@ TOPICS = [
     ("Change address", "Could you ship order {o} to my new address: 12 Harbour Road, Leith?"),
     ("Question about sizes", "Do the trainers run small? I am usually a 42 in other brands."),
 ]
+RARE = " Also, is the kayak still in stock?"  # in ~0.2% of customer messages
 REPLY = "Thanks for writing to us. We have looked into it and will update you shortly."
 
 
@@ -151,7 +152,9 @@ async def load(connection: asyncpg.Connection, merchant: Merchant, seed: int) ->
                     f"<{message_id.hex}@bench.example>",
                     customer if inbound else "support@store.example",
                     subject if k == 0 else f"Re: {subject}",
-                    body.format(o=order_name) if inbound else REPLY,
+                    body.format(o=order_name) + (RARE if rng.random() < 0.002 else "")
+                    if inbound
+                    else REPLY,
                     sent_at,
                 )
             )
@@ -285,9 +288,10 @@ async def _cases(
     cases += [
         Case("search customer prefix", InboxView.all, customer.split("@")[0], None),
         Case("search order name", InboxView.all, order_name.lstrip("#"), None),
-        Case("search rare word", InboxView.all, "trainers", None),
-        Case("search common word", InboxView.all, "refund", None),
-        Case("search word, needs_decision", InboxView.needs_decision, "damaged", None),
+        Case("search rare word (~0.2% of threads)", InboxView.all, "kayak", None),
+        # Each topic's words are in ~1/6 of the threads: the whole hit set is read.
+        Case("search common word (~1/6)", InboxView.all, "refund", None),
+        Case("search common word (~1/6), needs_dec.", InboxView.needs_decision, "damaged", None),
     ]
     return cases
 
