@@ -502,3 +502,19 @@ def test_applying_twice_changes_nothing_more():
         twice = apply_guardrails(once.draft, ctx)
         assert twice.draft == once.draft
         assert {n.code for n in twice.notes} <= {n.code for n in once.notes}
+
+
+def test_money_amounts_reads_a_huge_digit_run_in_linear_time() -> None:
+    """A customer can paste anything: a 200,000-digit run took hours with the old pattern
+    (it backtracked quadratically); now it is one pass."""
+    from integrations.guardrails.text import money_amounts
+
+    assert money_amounts("1" * 200_000) == []
+    # Longer than any real amount (30 digits): not read as one; a payload asking for it
+    # is still refused against the refundable amount.
+    assert money_amounts("9" * 200_000 + " USD") == []
+    assert money_amounts("refund $40 and 1,200.50 USD, or 40 EUR") == [
+        Decimal("40"),
+        Decimal("1200.50"),
+        Decimal("40"),
+    ]

@@ -112,7 +112,10 @@ def test_json_from_the_offline_rules_on_the_senders_order(tmp_path: Path, wrap: 
     assert out["proposed_action"] == "REFUND"
     assert out["original_action"] == "REFUND"
     assert out["order"] == "#1006"
-    assert out["payload"] == {"amount": "361.00"}
+    # "Refund the machine ... you can keep the descaler": that line only, not the order.
+    assert out["payload"] == {
+        "line_items": [{"line_item_id": "gid://shopify/LineItem/10061", "quantity": 1}]
+    }
     assert out["guardrails"] == []
     assert 0 <= out["confidence"] <= 1
     assert "#1006" in out["reply"]

@@ -25,7 +25,9 @@ _INSTRUCTIONS = re.compile(
 )
 
 _CURRENCY = r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|INR|CAD|AUD|JPY|CHF|SEK|NZD)\b|\bdollars?\b|\beuros?\b)"
-_NUMBER = r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+# Bounded and anchored at the start of a digit run: unbounded `\d+` before an optional
+# currency backtracks quadratically on a long run of digits (seconds for 5,000 digits).
+_NUMBER = r"(?<![\d,.])(\d{1,3}(?:,\d{3}){1,10}(?:\.\d{1,6})?|\d{1,30}(?:\.\d{1,6})?)"
 _MONEY = re.compile(rf"{_CURRENCY}\s?{_NUMBER}|{_NUMBER}\s?{_CURRENCY}", re.I)
 _EMAIL = re.compile(r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
