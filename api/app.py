@@ -16,6 +16,7 @@ from api import (
     messages,
     shopify_oauth,
     shopify_webhooks,
+    web_auth,
 )
 from api.errors import install_error_handlers
 from deskpilot.settings import Settings, get_settings
@@ -50,4 +51,5 @@ def create_app(
     app.include_router(compliance.router)
     app.include_router(gmail_oauth.router)
     app.include_router(gmail_push.router)
+    app.include_router(web_auth.router)
     return app

@@ -334,6 +334,7 @@ def _banner(
     if demo is not None:
         lines += [
             "Demo mode (no Shopify or Gmail credentials configured):",
+            f"  web sign-in  {api_base}/login  {demo.email} / {demo.password}",
             f"  store        {DEMO_SHOP}, served by the sandbox at {settings.sandbox_url}",
             f"  inbound URL  {demo.inbound_url}",
             f"  API token    {demo.api_token}",

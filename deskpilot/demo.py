@@ -33,7 +33,7 @@ from models.connection import Connection, CustomEmailMetadata
 from models.db import unit_of_work
 from models.enums import ConnectionType
 from models.shopify_sync import upsert_order_snapshots
-from models.user import User
+from models.user import User, set_password, verify_password
 from sandbox.server import Sandbox, shop_base
 from sandbox.shopify.server import DEMO_SHOP
 
@@ -60,6 +60,8 @@ class DemoInfo:
     user_id: uuid.UUID
     gmail_address: str | None = None
     gmail_deliver_url: str | None = None  # POST a raw message here to "receive" it in Gmail
+    email: str = DEMO_EMAIL  # the web sign-in
+    password: str = ""
 
     def public(self) -> dict[str, Any]:
         return {
@@ -70,6 +72,9 @@ class DemoInfo:
             "temporal_ui": self.temporal_ui,
             "gmail_address": self.gmail_address,
             "gmail_deliver_url": self.gmail_deliver_url,
+            "login_url": self.api_base.rstrip("/") + "/login",
+            "email": self.email,
+            "password": self.password,
         }
 
 
@@ -137,10 +142,16 @@ async def bootstrap_demo(
 ) -> DemoInfo:
     """Create or refresh the demo merchant, register its store in `sandbox`, write demo.json."""
     demo_file = settings.resolved_home() / DEMO_FILE
-    saved_token = _read_saved_token(demo_file)
+    saved_token = _read_saved(demo_file, "api_token")
+    saved_password = _read_saved(demo_file, "password")
     api_base_of_shop = shop_base(sandbox_url, DEMO_SHOP)
     async with unit_of_work(sessions) as session:
         user = await _demo_user(session)
+        # The web sign-in: kept across restarts while demo.json keeps it, like the token.
+        password = saved_password
+        if password is None or await verify_password(session, DEMO_EMAIL, password) is None:
+            password = secrets.token_urlsafe(12)
+            await set_password(session, user.id, password)
         shop = await _demo_shop(session, user.id, api_base_of_shop)
         if DEMO_APP_KEY not in sandbox.shopify.state.apps:
             # Signed with the secret the API checks webhooks with, so the demo store's
@@ -174,6 +185,7 @@ async def bootstrap_demo(
     if settings.gmail_client_id:
         gmail_address = await _demo_gmail(sessions, settings, sandbox, user.id, api_base)
     info = DemoInfo(
+        password=password,
         gmail_address=gmail_address,
         gmail_deliver_url=(
             f"{sandbox_url}/sandbox/gmail/deliver?" + urlencode({"to": gmail_address})
@@ -256,12 +268,13 @@ async def _demo_alias(session: AsyncSession, user_id: uuid.UUID, inbound_domain:
     return str(metadata.alias)
 
 
-def _read_saved_token(path: Path) -> str | None:
+def _read_saved(path: Path, key: str) -> str | None:
+    """A value saved in demo.json by an earlier run, if the file is there and readable."""
     try:
-        token = json.loads(path.read_text(encoding="utf-8")).get("api_token")
+        value = json.loads(path.read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         return None
-    return token if isinstance(token, str) else None
+    return value if isinstance(value, str) else None
 
 
 def write_demo_file(path: Path, content: dict[str, Any]) -> None:

@@ -51,6 +51,9 @@ DEMO_KEYS = {
     "temporal_ui",
     "gmail_address",
     "gmail_deliver_url",
+    "login_url",
+    "email",
+    "password",
 }
 
 
@@ -220,6 +223,14 @@ def test_up_demo_mode_email_to_executed_refund(
     demo = up.demo()
     assert set(demo) == DEMO_KEYS
     assert demo["api_base"] == up.base
+    # The demo merchant's web sign-in works with what demo.json says.
+    assert demo["login_url"] == f"{up.base}/login" and demo["email"] == DEMO_EMAIL
+    signed_in = httpx.post(
+        f"{up.base}/api/session",
+        json={"email": demo["email"], "password": demo["password"]},
+        timeout=30,
+    )
+    assert signed_in.status_code == 200, signed_in.text
     assert demo["inbound_url"] == f"{up.base}/api/inbound/email"
     assert demo["alias_address"].startswith("demo-")
     assert demo["temporal_ui"] == f"http://127.0.0.1:{up.ports['--temporal-ui-port']}"
