@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -16,12 +19,15 @@ from api import (
     messages,
     shopify_oauth,
     shopify_webhooks,
+    threads,
     web_auth,
 )
 from api.errors import install_error_handlers
 from deskpilot.settings import Settings, get_settings
 from models.db import session_factory
 from workflows.contracts import TASK_QUEUE
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(
@@ -52,4 +58,7 @@ def create_app(
     app.include_router(gmail_oauth.router)
     app.include_router(gmail_push.router)
     app.include_router(web_auth.router)
+    app.include_router(threads.router)
+    # The pages' CSS and JS: small, hand-written, no build step.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
