@@ -1,0 +1,335 @@
+"""The settings pages: connections, playbooks (list and edit), usage and plan, the audit log.
+
+Server-rendered with plain forms; every POST carries the session's CSRF token and answers
+with a 303 back to the page (or the page again, with the errors, when a form is not valid).
+The data comes from the same functions as the JSON API (api/settings_api.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+
+from api.deps import (
+    CsrfProtected,
+    OptionalTemporalDep,
+    SessionDep,
+    SettingsDep,
+    TaskQueueDep,
+    WebUser,
+)
+from api.errors import BadRequestError
+from api.settings_api import (
+    EventFilter,
+    InvalidPlaybookError,
+    PlaybookPatch,
+    PlaybookRulesIn,
+    after_connection_change,
+    event_kinds,
+    get_playbook,
+    list_connections,
+    list_events,
+    list_playbooks,
+    patch_playbook_flags,
+    set_connection_enabled,
+    update_playbook_rules,
+    usage_for,
+)
+from api.web_auth import render
+from models.enums import ConnectionType
+from models.plan_limits import COUNTERS
+
+router = APIRouter(include_in_schema=False)
+
+# Messages a redirect may ask the page to show; never text taken from the URL itself.
+NOTICES = {
+    "enabled": "Enabled.",
+    "disabled": "Disabled.",
+    "saved": "Saved.",
+}
+COUNTER_LABELS = {
+    "emails_received": "Emails received",
+    "emails_sent": "Emails sent",
+    "ai_suggestions": "AI suggestions",
+}
+AUDIT_PAGE_SIZE = 50
+_MAX_JSON_FIELD = 100_000
+
+
+def _notice(value: str | None) -> str | None:
+    return NOTICES.get(value or "")
+
+
+def _truthy(value: str) -> bool:
+    return value.lower() in {"1", "true", "on", "yes"}
+
+
+# --- connections -----------------------------------------------------------------------------
+
+
+@router.get("/connections", response_class=HTMLResponse)
+async def connections_page(
+    request: Request,
+    user_id: WebUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    notice: str | None = None,
+) -> HTMLResponse:
+    connections = await list_connections(session, user_id)
+    by_type = {kind: [c for c in connections if c.type == kind] for kind in ConnectionType}
+    return render(
+        request,
+        "connections.html",
+        shops=by_type[ConnectionType.SHOPIFY],
+        mailboxes=by_type[ConnectionType.GMAIL],
+        aliases=by_type[ConnectionType.CUSTOM_EMAIL],
+        inbound_domain=settings.inbound_domain,
+        smtp_host=settings.smtp_receiver_host,
+        smtp_port=settings.smtp_receiver_port,
+        notice=_notice(notice),
+    )
+
+
+@router.post("/connections/{connection_id}/enabled")
+async def connection_enabled_form(
+    connection_id: uuid.UUID,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    temporal: OptionalTemporalDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+    enabled: Annotated[str, Form(max_length=10)],
+) -> RedirectResponse:
+    on = _truthy(enabled)
+    connection = await set_connection_enabled(session, user_id, connection_id, on)
+    await session.commit()
+    await after_connection_change(temporal, settings, task_queue, connection, on)
+    notice = "enabled" if on else "disabled"
+    return RedirectResponse(f"/connections?notice={notice}#c-{connection_id}", status_code=303)
+
+
+# --- playbooks -------------------------------------------------------------------------------
+
+
+@router.get("/playbooks", response_class=HTMLResponse)
+async def playbooks_page(
+    request: Request, user_id: WebUser, session: SessionDep, notice: str | None = None
+) -> HTMLResponse:
+    playbooks = await list_playbooks(session, user_id)
+    return render(request, "playbooks.html", playbooks=playbooks, notice=_notice(notice))
+
+
+@router.post("/playbooks/{playbook_id}/enabled")
+async def playbook_enabled_form(
+    playbook_id: uuid.UUID,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    enabled: Annotated[str, Form(max_length=10)],
+) -> RedirectResponse:
+    on = _truthy(enabled)
+    await patch_playbook_flags(session, user_id, playbook_id, PlaybookPatch(enabled=on))
+    await session.commit()
+    notice = "enabled" if on else "disabled"
+    return RedirectResponse(f"/playbooks?notice={notice}#p-{playbook_id}", status_code=303)
+
+
+def _pretty(document: Any) -> str:
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+@router.get("/playbooks/{playbook_id}", response_class=HTMLResponse)
+async def playbook_edit_page(
+    request: Request,
+    playbook_id: uuid.UUID,
+    user_id: WebUser,
+    session: SessionDep,
+    notice: str | None = None,
+) -> HTMLResponse:
+    playbook = await get_playbook(session, user_id, playbook_id)
+    form = {
+        "trigger": _pretty(playbook.trigger),
+        "conditions": _pretty(playbook.conditions),
+        "actions": _pretty(playbook.actions),
+        "confidence_threshold": f"{playbook.confidence_threshold:g}",
+        "requires_approval": playbook.requires_approval,
+    }
+    return render(
+        request,
+        "playbook_edit.html",
+        playbook=playbook,
+        form=form,
+        errors=[],
+        notice=_notice(notice),
+    )
+
+
+def _read_json(part: str, text: str, errors: list[str]) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        errors.append(f"{part}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        return None
+
+
+@router.post("/playbooks/{playbook_id}", response_class=HTMLResponse, response_model=None)
+async def playbook_edit_form(
+    request: Request,
+    playbook_id: uuid.UUID,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    trigger: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
+    conditions: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
+    actions: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
+    confidence_threshold: Annotated[str, Form(max_length=20)] = "",
+    requires_approval: Annotated[str | None, Form(max_length=10)] = None,
+) -> HTMLResponse | RedirectResponse:
+    # Ownership first: another merchant's id is 404 whatever the form holds.
+    playbook = await get_playbook(session, user_id, playbook_id)
+    form = {
+        "trigger": trigger,
+        "conditions": conditions,
+        "actions": actions,
+        "confidence_threshold": confidence_threshold,
+        "requires_approval": requires_approval is not None,
+    }
+    errors: list[str] = []
+    documents = {
+        part: _read_json(part, form[part], errors) for part in ("trigger", "conditions", "actions")
+    }
+    threshold: float | None = None
+    try:
+        threshold = float(confidence_threshold)
+        if not 0 <= threshold <= 1:
+            raise ValueError
+    except ValueError:
+        errors.append("confidence threshold: a number from 0 to 1, such as 0.9")
+    if not errors:
+        try:
+            rules = PlaybookRulesIn(
+                **documents,
+                confidence_threshold=threshold,
+                requires_approval=requires_approval is not None,
+            )
+            await update_playbook_rules(session, user_id, playbook_id, rules)
+        except InvalidPlaybookError as exc:
+            errors.append(exc.message)
+        except ValidationError as exc:
+            errors.extend(e["msg"] for e in exc.errors())
+    if errors:
+        # Nothing was changed (the rules are parsed before any is assigned); the request's
+        # session ends without a commit. What the person typed stays in the form, beside what is wrong with it.
+        return render(
+            request,
+            "playbook_edit.html",
+            status_code=422,
+            playbook=playbook,
+            form=form,
+            errors=errors,
+            notice=None,
+        )
+    await session.commit()
+    return RedirectResponse(f"/playbooks/{playbook_id}?notice=saved", status_code=303)
+
+
+# --- usage and plan --------------------------------------------------------------------------
+
+
+@router.get("/usage", response_class=HTMLResponse)
+async def usage_page(request: Request, user_id: WebUser, session: SessionDep) -> HTMLResponse:
+    usage = await usage_for(session, user_id)
+    await session.commit()
+    summary = usage.summary
+    counters = []
+    for name in COUNTERS:
+        used = getattr(summary.usage, name)
+        limit = getattr(summary.limits, name)
+        percent = None if not limit else min(100, round(100 * used / limit))
+        counters.append(
+            {
+                "name": name,
+                "label": COUNTER_LABELS[name],
+                "used": used,
+                "limit": limit,
+                "percent": percent,
+            }
+        )
+    return render(
+        request,
+        "usage.html",
+        summary=summary,
+        counters=counters,
+        history=usage.history,
+        labels=COUNTER_LABELS,
+    )
+
+
+# --- the audit log ---------------------------------------------------------------------------
+
+
+def _day(value: str | None, *, end: bool = False) -> datetime | None:
+    """A yyyy-mm-dd from a date input as a UTC instant; `end`: the start of the next day."""
+    if not value:
+        return None
+    try:
+        day = datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
+    except ValueError as exc:
+        raise BadRequestError(f"{value!r} is not a date (yyyy-mm-dd)") from exc
+    return day + timedelta(days=1) if end else day
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    user_id: WebUser,
+    session: SessionDep,
+    type: Annotated[str | None, Query(max_length=100)] = None,
+    entity: Annotated[str | None, Query(max_length=50)] = None,
+    entity_id: Annotated[str | None, Query(max_length=255)] = None,
+    since: Annotated[str | None, Query(max_length=10)] = None,
+    until: Annotated[str | None, Query(max_length=10)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    filters = {
+        "type": type or "",
+        "entity": entity or "",
+        "entity_id": (entity_id or "").strip(),
+        "since": since or "",
+        "until": until or "",
+    }
+    error = None
+    events: list[Any] = []
+    next_query = None
+    kept = {k: v for k, v in filters.items() if v}
+    try:
+        where = EventFilter(
+            type=type or None,
+            entity=entity or None,
+            entity_id=filters["entity_id"] or None,
+            since=_day(since),
+            until=_day(until, end=True),
+        )
+        page = await list_events(session, user_id, where, cursor=cursor, limit=AUDIT_PAGE_SIZE)
+        events = page.events
+        if page.next_cursor:
+            next_query = {**kept, "cursor": page.next_cursor}
+    except BadRequestError as exc:
+        error = exc.message
+    types, entities = await event_kinds(session, user_id)
+    return render(
+        request,
+        "audit.html",
+        status_code=400 if error else 200,
+        events=events,
+        filters=filters,
+        types=types,
+        entities=entities,
+        next_query=next_query,
+        newest_query=kept if cursor else None,
+        error=error,
+    )
