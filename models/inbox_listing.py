@@ -97,19 +97,21 @@ _VIEW_FILTERS = {
 }
 
 # Each branch is served by its own index (customer address prefix, full-text on the
-# subject and on message text, order name); the union is the set of matching threads.
+# subject and on message text, order name). UNION ALL, not UNION: the IN already removes
+# duplicates, and only an appendrel lets the planner join the few hits to threads by
+# primary key (UNION made it hash-join against every thread: 15 ms -> 0.2 ms at 100k).
 _SEARCH_FILTER = """AND t.id IN (
         SELECT st.id FROM threads st
         WHERE st.user_id = :user_id AND st.customer_email LIKE :email_prefix ESCAPE '\\'
-        UNION
+        UNION ALL
         SELECT st.id FROM threads st
         WHERE st.user_id = :user_id
           AND to_tsvector('simple'::regconfig, st.subject) @@ plainto_tsquery('simple', :q)
-        UNION
+        UNION ALL
         SELECT sm.thread_id FROM messages sm
         WHERE sm.user_id = :user_id
           AND to_tsvector('simple'::regconfig, sm.body_text) @@ plainto_tsquery('simple', :q)
-        UNION
+        UNION ALL
         SELECT om.thread_id FROM connections oc
         JOIN orders oo ON oo.connection_id = oc.id
         JOIN messages om ON om.order_id = oo.id
