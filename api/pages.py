@@ -1,0 +1,341 @@
+"""The inbox and thread pages, their decision forms, and the live-update stream.
+
+The pages read through the JSON API's own functions (api/threads.py) and decide through
+the same code path as POST /api/actions/{id}/approve|reject (api/actions.py), so the
+browser and the API cannot drift apart; they only turn errors into readable pages.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
+
+from api import actions, threads
+from api.deps import CsrfProtected, OptionalTemporalDep, SessionsDep, WebUser
+from api.errors import ApiError, NotFoundError
+from api.live import event_stream
+from api.messages import ActionOut
+from api.threads import ThreadDetail
+from api.web_auth import render
+from deskpilot.settings import Settings
+from models.action import Action
+from models.conversation import Message
+from models.enums import ActionStatus
+from models.inbox_listing import InboxView
+from models.order import Order
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50
+TABS = (
+    (InboxView.needs_decision, "Needs decision"),
+    (InboxView.handled, "Handled"),
+    (InboxView.all, "All"),
+)
+# Shown beside the suggestion (or in the reply box), not in the editable payload.
+_SHOWN_ELSEWHERE = frozenset({"reply", "intent", "rationale", "provider", "guardrails", "note"})
+# Written by the execution: an edit could not change them (the workflow ignores them).
+_EXECUTION_KEYS = frozenset({"outcome", "performing_since", "prepared"})
+_DECIDED = {"approved": "Approved: the action is running.", "rejected": "Rejected."}
+
+
+def temporal_ui_url(settings: Settings, workflow_id: str | None) -> str | None:
+    """The workflow in the Temporal Web UI, when its address is known: `deskpilot up`'s
+    embedded server serves the UI on loopback; an external cluster's UI is not configured."""
+    if not workflow_id or not settings.embedded_temporal:
+        return None
+    namespace = quote(settings.temporal_namespace, safe="")
+    return (
+        f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{namespace}"
+        f"/workflows/{quote(workflow_id, safe='')}"
+    )
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%d %b %Y, %H:%M UTC")
+
+
+def _money(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return f"{Decimal(str(value)):.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+def _order_lines(details: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Line items from either stored shape: an Admin API snapshot or a webhook's payload."""
+    lines = []
+    for item in (details or {}).get("line_items") or []:
+        if not isinstance(item, dict):
+            continue
+        fulfilled = item.get("fulfilled")
+        status = (
+            ("fulfilled" if fulfilled else "unfulfilled")
+            if isinstance(fulfilled, bool)
+            else (item.get("fulfillment_status") or "unfulfilled")
+        )
+        lines.append(
+            {
+                "title": item.get("title") or "(untitled)",
+                "quantity": item.get("quantity"),
+                "price": _money(item.get("unit_price", item.get("price"))),
+                "status": status,
+            }
+        )
+    return lines
+
+
+def editable_payload(action: ActionOut | None) -> dict[str, Any]:
+    if action is None:
+        return {}
+    hidden = _SHOWN_ELSEWHERE | _EXECUTION_KEYS
+    return {key: value for key, value in action.payload.items() if key not in hidden}
+
+
+async def _thread_context(
+    sessions: SessionsDep, request: Request, user_id: uuid.UUID, thread_id: uuid.UUID
+) -> dict[str, Any]:
+    """Everything the thread page shows; NotFoundError for another owner's thread."""
+    async with sessions() as session:
+        detail: ThreadDetail = await threads.get_thread(thread_id, user_id, session)
+        details: dict[str, Any] | None = None
+        if detail.order is not None:
+            details = (
+                await session.execute(select(Order.details).where(Order.id == detail.order.id))
+            ).scalar_one_or_none()
+        # The workflow of the message the action answers, else of the latest message.
+        workflow = select(Message.workflow_id).where(Message.user_id == user_id)
+        if detail.action is not None:
+            workflow = workflow.join(Action, Action.message_id == Message.id).where(
+                Action.id == detail.action.id
+            )
+        else:
+            workflow = (
+                workflow.where(Message.thread_id == thread_id, Message.workflow_id.is_not(None))
+                .order_by(Message.sent_at.desc())
+                .limit(1)
+            )
+        workflow_id = (await session.execute(workflow)).scalar_one_or_none()
+    action = detail.action
+    payload = editable_payload(action)
+    refundable = (details or {}).get("refundable")
+    return {
+        "detail": detail,
+        "order_lines": _order_lines(details),
+        "order_subtotal": _money((details or {}).get("subtotal")),
+        "refundable": _money(refundable),
+        "workflow_id": workflow_id,
+        "workflow_url": temporal_ui_url(request.app.state.settings, workflow_id),
+        "pending": action is not None and action.status is ActionStatus.PENDING,
+        "reply_text": "" if action is None else str(action.payload.get("reply") or ""),
+        "payload_text": json.dumps(payload, indent=2, ensure_ascii=False, default=str),
+        "original_payload": json.dumps(payload, ensure_ascii=False, default=str),
+        "outcome": None if action is None else action.payload.get("outcome"),
+        "note": None if action is None else action.payload.get("note"),
+        "when": _when,
+        "money": _money,
+    }
+
+
+async def _thread_page(
+    request: Request,
+    sessions: SessionsDep,
+    user_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    *,
+    status_code: int = 200,
+    **overrides: Any,
+) -> HTMLResponse:
+    try:
+        context = await _thread_context(sessions, request, user_id, thread_id)
+    except NotFoundError:
+        return _not_found(request)
+    context.update(overrides)
+    return render(request, "thread.html", status_code=status_code, **context)
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    return render(request, "thread.html", status_code=404, missing=True)
+
+
+@router.get("/inbox", response_class=HTMLResponse)
+async def inbox(
+    request: Request,
+    user_id: WebUser,
+    sessions: SessionsDep,
+    view: InboxView = InboxView.needs_decision,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    query = (q or "").strip()
+    error: str | None = None
+    page: threads.ThreadPage | None = None
+    async with sessions() as session:
+        try:
+            page = await threads.get_threads(
+                user_id, session, view=view, q=query or None, cursor=cursor, limit=PAGE_SIZE
+            )
+        except ApiError as exc:
+            error = f"{exc.message}. Showing the newest threads instead."
+            page = await threads.get_threads(
+                user_id, session, view=view, q=query or None, cursor=None, limit=PAGE_SIZE
+            )
+
+    def link(**changes: str | None) -> str:
+        params = {"view": view.value, "q": query or None, **changes}
+        return "/inbox?" + urlencode({k: v for k, v in params.items() if v})
+
+    return render(
+        request,
+        "inbox.html",
+        status_code=400 if error else 200,
+        tabs=[(value, label, link(view=value.value), value == view) for value, label in TABS],
+        view=view,
+        q=query,
+        page=page,
+        error=error,
+        older_url=link(cursor=page.next_cursor) if page.next_cursor else None,
+        newest_url=link() if cursor else None,
+        when=_when,
+    )
+
+
+@router.get("/threads/{thread_id}", response_class=HTMLResponse)
+async def thread_page(
+    request: Request,
+    thread_id: uuid.UUID,
+    user_id: WebUser,
+    sessions: SessionsDep,
+    decided: str | None = None,
+) -> HTMLResponse:
+    return await _thread_page(
+        request, sessions, user_id, thread_id, notice=_DECIDED.get(decided or "")
+    )
+
+
+async def _current_action(
+    sessions: SessionsDep, user_id: uuid.UUID, thread_id: uuid.UUID, action_id: uuid.UUID
+) -> None:
+    """404 for another owner's thread; 409 when the form was for an older suggestion."""
+    async with sessions() as session:
+        detail = await threads.get_thread(thread_id, user_id, session)
+    if detail.action is None or detail.action.id != action_id:
+        raise _StaleForm("this thread has a newer suggestion: review it before deciding")
+
+
+class _StaleForm(ApiError):
+    status_code = 409
+    code = "conflict"
+
+
+async def _decided(
+    request: Request,
+    sessions: SessionsDep,
+    user_id: uuid.UUID,
+    thread_id: uuid.UUID,
+    decide: Any,
+    outcome: str,
+    **typed: Any,
+) -> Response:
+    """Runs a decision; redirects to the thread, or shows the error with what was typed."""
+    try:
+        await decide()
+    except NotFoundError:
+        return _not_found(request)
+    except ApiError as exc:
+        return await _thread_page(
+            request, sessions, user_id, thread_id, status_code=exc.status_code,
+            decision_error=exc.message, **typed,
+        )  # fmt: skip
+    return RedirectResponse(f"/threads/{thread_id}?decided={outcome}", status_code=303)
+
+
+@router.post("/threads/{thread_id}/approve", response_class=HTMLResponse)
+async def approve_form(
+    request: Request,
+    thread_id: uuid.UUID,
+    user_id: CsrfProtected,
+    sessions: SessionsDep,
+    temporal: OptionalTemporalDep,
+    action_id: Annotated[uuid.UUID, Form()],
+    reply: Annotated[str, Form(max_length=20_000)] = "",
+    payload: Annotated[str, Form(max_length=100_000)] = "",
+    original_payload: Annotated[str, Form(max_length=100_000)] = "",
+) -> Response:
+    typed = {"reply_text": reply, "payload_text": payload}
+    try:
+        edited = json.loads(payload) if payload.strip() else {}
+    except json.JSONDecodeError as exc:
+        edited, problem = None, f"line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    else:
+        problem = None if isinstance(edited, dict) else "it must be a JSON object ({...})"
+    if problem is not None:
+        return await _thread_page(
+            request, sessions, user_id, thread_id, status_code=422,
+            payload_error=f"The action payload is not valid JSON ({problem}).", **typed,
+        )  # fmt: skip
+    try:
+        unchanged = json.loads(original_payload) == edited
+    except json.JSONDecodeError:
+        unchanged = False
+
+    async def decide() -> None:
+        await _current_action(sessions, user_id, thread_id, action_id)
+        async with sessions() as session:
+            await actions.approve(
+                action_id,
+                user_id,
+                session,
+                temporal,
+                # An untouched payload is left out: the suggestion's stays as it is.
+                actions.ApproveBody(reply=reply, payload=None if unchanged else edited),
+            )
+
+    return await _decided(request, sessions, user_id, thread_id, decide, "approved", **typed)
+
+
+@router.post("/threads/{thread_id}/reject", response_class=HTMLResponse)
+async def reject_form(
+    request: Request,
+    thread_id: uuid.UUID,
+    user_id: CsrfProtected,
+    sessions: SessionsDep,
+    temporal: OptionalTemporalDep,
+    action_id: Annotated[uuid.UUID, Form()],
+    reason: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    typed = {"reason_text": reason}
+    if not reason.strip():
+        return await _thread_page(
+            request, sessions, user_id, thread_id, status_code=422,
+            reason_error="Say why you reject it: the reason is kept in the audit log.", **typed,
+        )  # fmt: skip
+
+    async def decide() -> None:
+        await _current_action(sessions, user_id, thread_id, action_id)
+        async with sessions() as session:
+            await actions.reject(
+                action_id, user_id, session, temporal, actions.RejectBody(reason=reason.strip())
+            )
+
+    return await _decided(request, sessions, user_id, thread_id, decide, "rejected", **typed)
+
+
+@router.get("/events")
+async def events(user_id: WebUser, sessions: SessionsDep) -> StreamingResponse:
+    """Server-sent events: `change` whenever one of the merchant's Events is written."""
+    return StreamingResponse(
+        event_stream(sessions, user_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
