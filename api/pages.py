@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -243,7 +244,7 @@ async def _decided(
     sessions: SessionsDep,
     user_id: uuid.UUID,
     thread_id: uuid.UUID,
-    decide: Any,
+    decide: Callable[[], Awaitable[None]],
     outcome: str,
     **typed: Any,
 ) -> Response:

@@ -445,6 +445,8 @@ async def test_decision_errors_are_readable_pages(
     assert away.status_code == 503
     assert 'role="alert" id="decision-error">Temporal is not configured' in away.text
     assert "kept reply" in away.text and "Traceback" not in away.text
+    # The page answers a POST: live updates must re-read the thread, not the form's address.
+    assert f'<meta name="live-url" content="/threads/{pending.thread_id}">' in away.text
 
     # A form for a suggestion that is no longer the thread's latest.
     stale = await client.post(f"{url}/approve", data={**form, "action_id": str(uuid.uuid4())})

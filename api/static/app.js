@@ -37,10 +37,14 @@
     });
   }
 
+  // A page shown in answer to a form post names the address to re-read it from.
+  var liveUrl = document.querySelector('meta[name="live-url"]');
+  var url = liveUrl ? liveUrl.getAttribute("content") : window.location.href;
+
   function refresh() {
     if (refreshing) { again = true; return; }
     refreshing = true;
-    fetch(window.location.href, { credentials: "same-origin", headers: { Accept: "text/html" } })
+    fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) {
         if (!response.ok) throw new Error("status " + response.status);
         return response.text();
