@@ -214,13 +214,18 @@ async def inbox(
 @router.get("/threads/{thread_id}", response_class=HTMLResponse)
 async def thread_page(
     request: Request,
-    thread_id: uuid.UUID,
+    thread_id: str,
     user_id: WebUser,
     sessions: SessionsDep,
     decided: str | None = None,
 ) -> HTMLResponse:
+    # A mistyped address is a page that does not exist, not a validation error in JSON.
+    try:
+        parsed = uuid.UUID(thread_id)
+    except ValueError:
+        return _not_found(request)
     return await _thread_page(
-        request, sessions, user_id, thread_id, notice=_DECIDED.get(decided or "")
+        request, sessions, user_id, parsed, notice=_DECIDED.get(decided or "")
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -361,8 +362,9 @@ async def test_another_owners_thread_is_not_found_and_not_listed(
         page = await other.get(f"/threads/{mine.thread_id}")
         assert page.status_code == 404
         assert "Thread not found" in page.text and "Broken mug" not in page.text
-        missing = await other.get(f"/threads/{uuid.uuid4()}")
-        assert missing.status_code == 404
+        for missing in (f"/threads/{uuid.uuid4()}", "/threads/not-a-thread"):
+            answer = await other.get(missing)
+            assert answer.status_code == 404 and "Thread not found" in answer.text
         inbox = await other.get("/inbox", params={"view": "all"})
         assert thread_ids(inbox.text) == [] and "ava.patel" not in inbox.text
         csrf = form_csrf(inbox.text)
@@ -501,7 +503,12 @@ async def test_the_event_stream_reports_the_owners_changes_only(
                         session, "action.executed", user_id=user_id, entity="action",
                         entity_id=seeded.action_id,
                     )  # fmt: skip
+                committed = time.perf_counter()
                 change = await _read_event(lines, "change")
+                latency = time.perf_counter() - committed
+    # Polled about once a second: a change reaches the page within about that.
+    print(f"live update: change streamed {latency * 1000:.0f} ms after the commit")
+    assert latency < 3, latency
     assert change["data"] == (
         f'[{{"type":"action.executed","entity":"action","entity_id":"{seeded.action_id}"}}]'
     )
