@@ -180,11 +180,22 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             _assert_no_problems(page_problems)
 
             # --- reject another message, with a reason.
-            await ingest("Cancel please", "Please cancel my order #1002.", "1002")
+            await ingest(
+                "Cancel please",
+                "Please cancel my order #1002.\n\n"
+                "On Mon, 2 Nov 2026 at 10:00, Test Store wrote:\n> Your order #1002 is confirmed.",
+                "1002",
+            )
             await page.goto("/inbox")
             second = page.locator(".thread-row", has_text="Cancel please")
             await expect(second).to_be_visible(timeout=PIPELINE_MS)
             await second.get_by_role("link").click()
+            # The quoted history is folded until asked for.
+            quoted = page.get_by_text("Your order #1002 is confirmed.")
+            await expect(page.get_by_text("Please cancel my order #1002.")).to_be_visible()
+            await expect(quoted).to_be_hidden()
+            await page.get_by_text("Quoted text").click()
+            await expect(quoted).to_be_visible()
             await page.get_by_role("button", name="Reject").click()
             # The reason is required: the browser keeps the form from leaving without one.
             assert await page.get_by_label("Reason for rejecting").evaluate(
