@@ -1,0 +1,614 @@
+"""Tenant isolation: every route of the app, walked with two merchants.
+
+The app is built with create_app plus every `router` found in the api package (so routes
+written but not yet mounted are covered too), and the walk is driven by `app.routes`:
+
+- a route with path parameters is called by merchant B with A's ids (B's session cookie
+  with a valid CSRF token, B's bearer token, and no credentials) and must answer 404 to B
+  (401/303 without credentials); A's rows are unchanged afterwards;
+- a GET route without path parameters is a listing: B's answer must not contain any of A's
+  ids or addresses, while A's answer to the same route does (for the known listings);
+- a route public by design is in PUBLIC with the reason.
+
+A route that is neither walked nor in PUBLIC fails the test, so a new route cannot escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import pkgutil
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI, params
+from fastapi.routing import APIRoute, APIRouter, iter_route_contexts
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import Mount, Route
+
+import api
+from api.app import create_app
+from api.web_auth import CSRF_HEADER, SESSION_COOKIE
+from deskpilot.settings import Settings
+from models.accounts import create_user
+from models.action import Action
+from models.connection import Connection, CustomEmailMetadata
+from models.conversation import Message, Thread
+from models.db import unit_of_work
+from models.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
+from models.event import log_event
+from models.gmail import GmailMetadata
+from models.order import Order
+from models.playbook import Playbook
+from models.shopify import ComplianceExport
+from models.suggestion import AISuggestion
+from models.user import set_password
+from tests.api_support import token_for
+
+PASSWORD = "correct horse battery staple"
+
+# (method, path) -> why it is not walked. Everything else must be.
+PUBLIC: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "liveness probe, no data",
+    ("GET", "/readyz"): "readiness probe, no data",
+    ("GET", "/login"): "the sign-in form",
+    ("POST", "/login"): "signing in: the credentials are the authentication",
+    ("POST", "/logout"): "ends the caller's own session only",
+    ("POST", "/api/session"): "signing in for JSON clients",
+    ("DELETE", "/api/session"): "ends the caller's own session only",
+    ("POST", "/shopify/webhooks"): "authenticated by Shopify's HMAC; the shop names the owner",
+    ("GET", "/shopify/callback"): "OAuth callback: authenticated by the signed state and HMAC",
+    ("GET", "/shopify/install"): "starts the caller's own OAuth; the state binds the caller",
+    ("GET", "/gmail/callback"): "OAuth callback: authenticated by the state it was given",
+    ("GET", "/gmail/connect"): "starts the caller's own OAuth; the state binds the caller",
+    ("POST", "/gmail/push"): "Pub/Sub push, authenticated by its token; the mailbox names "
+    "the owner",
+    ("POST", "/api/inbound/email"): "ingest: the token names the owner; no id is taken from the "
+    "caller (covered by test_api_inbound)",
+}
+
+# Starlette routes that are not APIRoutes: the docs and the static files, nothing owned.
+NON_API_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
+
+# JSON bodies that pass validation, so a 404 is the ownership check and not a 422.
+JSON_BODIES: dict[tuple[str, str], Any] = {
+    ("PATCH", "/api/connections/{connection_id}"): {"enabled": False},
+    ("PATCH", "/api/playbooks/{playbook_id}"): {"enabled": False},
+    ("PUT", "/api/playbooks/{playbook_id}/rules"): {
+        "trigger": {"version": 1, "event": "message.received"},
+        "conditions": [],
+        "actions": [{"version": 1, "type": "escalate", "reason": "taken over"}],
+    },
+    ("POST", "/api/actions/{action_id}/approve"): {"reply": "hijacked"},
+    ("POST", "/api/actions/{action_id}/reject"): {"reason": "hijacked"},
+}
+
+# The listings A must see its own rows in: proves the data B must not see is there.
+KNOWN_LISTINGS = {
+    "/api/threads",
+    "/api/connections",
+    "/api/playbooks",
+    "/api/events",
+    "/api/compliance/exports",
+    "/api/session",
+    "/inbox",
+    "/connections",
+    "/playbooks",
+    "/audit",
+    "/events",  # the live stream: A's change written while it is open
+}
+
+
+@dataclass
+class Merchant:
+    id: uuid.UUID
+    email: str
+    token: str
+    ids: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    # Strings only this merchant's pages may show.
+    markers: list[str] = field(default_factory=list)
+    cookie: str = ""
+    csrf: str = ""
+
+
+def _settings() -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, DESKPILOT_SECRET_KEY="s" * 48, DESKPILOT_PUBLIC_URL="http://api.test"
+    )
+
+
+def _routers() -> Iterator[APIRouter]:
+    for info in pkgutil.iter_modules(api.__path__):
+        router = getattr(importlib.import_module(f"api.{info.name}"), "router", None)
+        if isinstance(router, APIRouter):
+            yield router
+
+
+def _endpoints(routes: Any) -> set[Any]:
+    # FastAPI 0.165 keeps included routers as branches: iter_route_contexts flattens them.
+    return {c.endpoint for c in iter_route_contexts(routes)}
+
+
+def build_app(sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
+    app = create_app(sessions.kw["bind"], None, _settings())
+    for router in _routers():
+        if not _endpoints(router.routes) <= _endpoints(app.routes):
+            app.include_router(router)
+    return app
+
+
+async def make_merchant(sessions: async_sessionmaker[AsyncSession], name: str) -> Merchant:
+    tag = uuid.uuid4().hex[:6]
+    email = f"{name}-{tag}@store.example"
+    async with unit_of_work(sessions) as session:
+        user = await create_user(session, email, name)  # a trial, default playbooks, events
+        await set_password(session, user.id, PASSWORD)
+        shop = Connection(
+            user_id=user.id,
+            type=ConnectionType.SHOPIFY,
+            access_token="shpat_x",
+            shop_domain=f"{name}-{tag}.myshopify.com",
+        )
+        gmail = Connection(
+            user_id=user.id,
+            type=ConnectionType.GMAIL,
+            access_token="ya29.x",
+            metadata_=GmailMetadata(email_address=f"{name}-{tag}@gmail.test").to_json(),
+        )
+        alias = Connection(
+            user_id=user.id,
+            type=ConnectionType.CUSTOM_EMAIL,
+            access_token="",
+            metadata_=CustomEmailMetadata(
+                alias=f"{name}-{tag}@in.deskpilot.test", domain="in.deskpilot.test"
+            ).to_json(),
+        )
+        session.add_all([shop, gmail, alias])
+        await session.flush()
+        order = Order(
+            connection_id=shop.id,
+            shop_domain=shop.shop_domain,
+            shopify_id=f"gid://shopify/Order/{uuid.uuid4().int % 10**12}",
+            name=f"#{name}-{tag}",
+            status="open",
+            email=f"customer-{tag}@example.com",
+            total_amount=Decimal("59.90"),
+            currency="EUR",
+        )
+        thread = Thread(
+            user_id=user.id,
+            customer_email=f"customer-{tag}@example.com",
+            subject=f"Parcel {name} {tag}",
+            last_message_at=datetime.now(UTC),
+        )
+        session.add_all([order, thread])
+        await session.flush()
+        message = Message(
+            user_id=user.id,
+            thread_id=thread.id,
+            order_id=order.id,
+            direction=MessageDirection.INBOUND,
+            message_id=f"<{tag}@customer.test>",
+            from_address=f"customer-{tag}@example.com",
+            subject=thread.subject,
+            body_text=f"Where is my parcel {tag}?",
+            sent_at=datetime.now(UTC),
+            workflow_id=f"msg-{user.id}-{tag}",
+        )
+        session.add(message)
+        await session.flush()
+        suggestion = AISuggestion(
+            message_id=message.id,
+            reply=f"Your parcel {tag} is on its way.",
+            proposed_action=ActionType.INFO_REQUEST,
+            order_id=order.id,
+            confidence=0.8,
+        )
+        session.add(suggestion)
+        await session.flush()
+        action = Action(
+            user_id=user.id,
+            message_id=message.id,
+            suggestion_id=suggestion.id,
+            order_id=order.id,
+            type=ActionType.INFO_REQUEST,
+            status=ActionStatus.PENDING,
+        )
+        export = ComplianceExport(
+            user_id=user.id,
+            shop_domain=shop.shop_domain,
+            event_id=f"evt-{tag}",
+            customer_email=f"customer-{tag}@example.com",
+            data={"orders": []},
+        )
+        session.add_all([action, export])
+        await session.flush()
+        event = await log_event(
+            session,
+            "action.pending",
+            user_id=user.id,
+            entity="action",
+            entity_id=action.id,
+            payload={"thread_id": str(thread.id)},
+        )
+        playbooks = (
+            await session.execute(select(Playbook.id).where(Playbook.user_id == user.id))
+        ).scalars()
+        ids = {
+            "user_id": [user.id],
+            "connection_id": [shop.id, gmail.id, alias.id],
+            "order_id": [order.id],
+            "thread_id": [thread.id],
+            "message_id": [message.id],
+            "suggestion_id": [suggestion.id],
+            "action_id": [action.id],
+            "export_id": [export.id],
+            "event_id": [event.id],
+            "playbook_id": list(playbooks),
+        }
+    merchant = Merchant(user.id, email, await token_for(sessions, user.id), ids)
+    merchant.markers = [str(i) for values in ids.values() for i in values] + [
+        email,
+        str(shop.shop_domain),
+        f"{name}-{tag}@gmail.test",
+        f"{name}-{tag}@in.deskpilot.test",
+        f"customer-{tag}@example.com",
+    ]
+    return merchant
+
+
+async def sign_in(app: FastAPI, merchant: Merchant) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as client:
+        form = await client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]*)"', form.text)
+        assert csrf, form.text
+        done = await client.post(
+            "/login",
+            data={"email": merchant.email, "password": PASSWORD, "csrf": csrf.group(1)},
+        )
+        assert done.status_code == 303, done.text
+        merchant.cookie = client.cookies[SESSION_COOKIE]
+        merchant.csrf = (await client.get("/api/session")).json()["csrf_token"]
+
+
+# --- calling the app -------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+STREAM_LISTEN_S = 2.5
+
+
+async def call(
+    app: FastAPI,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes = b"",
+    *,
+    while_streaming: Any = None,
+) -> Reply:
+    """One request straight through ASGI. Unlike httpx's transport it also returns from a
+    server-sent-events stream: it listens for a while (running `while_streaming`), then
+    hangs up."""
+    path, _, query = url.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"api.test")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("api.test", 80),
+    }
+    request_sent = False
+    hang_up = asyncio.Event()
+    started = asyncio.Event()
+    finished = asyncio.Event()
+    status = 0
+    reply_headers: dict[str, str] = {}
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await hang_up.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            reply_headers.update({k.decode(): v.decode() for k, v in message["headers"]})
+            started.set()
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                finished.set()
+
+    task = asyncio.create_task(app(scope, receive, send))
+    try:
+        await asyncio.wait_for(started.wait(), timeout=30)
+        if reply_headers.get("content-type", "").startswith("text/event-stream"):
+            if while_streaming is not None:
+                await asyncio.sleep(0.3)
+                await while_streaming()
+            await asyncio.sleep(STREAM_LISTEN_S)
+            hang_up.set()  # the app ends the stream without a last body message
+        else:
+            await asyncio.wait_for(finished.wait(), timeout=30)
+    finally:
+        hang_up.set()
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except TimeoutError:
+            task.cancel()
+    return Reply(status, reply_headers, b"".join(chunks).decode("utf-8", "replace"))
+
+
+def _auth_headers(merchant: Merchant | None, how: str) -> dict[str, str]:
+    if merchant is None:
+        return {}
+    if how == "bearer":
+        return {"authorization": f"Bearer {merchant.token}"}
+    return {"cookie": f"{SESSION_COOKIE}={merchant.cookie}", CSRF_HEADER: merchant.csrf}
+
+
+def _form_fields(route: APIRoute) -> list[str]:
+    return [f.alias for f in route.dependant.body_params if isinstance(f.field_info, params.Form)]
+
+
+def _form_value(name: str, owner: Merchant, csrf: str) -> str:
+    """A value that passes the form's validation, naming `owner`'s rows where it takes ids."""
+    values = {
+        "csrf": csrf,
+        "enabled": "false",
+        "reason": "hijacked",
+        "reply": "hijacked",
+        "payload": "{}",
+        "original_payload": "{}",
+        "trigger": json.dumps({"version": 1, "event": "message.received"}),
+        "conditions": "[]",
+        "actions": json.dumps([{"version": 1, "type": "escalate", "reason": "taken over"}]),
+        "confidence_threshold": "0.5",
+        "requires_approval": "on",
+    }
+    if name in owner.ids:
+        return str(owner.ids[name][0])
+    return values.get(name, "x")
+
+
+def _request_body(
+    walked: Walked, owner: Merchant, caller: Merchant | None
+) -> tuple[bytes, dict[str, str]]:
+    route, method = walked.route, walked.method
+    fields = _form_fields(route)
+    if fields:
+        csrf = caller.csrf if caller else ""
+        data = {name: _form_value(name, owner, csrf) for name in fields}
+        return urlencode(data).encode(), {"content-type": "application/x-www-form-urlencoded"}
+    if route.body_field is not None or (method, walked.path) in JSON_BODIES:
+        body = JSON_BODIES.get((method, walked.path), {})
+        return json.dumps(body).encode(), {"content-type": "application/json"}
+    return b"", {}
+
+
+def _paths(template: str, owner: Merchant) -> list[str]:
+    """The path once per combination of `owner`'s ids for its parameters."""
+    names = re.findall(r"{(\w+)(?::\w+)?}", template)
+    missing = [n for n in names if n not in owner.ids]
+    assert not missing, (
+        f"{template}: no test id for {missing}; add the owned resource to make_merchant"
+    )
+    paths = [template]
+    for name in names:
+        paths = [
+            re.sub(r"{" + name + r"(?::\w+)?}", str(value), p)
+            for p in paths
+            for value in owner.ids[name]
+        ]
+    return paths
+
+
+def _login_redirect(reply: Reply) -> bool:
+    return reply.status == 303 and reply.headers.get("location", "").startswith("/login")
+
+
+# --- the walk --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def merchants(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> tuple[FastAPI, Merchant, Merchant]:
+    app = build_app(own_sessions)
+    a = await make_merchant(own_sessions, "alpha")
+    b = await make_merchant(own_sessions, "bravo")
+    await sign_in(app, a)
+    await sign_in(app, b)
+    return app, a, b
+
+
+async def _state_of(sessions: async_sessionmaker[AsyncSession], owner: Merchant) -> list[Any]:
+    """What B's requests would change if they reached A's rows."""
+    async with sessions() as session:
+        actions = (
+            await session.execute(select(Action.status).where(Action.user_id == owner.id))
+        ).all()
+        connections = (
+            await session.execute(
+                select(Connection.id, Connection.metadata_)
+                .where(Connection.user_id == owner.id)
+                .order_by(Connection.id)
+            )
+        ).all()
+        playbooks = (
+            await session.execute(
+                select(
+                    Playbook.id,
+                    Playbook.enabled,
+                    Playbook.requires_approval,
+                    Playbook.confidence_threshold,
+                    Playbook.trigger,
+                    Playbook.conditions,
+                    Playbook.actions,
+                )
+                .where(Playbook.user_id == owner.id)
+                .order_by(Playbook.id)
+            )
+        ).all()
+    return [list(actions), list(connections), list(playbooks)]
+
+
+@dataclass(frozen=True)
+class Walked:
+    method: str
+    path: str  # with its router's prefix
+    route: APIRoute
+
+
+def _walked_routes(app: FastAPI) -> list[Walked]:
+    routes = []
+    for context in iter_route_contexts(app.routes):
+        route, path = context.original_route, context.path
+        if isinstance(route, APIRoute):
+            assert path is not None
+            routes += [Walked(m, path, route) for m in sorted(context.methods or ()) if m != "HEAD"]
+        elif isinstance(route, Mount | Route):
+            assert path in NON_API_ROUTES, f"{path}: a route the walk cannot see"
+        else:
+            raise AssertionError(f"{route!r}: a kind of route the walk does not know")
+    return routes
+
+
+async def test_every_route_keeps_merchants_apart(
+    merchants: tuple[FastAPI, Merchant, Merchant], own_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    app, a, b = merchants
+    before = await _state_of(own_sessions, a)
+    problems: list[str] = []
+    owned_walked: set[str] = set()
+    listings_seen_by_owner: set[str] = set()
+    unwalked: list[str] = []
+
+    async def new_events() -> None:
+        # While B's live stream is open, both merchants change something.
+        async with unit_of_work(own_sessions) as session:
+            for owner in (a, b):
+                await log_event(
+                    session,
+                    "action.pending",
+                    user_id=owner.id,
+                    entity="thread",
+                    entity_id=owner.ids["thread_id"][0],
+                )
+
+    for walked in _walked_routes(app):
+        method, template = walked.method, walked.path
+        key = (method, template)
+        if key in PUBLIC:
+            assert PUBLIC[key].strip(), key
+            continue
+        label = f"{method} {template}"
+        if "{" in template:
+            for path in _paths(template, a):
+                for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
+                    body, extra = _request_body(walked, a, who)
+                    reply = await call(app, method, path, _auth_headers(who, how) | extra, body)
+                    if who is None:
+                        ok = reply.status == 401 or _login_redirect(reply)
+                    elif how == "cookie":
+                        ok = reply.status == 404
+                    else:  # a page does not take a bearer token: it sends B to sign in
+                        ok = reply.status == 404 or _login_redirect(reply)
+                    if not ok:
+                        problems.append(
+                            f"{method} {path} as {how} B: {reply.status} {reply.body[:200]}"
+                        )
+                    leaked = [m for m in a.markers if m in reply.body and m not in path]
+                    if leaked:
+                        problems.append(f"{method} {path} as {how} B shows A's {leaked}")
+                if method == "GET":
+                    # The id is A's and real: A sees it, so B's 404 is the ownership check.
+                    mine = await call(app, method, path, _auth_headers(a, "cookie"))
+                    if mine.status != 200:
+                        problems.append(f"GET {path} as A: {mine.status} {mine.body[:200]}")
+            owned_walked.add(label)
+        elif method == "GET":
+            for how in ("cookie", "bearer"):
+                reply = await call(
+                    app, method, template, _auth_headers(b, how), while_streaming=new_events
+                )
+                # A page, and the session route, do not take a bearer token.
+                refused = reply.status == 401 or _login_redirect(reply)
+                if reply.status != 200 and not (how == "bearer" and refused):
+                    problems.append(f"GET {template} as {how} B: {reply.status}")
+                leaked = [m for m in a.markers if m in reply.body]
+                if leaked:
+                    problems.append(f"GET {template} as {how} B lists A's {leaked}")
+            anonymous = await call(app, method, template, {})
+            if not (anonymous.status == 401 or _login_redirect(anonymous)):
+                problems.append(f"GET {template} without credentials: {anonymous.status}")
+            mine = await call(
+                app, method, template, _auth_headers(a, "cookie"), while_streaming=new_events
+            )
+            if any(m in mine.body for m in a.markers):
+                listings_seen_by_owner.add(template)
+        else:
+            unwalked.append(label)
+
+    assert not unwalked, (
+        f"routes neither walked nor in PUBLIC (say why they are public): {unwalked}"
+    )
+    assert not problems, "\n".join(problems)
+    # The walk saw the routes that take owned ids, and A's data where B must not see it.
+    present = {w.path for w in _walked_routes(app)}
+    assert KNOWN_LISTINGS & present <= listings_seen_by_owner, (
+        KNOWN_LISTINGS & present
+    ) - listings_seen_by_owner
+    for label in (
+        "GET /api/threads/{thread_id}",
+        "GET /api/messages/{message_id}",
+        "POST /api/actions/{action_id}/approve",
+        "PATCH /api/connections/{connection_id}",
+        "PUT /api/playbooks/{playbook_id}/rules",
+        "GET /api/compliance/exports/{export_id}",
+    ):
+        assert label in owned_walked, label
+
+    # Nothing B sent changed A's rows.
+    assert await _state_of(own_sessions, a) == before
+
+
+async def test_the_walk_fails_for_a_route_it_cannot_name(
+    merchants: tuple[FastAPI, Merchant, Merchant],
+) -> None:
+    """A new route with an id the walk does not know is reported, not silently skipped."""
+    _, a, _ = merchants
+    with pytest.raises(AssertionError, match="no test id for"):
+        _paths("/api/widgets/{widget_id}", a)
