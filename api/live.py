@@ -84,10 +84,12 @@ async def event_stream(
     user_id: uuid.UUID,
     *,
     interval: float = POLL_INTERVAL_S,
-    lifetime: float = STREAM_LIFETIME_S,
+    lifetime: float | None = None,
 ) -> AsyncIterator[str]:
     """`ready` first (a reconnecting page re-fetches on it: it may have missed a change),
-    then one `change` per batch of Events, comment lines to keep proxies from timing out."""
+    then one `change` per batch of Events, comment lines to keep proxies from timing out;
+    ends after `lifetime` (default STREAM_LIFETIME_S)."""
+    lifetime = STREAM_LIFETIME_S if lifetime is None else lifetime
     yield f"retry: {RECONNECT_MS}\n\n"
     yield sse("ready", {})
     started = last_sent = time.monotonic()

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import pages
+from api import live, pages
 from api.app import create_app
 from deskpilot.settings import Settings
 from models import (
@@ -512,3 +512,19 @@ async def test_the_event_stream_reports_the_owners_changes_only(
     assert change["data"] == (
         f'[{{"type":"action.executed","entity":"action","entity_id":"{seeded.action_id}"}}]'
     )
+
+
+async def test_the_event_stream_ends_so_a_stopping_server_does_not_wait_for_it(
+    own_sessions: async_sessionmaker[AsyncSession], app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "STREAM_LIFETIME_S", 1.5)
+    _, email = await merchant(own_sessions)
+    async with serve_app(app) as base_url, client_for(app, base_url) as client:
+        await sign_in(client, email)
+        started = time.perf_counter()
+        async with asyncio.timeout(10), client.stream("GET", "/events") as stream:
+            body = (await stream.aread()).decode()
+        took = time.perf_counter() - started
+    # The browser reconnects after `retry` ms and re-fetches the page on `ready`.
+    assert body.startswith("retry: 1000\n\nevent: ready\ndata: {}\n\n"), body
+    assert 1.5 <= took < 5, took
