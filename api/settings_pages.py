@@ -165,6 +165,7 @@ async def playbook_edit_page(
         playbook=playbook,
         form=form,
         errors=[],
+        invalid=set(),
         notice=_notice(notice),
     )
 
@@ -175,6 +176,12 @@ def _read_json(part: str, text: str, errors: list[str]) -> Any:
     except json.JSONDecodeError as exc:
         errors.append(f"{part}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
         return None
+
+
+def _invalid_fields(errors: list[str]) -> set[str]:
+    """The fields an error names: each message starts with its part ("conditions[0]: ...")."""
+    parts = ("trigger", "conditions", "actions", "confidence threshold")
+    return {p.replace(" ", "_") for p in parts if any(e.startswith(p) for e in errors)}
 
 
 @router.post("/playbooks/{playbook_id}", response_class=HTMLResponse, response_model=None)
@@ -231,6 +238,7 @@ async def playbook_edit_form(
             playbook=playbook,
             form=form,
             errors=errors,
+            invalid=_invalid_fields(errors),
             notice=None,
         )
     await session.commit()

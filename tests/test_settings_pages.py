@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -31,6 +32,13 @@ from models.gmail import GmailMetadata
 from models.playbook import Playbook
 from models.user import set_password
 from tests.api_support import token_for
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+    from tests.browser_support import NewPage, PageProblems, Screenshot, ServeApp
+
+pytest_plugins = ("tests.browser_support",)
 
 PASSWORD = "correct horse battery staple"
 SHOP_TOKEN = "shpat_do_not_show_me_4242"
@@ -316,6 +324,9 @@ async def test_playbook_edit_shows_errors_and_keeps_what_was_typed(
     )
     assert bad_json.status_code == 422
     assert "conditions: not valid JSON" in bad_json.text
+    # Only the part in error is marked invalid.
+    assert re.search(r'id="conditions"[^>]*aria-invalid="true"', bad_json.text)
+    assert not re.search(r'id="trigger"[^>]*aria-invalid', bad_json.text)
     assert 'role="alert"' in bad_json.text
     # What was typed is in the textarea, escaped.
     assert "&#34;order.total_amount&#34;, &#34;operator&#34;: &#34;lt&#34;" in bad_json.text
@@ -544,3 +555,72 @@ async def test_pages_send_a_signed_out_browser_to_sign_in(world: World) -> None:
             assert response.status_code == 303
             assert response.headers["location"] == f"/login?next={path}"
         assert (await anonymous.get("/api/events")).status_code == 401
+
+
+# --- in a real browser, on a phone -----------------------------------------------------------
+
+
+async def _no_sideways_scroll(page: Page) -> None:
+    widths = await page.evaluate(
+        "[document.documentElement.scrollWidth, document.body.scrollWidth, innerWidth]"
+    )
+    assert max(widths[:2]) <= widths[2], f"{page.url}: the page scrolls sideways: {widths}"
+
+
+async def test_settings_pages_on_a_phone(
+    own_sessions: async_sessionmaker[AsyncSession],
+    served_app: ServeApp,
+    new_page: NewPage,
+    page_problems: PageProblems,
+    screenshot: Screenshot,
+) -> None:
+    app = build_app(own_sessions)
+    me = await make_merchant(own_sessions, "phone")
+    async with unit_of_work(own_sessions) as session:
+        for i in range(30):
+            await log_event(
+                session,
+                "connection.a_rather_long_event_type_name_without_breaks",
+                user_id=me.id,
+                entity="connection",
+                entity_id=me.gmail,
+                payload={"i": i, "detail": "x" * 300},
+            )
+    playbook = await _a_playbook(own_sessions, me.id)
+    async with served_app(app) as base_url:
+        phone = await new_page("phone", base_url=base_url)
+        await phone.goto("/connections")
+        await phone.fill("#email", me.email)
+        await phone.fill("#password", PASSWORD)
+        await phone.click("button[type=submit]")
+        await phone.wait_for_url("**/connections")
+        for path, name in (
+            ("/connections", "settings-connections-phone"),
+            ("/playbooks", "settings-playbooks-phone"),
+            (f"/playbooks/{playbook.id}", "settings-playbook-edit-phone"),
+            ("/usage", "settings-usage-phone"),
+            ("/audit", "settings-audit-phone"),
+        ):
+            response = await phone.goto(path)
+            assert response is not None and response.status == 200, path
+            await _no_sideways_scroll(phone)
+            await screenshot(phone, name)
+        await screenshot(phone, "settings-audit-phone-top", full_page=False)  # type: ignore[call-arg]
+
+        # Disable the mailbox with its button; the page says so.
+        await phone.goto("/connections")
+        await phone.get_by_role("button", name=re.compile(r"^Disable support-")).click()
+        await phone.wait_for_url("**/connections?notice=disabled*")
+        assert await phone.get_by_role("status").inner_text() == "Disabled."
+        assert (await _metadata(own_sessions, me.gmail))["disabled"] is True
+
+        # A typo in the rules: the error is shown and the text typed stays.
+        await phone.goto(f"/playbooks/{playbook.id}")
+        await phone.fill("#conditions", '[{"version": 1,')
+        await phone.get_by_role("button", name="Save").click()
+        await phone.wait_for_load_state()
+        assert "conditions: not valid JSON" in await phone.get_by_role("alert").inner_text()
+        assert await phone.input_value("#conditions") == '[{"version": 1,'
+        await _no_sideways_scroll(phone)
+        await screenshot(phone, "settings-playbook-error-phone")
+    page_problems.assert_none(allow_status=[422])
