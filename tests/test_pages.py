@@ -43,6 +43,14 @@ from sandbox.server import serve_app
 
 PASSWORD = "correct horse battery staple"
 
+# The inbox's "needs decision" flag is being moved onto threads (models/thread_state.py,
+# landing beside this file): rows written here by hand must keep it as the activities do.
+# Drop the fallback once that module is in.
+try:
+    from models.thread_state import refresh_needs_decision as _refresh_needs_decision
+except ImportError:  # pragma: no cover - before models/thread_state.py lands
+    _refresh_needs_decision = None
+
 
 def _settings() -> Settings:
     return Settings(  # type: ignore[call-arg]
@@ -196,6 +204,8 @@ async def seed_thread(
             session.add(row)
             await session.flush()
             action_id = row.id
+            if _refresh_needs_decision is not None:
+                await _refresh_needs_decision(session, thread.id)
         return Seeded(thread.id, action_id, workflow_id)
 
 
