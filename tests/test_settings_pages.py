@@ -18,6 +18,9 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from api import settings_api, settings_pages
 from api.app import create_app
@@ -32,6 +35,7 @@ from models.gmail import GmailMetadata
 from models.playbook import Playbook
 from models.user import set_password
 from tests.api_support import token_for
+from workflows.mailbox_contracts import DISCONNECT_SIGNAL, mailbox_workflow_id
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -624,3 +628,41 @@ async def test_settings_pages_on_a_phone(
         await _no_sideways_scroll(phone)
         await screenshot(phone, "settings-playbook-error-phone")
     page_problems.assert_none(allow_status=[422])
+
+
+async def test_a_mailbox_switched_on_starts_its_sync_and_switched_off_is_told_to_stop(
+    own_sessions: async_sessionmaker[AsyncSession], temporal_dev: WorkflowEnvironment
+) -> None:
+    # No worker polls this queue: the workflow stays as started, with what it was sent.
+    queue = f"settings-{uuid.uuid4().hex[:8]}"
+    app = create_app(own_sessions.kw["bind"], temporal_dev.client, _settings(), task_queue=queue)
+    if "/api/connections" not in {c.path for c in iter_route_contexts(app.routes)}:
+        app.include_router(settings_api.router)
+    me = await make_merchant(own_sessions, "temporal")
+    handle = temporal_dev.client.get_workflow_handle(mailbox_workflow_id(me.gmail))
+    async with _client(app, Authorization=f"Bearer {me.token}") as api:
+        # Off while nothing runs: nothing to tell, and the switch still succeeds.
+        off = await api.patch(f"/api/connections/{me.gmail}", json={"enabled": False})
+        assert off.status_code == 200
+        with pytest.raises(RPCError):
+            await handle.describe()
+
+        on = await api.patch(f"/api/connections/{me.gmail}", json={"enabled": True})
+        assert on.status_code == 200
+        description = await handle.describe()
+        assert description.status is WorkflowExecutionStatus.RUNNING
+        assert description.task_queue == queue
+
+        off = await api.patch(f"/api/connections/{me.gmail}", json={"enabled": False})
+        assert off.status_code == 200
+        signals = [
+            e.workflow_execution_signaled_event_attributes.signal_name
+            async for e in handle.fetch_history_events()
+            if e.HasField("workflow_execution_signaled_event_attributes")
+        ]
+        assert signals == [DISCONNECT_SIGNAL]
+        # Other kinds of connection have no sync to start.
+        assert (
+            await api.patch(f"/api/connections/{me.alias}", json={"enabled": True})
+        ).status_code == 200
+    await handle.terminate("test over")
