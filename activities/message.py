@@ -43,6 +43,7 @@ from models.order import Order
 from models.order_matching import match_order
 from models.reply_route import ReplyRoute, reply_route, store_name
 from models.suggestion import AISuggestion
+from models.thread_state import refresh_for_action, refresh_needs_decision
 from models.usage import (
     can_send_email,
     get_usage_summary,
@@ -350,6 +351,7 @@ class MessageActivities:
                 )
             session.add(action)
             await session.flush()
+            await refresh_needs_decision(session, message.thread_id)
             await log_event(
                 session,
                 "action.pending",
@@ -430,6 +432,7 @@ class MessageActivities:
                 changes["reply"] = data.reply
             if changes:
                 action.payload = {**action.payload, **changes}
+            await refresh_for_action(session, action.id)
             await log_event(
                 session,
                 f"action.{target.value.lower()}",
@@ -677,6 +680,7 @@ class MessageActivities:
             if action.status not in (ActionStatus.EXECUTED, ActionStatus.FAILED):
                 action.status = ActionStatus.FAILED
                 action.error = data.error
+                await refresh_for_action(session, action.id)
                 await log_event(
                     session,
                     "action.failed",

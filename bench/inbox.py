@@ -215,6 +215,14 @@ async def load(connection: asyncpg.Connection, merchant: Merchant, seed: int) ->
         records=action_rows,
         columns=["id", "user_id", "message_id", "order_id", "type", "status", "created_at"],
     )
+    # What models/thread_state.py keeps up as actions change, in one statement here.
+    await connection.execute(
+        """UPDATE threads t SET needs_decision = TRUE
+        WHERE t.user_id = $1 AND EXISTS (
+            SELECT 1 FROM messages m JOIN actions a ON a.message_id = m.id
+            WHERE m.thread_id = t.id AND a.status = 'PENDING')""",
+        merchant.user_id,
+    )
 
 
 async def create_merchant(connection: asyncpg.Connection, threads_count: int) -> Merchant:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -47,6 +48,13 @@ class Thread(Base):
             text("to_tsvector('simple'::regconfig, subject)"),
             postgresql_using="gin",
         ),
+        # The "Needs decision" view in inbox order (see models/thread_state.py).
+        Index(
+            "ix_threads_needs_decision",
+            "user_id",
+            "last_message_at",
+            postgresql_where=text("needs_decision"),
+        ),
         # Target of messages' composite foreign key (see Message).
         UniqueConstraint("id", "user_id"),
     )
@@ -54,6 +62,8 @@ class Thread(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     customer_email: Mapped[str] = mapped_column(String(320))
+    # A PENDING action waits in this thread; kept by models/thread_state.py.
+    needs_decision: Mapped[bool] = mapped_column(server_default=false(), default=False)
     subject: Mapped[str] = mapped_column(Text, server_default="")
     last_message_at: Mapped[datetime]
     created_at: Mapped[datetime] = created_at()

@@ -89,7 +89,8 @@ _HAS_PENDING = """EXISTS (
 # Handled: nothing waits for a person and nothing approved is still running, so the
 # latest action ended (EXECUTED, REJECTED, FAILED) or no action was needed at all.
 _VIEW_FILTERS = {
-    InboxView.needs_decision: f"AND {_HAS_PENDING}",
+    # Kept in step with the actions by models/thread_state.py; a partial index serves it.
+    InboxView.needs_decision: "AND t.needs_decision",
     InboxView.handled: """AND NOT EXISTS (
         SELECT 1 FROM messages hm JOIN actions ha ON ha.message_id = hm.id
         WHERE hm.thread_id = t.id AND ha.status IN ('PENDING', 'APPROVED'))""",

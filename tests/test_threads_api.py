@@ -29,6 +29,7 @@ from models import (
     User,
 )
 from models.db import unit_of_work
+from models.thread_state import refresh_needs_decision
 from tests.api_support import api_client, token_for
 from tests.factories import make_shopify_connection, make_user
 
@@ -141,6 +142,8 @@ async def add_thread(
             )
         )
     await session.flush()
+    # As the pipeline does whenever it creates or decides an action.
+    await refresh_needs_decision(session, thread.id)
     return thread
 
 
