@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
     CsrfProtected,
@@ -24,7 +25,7 @@ from api.deps import (
     TaskQueueDep,
     WebUser,
 )
-from api.errors import BadRequestError
+from api.errors import BadRequestError, NotFoundError
 from api.settings_api import (
     EventFilter,
     InvalidPlaybookError,
@@ -42,6 +43,7 @@ from api.settings_api import (
     usage_for,
 )
 from api.web_auth import render
+from deskpilot.settings import Settings
 from models.enums import ConnectionType
 from models.plan_limits import COUNTERS
 
@@ -59,6 +61,8 @@ COUNTER_LABELS = {
     "ai_suggestions": "AI suggestions",
 }
 AUDIT_PAGE_SIZE = 50
+MISSING_CONNECTION = "That connection was not found: it may have been removed."
+MISSING_PLAYBOOK = "That playbook was not found: it may have been removed."
 _MAX_JSON_FIELD = 100_000
 
 
@@ -73,6 +77,33 @@ def _truthy(value: str) -> bool:
 # --- connections -----------------------------------------------------------------------------
 
 
+async def _connections(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    connections = await list_connections(session, user_id)
+    by_type = {kind: [c for c in connections if c.type == kind] for kind in ConnectionType}
+    return render(
+        request,
+        "connections.html",
+        status_code=status_code,
+        shops=by_type[ConnectionType.SHOPIFY],
+        mailboxes=by_type[ConnectionType.GMAIL],
+        aliases=by_type[ConnectionType.CUSTOM_EMAIL],
+        inbound_domain=settings.inbound_domain,
+        smtp_host=settings.smtp_receiver_host,
+        smtp_port=settings.smtp_receiver_port,
+        notice=notice,
+        error=error,
+    )
+
+
 @router.get("/connections", response_class=HTMLResponse)
 async def connections_page(
     request: Request,
@@ -81,23 +112,12 @@ async def connections_page(
     settings: SettingsDep,
     notice: str | None = None,
 ) -> HTMLResponse:
-    connections = await list_connections(session, user_id)
-    by_type = {kind: [c for c in connections if c.type == kind] for kind in ConnectionType}
-    return render(
-        request,
-        "connections.html",
-        shops=by_type[ConnectionType.SHOPIFY],
-        mailboxes=by_type[ConnectionType.GMAIL],
-        aliases=by_type[ConnectionType.CUSTOM_EMAIL],
-        inbound_domain=settings.inbound_domain,
-        smtp_host=settings.smtp_receiver_host,
-        smtp_port=settings.smtp_receiver_port,
-        notice=_notice(notice),
-    )
+    return await _connections(request, session, settings, user_id, notice=_notice(notice))
 
 
-@router.post("/connections/{connection_id}/enabled")
+@router.post("/connections/{connection_id}/enabled", response_model=None)
 async def connection_enabled_form(
+    request: Request,
     connection_id: uuid.UUID,
     user_id: CsrfProtected,
     session: SessionDep,
@@ -105,9 +125,15 @@ async def connection_enabled_form(
     settings: SettingsDep,
     task_queue: TaskQueueDep,
     enabled: Annotated[str, Form(max_length=10)],
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
     on = _truthy(enabled)
-    connection = await set_connection_enabled(session, user_id, connection_id, on)
+    try:
+        connection = await set_connection_enabled(session, user_id, connection_id, on)
+    except NotFoundError:
+        await session.rollback()
+        return await _connections(
+            request, session, settings, user_id, error=MISSING_CONNECTION, status_code=404
+        )
     await session.commit()
     await after_connection_change(temporal, settings, task_queue, connection, on)
     notice = "enabled" if on else "disabled"
@@ -117,23 +143,54 @@ async def connection_enabled_form(
 # --- playbooks -------------------------------------------------------------------------------
 
 
+async def _playbooks(
+    request: Request,
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    playbooks = await list_playbooks(session, user_id)
+    return render(
+        request,
+        "playbooks.html",
+        status_code=status_code,
+        playbooks=playbooks,
+        notice=notice,
+        error=error,
+    )
+
+
+async def _missing_playbook(
+    request: Request, session: AsyncSession, user_id: uuid.UUID
+) -> HTMLResponse:
+    # A page, not the API's JSON: a stale link lands on the list with a word on why.
+    await session.rollback()
+    return await _playbooks(request, session, user_id, error=MISSING_PLAYBOOK, status_code=404)
+
+
 @router.get("/playbooks", response_class=HTMLResponse)
 async def playbooks_page(
     request: Request, user_id: WebUser, session: SessionDep, notice: str | None = None
 ) -> HTMLResponse:
-    playbooks = await list_playbooks(session, user_id)
-    return render(request, "playbooks.html", playbooks=playbooks, notice=_notice(notice))
+    return await _playbooks(request, session, user_id, notice=_notice(notice))
 
 
-@router.post("/playbooks/{playbook_id}/enabled")
+@router.post("/playbooks/{playbook_id}/enabled", response_model=None)
 async def playbook_enabled_form(
+    request: Request,
     playbook_id: uuid.UUID,
     user_id: CsrfProtected,
     session: SessionDep,
     enabled: Annotated[str, Form(max_length=10)],
-) -> RedirectResponse:
+) -> HTMLResponse | RedirectResponse:
     on = _truthy(enabled)
-    await patch_playbook_flags(session, user_id, playbook_id, PlaybookPatch(enabled=on))
+    try:
+        await patch_playbook_flags(session, user_id, playbook_id, PlaybookPatch(enabled=on))
+    except NotFoundError:
+        return await _missing_playbook(request, session, user_id)
     await session.commit()
     notice = "enabled" if on else "disabled"
     return RedirectResponse(f"/playbooks?notice={notice}#p-{playbook_id}", status_code=303)
@@ -151,7 +208,10 @@ async def playbook_edit_page(
     session: SessionDep,
     notice: str | None = None,
 ) -> HTMLResponse:
-    playbook = await get_playbook(session, user_id, playbook_id)
+    try:
+        playbook = await get_playbook(session, user_id, playbook_id)
+    except NotFoundError:
+        return await _missing_playbook(request, session, user_id)
     form = {
         "trigger": _pretty(playbook.trigger),
         "conditions": _pretty(playbook.conditions),
@@ -197,7 +257,10 @@ async def playbook_edit_form(
     requires_approval: Annotated[str | None, Form(max_length=10)] = None,
 ) -> HTMLResponse | RedirectResponse:
     # Ownership first: another merchant's id is 404 whatever the form holds.
-    playbook = await get_playbook(session, user_id, playbook_id)
+    try:
+        playbook = await get_playbook(session, user_id, playbook_id)
+    except NotFoundError:
+        return await _missing_playbook(request, session, user_id)
     form = {
         "trigger": trigger,
         "conditions": conditions,

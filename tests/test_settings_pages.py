@@ -232,6 +232,9 @@ async def test_connection_form_needs_the_csrf_token_and_owner(
         f"/connections/{world.b.shop}/enabled", data={"enabled": "false", "csrf": world.csrf}
     )
     assert theirs.status_code == 404
+    # A page answers with a page: A's own list, and why nothing changed.
+    assert "That connection was not found" in theirs.text and "Alpha Store" in theirs.text
+    assert str(world.b.shop) not in theirs.text
     assert "disabled" not in await _metadata(own_sessions, world.b.shop)
     assert "disabled" not in await _metadata(own_sessions, world.a.shop)
 
@@ -386,7 +389,9 @@ async def test_playbook_edit_shows_errors_and_keeps_what_was_typed(
     assert stored.requires_approval is False  # the checkbox was not sent
 
     theirs = await _a_playbook(own_sessions, world.b.id)
-    assert (await world.web.get(f"/playbooks/{theirs.id}")).status_code == 404
+    missing = await world.web.get(f"/playbooks/{theirs.id}")
+    assert missing.status_code == 404 and "That playbook was not found" in missing.text
+    assert str(theirs.id) not in missing.text and str(playbook.id) in missing.text
     blocked = await world.web.post(
         f"/playbooks/{theirs.id}",
         data={
