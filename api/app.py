@@ -17,6 +17,7 @@ from api import (
     health,
     inbound,
     messages,
+    pages,
     shopify_oauth,
     shopify_webhooks,
     threads,
@@ -59,6 +60,7 @@ def create_app(
     app.include_router(gmail_push.router)
     app.include_router(web_auth.router)
     app.include_router(threads.router)
+    app.include_router(pages.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

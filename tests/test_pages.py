@@ -38,18 +38,11 @@ from models.accounts import create_user
 from models.db import unit_of_work
 from models.event import log_event
 from models.suggestion import AISuggestion
+from models.thread_state import refresh_needs_decision
 from models.user import set_password
 from sandbox.server import serve_app
 
 PASSWORD = "correct horse battery staple"
-
-# The inbox's "needs decision" flag is being moved onto threads (models/thread_state.py,
-# landing beside this file): rows written here by hand must keep it as the activities do.
-# Drop the fallback once that module is in.
-try:
-    from models.thread_state import refresh_needs_decision as _refresh_needs_decision
-except ImportError:  # pragma: no cover - before models/thread_state.py lands
-    _refresh_needs_decision = None
 
 
 def _settings() -> Settings:
@@ -204,8 +197,8 @@ async def seed_thread(
             session.add(row)
             await session.flush()
             action_id = row.id
-            if _refresh_needs_decision is not None:
-                await _refresh_needs_decision(session, thread.id)
+            # Rows written by hand keep the inbox flag as the activities do.
+            await refresh_needs_decision(session, thread.id)
         return Seeded(thread.id, action_id, workflow_id)
 
 
