@@ -557,6 +557,16 @@ async def test_audit_page_filters_and_paginates(
     assert wrong.status_code == 400 and "is not a date" in wrong.text
 
 
+async def test_the_json_api_is_in_the_openapi_document_and_the_pages_are_not(
+    world: World,
+) -> None:
+    paths = (await world.api.get("/openapi.json")).json()["paths"]
+    assert "patch" in paths["/api/connections/{connection_id}"]
+    assert "put" in paths["/api/playbooks/{playbook_id}/rules"]
+    assert "get" in paths["/api/events"] and "get" in paths["/api/usage"]
+    assert "/connections" not in paths and "/audit" not in paths
+
+
 async def test_pages_send_a_signed_out_browser_to_sign_in(world: World) -> None:
     async with _client(world.app) as anonymous:
         for path in ("/connections", "/playbooks", "/usage", "/audit"):

@@ -128,10 +128,12 @@ def _settings() -> Settings:
 
 
 def _routers() -> Iterator[APIRouter]:
+    """Every APIRouter defined in a module of the api package, whatever its name."""
     for info in pkgutil.iter_modules(api.__path__):
-        router = getattr(importlib.import_module(f"api.{info.name}"), "router", None)
-        if isinstance(router, APIRouter):
-            yield router
+        module = importlib.import_module(f"api.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, APIRouter):
+                yield value
 
 
 def _endpoints(routes: Any) -> set[Any]:
