@@ -18,6 +18,8 @@ from api import (
     inbound,
     messages,
     pages,
+    settings_api,
+    settings_pages,
     shopify_oauth,
     shopify_webhooks,
     threads,
@@ -61,6 +63,8 @@ def create_app(
     app.include_router(web_auth.router)
     app.include_router(threads.router)
     app.include_router(pages.router)
+    app.include_router(settings_api.router)
+    app.include_router(settings_pages.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

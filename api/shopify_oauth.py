@@ -88,7 +88,15 @@ async def install(
     request: Request, user_id: CurrentUser, sessions: SessionsDep, settings: SettingsDep
 ) -> RedirectResponse:
     api_key, secret = _credentials(settings)
-    _, shop = _checked_query(request, secret)
+    if "hmac" in request.query_params:
+        # Launched from Shopify's admin: the query is Shopify's, signed.
+        _, shop = _checked_query(request, secret)
+    else:
+        # Started by the signed-in merchant from the connections page with a shop
+        # domain they typed; Shopify's callback is what gets verified.
+        shop = request.query_params.get("shop", "").strip().lower()
+        if not valid_shop_domain(shop):
+            raise BadRequestError("shop must be a domain like example.myshopify.com")
     async with unit_of_work(sessions) as session:
         state = await create_oauth_state(session, user_id, provider=SHOPIFY, shop_domain=shop)
     query = urlencode(

@@ -287,3 +287,31 @@ async def test_a_shop_of_another_merchant_is_a_conflict(installer: Installer) ->
     assert issued in installer.shops.codes
     connection = await _connection(installer.sessions, shop)
     assert connection is not None and connection.user_id == installer.user_id
+
+
+async def test_a_signed_in_merchant_can_start_an_install_from_the_connections_page(
+    installer: Installer,
+) -> None:
+    """No HMAC (the merchant typed the shop, Shopify did not launch us): the consent is
+    reached, and Shopify's signed callback is what completes the install."""
+    shop = new_shop()
+    started = await installer.api.get(
+        "/shopify/install",
+        params={"shop": f"  {shop.upper()} "},
+        headers={"Authorization": f"Bearer {installer.token}"},
+    )
+    assert started.status_code == 302, started.text
+    location = urlsplit(started.headers["location"])
+    assert location.path.endswith(f"/shops/{shop}/admin/oauth/authorize")
+    state = parse_qs(location.query)["state"][0]
+    assert (await installer.callback(shop, state)).status_code == 200
+    assert await _connection(installer.sessions, shop) is not None
+    # Still only for a signed-in merchant, and only for a Shopify domain.
+    anonymous = await installer.api.get("/shopify/install", params={"shop": shop})
+    assert anonymous.status_code == 401
+    evil = await installer.api.get(
+        "/shopify/install",
+        params={"shop": "evil.example.com"},
+        headers={"Authorization": f"Bearer {installer.token}"},
+    )
+    assert evil.status_code == 400
