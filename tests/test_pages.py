@@ -56,10 +56,7 @@ def _settings() -> Settings:
 
 def build_app(sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
     """The app as `deskpilot` builds it, without Temporal (decisions answer 503)."""
-    app = create_app(sessions.kw["bind"], None, _settings())
-    if not any(getattr(route, "path", None) == "/inbox" for route in app.routes):
-        app.include_router(pages.router)
-    return app
+    return create_app(sessions.kw["bind"], None, _settings())
 
 
 def client_for(app: FastAPI, base_url: str = "http://api.test") -> httpx.AsyncClient:

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from api import settings_api, settings_pages
+from api import settings_pages
 from api.app import create_app
 from deskpilot.settings import Settings
 from models.accounts import create_user
@@ -60,14 +59,7 @@ def _settings() -> Settings:
 
 
 def build_app(sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
-    app = create_app(sessions.kw["bind"], None, _settings())
-    # Until api/app.py includes them (FastAPI keeps included routers as branches).
-    paths = {context.path for context in iter_route_contexts(app.routes)}
-    if "/connections" not in paths:
-        app.include_router(settings_pages.router)
-    if "/api/connections" not in paths:
-        app.include_router(settings_api.router)
-    return app
+    return create_app(sessions.kw["bind"], None, _settings())
 
 
 @dataclass
@@ -651,8 +643,6 @@ async def test_a_mailbox_switched_on_starts_its_sync_and_switched_off_is_told_to
     # No worker polls this queue: the workflow stays as started, with what it was sent.
     queue = f"settings-{uuid.uuid4().hex[:8]}"
     app = create_app(own_sessions.kw["bind"], temporal_dev.client, _settings(), task_queue=queue)
-    if "/api/connections" not in {c.path for c in iter_route_contexts(app.routes)}:
-        app.include_router(settings_api.router)
     me = await make_merchant(own_sessions, "temporal")
     handle = temporal_dev.client.get_workflow_handle(mailbox_workflow_id(me.gmail))
     async with _client(app, Authorization=f"Bearer {me.token}") as api:

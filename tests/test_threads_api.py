@@ -14,7 +14,6 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import threads
 from api.app import create_app
 from models import (
     Action,
@@ -44,10 +43,7 @@ class Owner:
 
 
 def _app(own_sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
-    app = create_app(own_sessions.kw["bind"])
-    if not any(getattr(route, "path", "") == "/api/threads" for route in app.routes):
-        app.include_router(threads.router)  # until api/app.py mounts it
-    return app
+    return create_app(own_sessions.kw["bind"])
 
 
 async def _owner(sessions: async_sessionmaker[AsyncSession]) -> Owner:

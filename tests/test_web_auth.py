@@ -19,7 +19,6 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import web_auth
 from api.app import create_app
 from api.deps import CsrfProtected, WebUser
 from api.web_auth import SESSION_COOKIE, render, safe_next
@@ -45,8 +44,6 @@ def build_app(
     sessions: async_sessionmaker[AsyncSession], settings: Settings | None = None
 ) -> FastAPI:
     app = create_app(sessions.kw["bind"], None, settings or _settings())
-    if not any(getattr(route, "path", None) == "/login" for route in app.routes):
-        app.include_router(web_auth.router)
 
     # A page and a form as the page engineers will write them.
     @app.get("/t/page", response_class=HTMLResponse)
