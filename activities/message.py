@@ -255,6 +255,10 @@ class MessageActivities:
             store = await store_name(session, message)
             quota = (await get_usage_summary(session, data.user_id)).remaining.ai_suggestions
             fresh = await self._fresh_order(session, order) if order is not None else None
+            if order is not None and fresh is not None:
+                # Synced orders are summaries; keep what the store said now, items included,
+                # for the thread page.
+                order.details = {**(order.details or {}), **fresh.model_dump(mode="json")}
             request = SuggestionRequest(
                 store_name=store or "our store",
                 customer_email=message.from_address,

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.message import SUGGESTION_ATTEMPTS
 from api.workflow_starter import start_message_workflow
 from integrations.llm import OpenAISuggester
-from models import Action, AISuggestion, Event
+from models import Action, AISuggestion, Event, Order
 from models.usage import get_usage_summary
 from sandbox.llm import Answer, HttpError, LlmSandbox, Refusal
 from sandbox.server import serve_app
@@ -142,6 +142,10 @@ async def test_a_model_suggestion_is_stored_with_its_tokens_and_runs_once_approv
     assert suggestion.prompt_tokens > 0 and suggestion.completion_tokens > 0
     assert suggestion.rationale.startswith("A damaged item")
     assert action.payload["amount"] == "5.00" and action.order_id is not None
+    async with desk.sessions() as session:
+        order = await session.get(Order, action.order_id)
+    # The order as the store had it, items included, is kept for the thread page.
+    assert order is not None and order.details is not None and order.details["line_items"]
     # The prompt carried the customer's text and the order as the store reports it.
     [request] = desk.llm.requests
     assert "arrived chipped" in request.text() and f"#{number}" in request.text()
