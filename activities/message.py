@@ -271,7 +271,6 @@ class MessageActivities:
             )
             context = guardrail_context(
                 request,
-                order=fresh,
                 order_shop=order.shop_domain if order else None,
                 domains=await store_domains(session, data.user_id),
             )

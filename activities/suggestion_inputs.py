@@ -13,8 +13,8 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.guardrails import GuardrailContext
-from integrations.ports import OrderSnapshot, SuggestionRequest, ThreadTurn
+from integrations.guardrails import GuardrailContext, context_for, placed_by
+from integrations.ports import SuggestionRequest, ThreadTurn
 from models.connection import Connection
 from models.conversation import Message
 from models.enums import MessageDirection
@@ -58,26 +58,15 @@ async def store_domains(session: AsyncSession, user_id: uuid.UUID) -> frozenset[
     return frozenset(domains)
 
 
-def placed_by_sender(order: OrderSnapshot, sender: str) -> bool:
-    return bool(order.email) and (order.email or "").strip().lower() == sender.strip().lower()
-
-
 def guardrail_context(
-    request: SuggestionRequest,
-    *,
-    order: OrderSnapshot | None,
-    order_shop: str | None,
-    domains: frozenset[str],
+    request: SuggestionRequest, *, order_shop: str | None, domains: frozenset[str]
 ) -> GuardrailContext:
-    sender = request.customer_email
-    # Everything the model reads from the customer is checked, quoted history included.
-    customer_text = "\n".join(p for p in (request.subject, request.text, request.quoted) if p)
-    return GuardrailContext(
-        sender_email=sender,
-        store_name=request.store_name,
-        shop_domains=domains,
-        order=order,
-        sender_orders=[order] if order is not None and placed_by_sender(order, sender) else [],
-        order_domains={order.id: order_shop} if order is not None and order_shop else {},
-        customer_text=customer_text,
+    """The matched order (`request.order`) counts as the sender's only if placed with the
+    sender's address."""
+    order = request.order
+    return context_for(
+        request,
+        sender_orders=[order] if order and placed_by(order, request.customer_email) else [],
+        store_domains=domains,
+        order_domains={order.id: order_shop} if order is not None and order_shop else None,
     )

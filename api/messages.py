@@ -76,10 +76,6 @@ class MessageDetail(BaseModel):
     workflow_id: str | None
 
 
-def _fields(row: object, model: type[BaseModel]) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in model.model_fields}
-
-
 @router.get("/{message_id}", response_model=MessageDetail)
 async def get_message(
     message_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
@@ -112,11 +108,11 @@ async def get_message(
         )
     ).scalar_one_or_none()
     return MessageDetail(
-        message=MessageOut(**_fields(message, MessageOut)),
-        thread=ThreadOut(**_fields(thread, ThreadOut)),
+        message=MessageOut.model_validate(message, from_attributes=True),
+        thread=ThreadOut.model_validate(thread, from_attributes=True),
         suggestion=None
         if suggestion is None
-        else SuggestionOut(**_fields(suggestion, SuggestionOut)),
-        action=None if action is None else ActionOut(**_fields(action, ActionOut)),
+        else SuggestionOut.model_validate(suggestion, from_attributes=True),
+        action=None if action is None else ActionOut.model_validate(action, from_attributes=True),
         workflow_id=message.workflow_id,
     )

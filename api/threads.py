@@ -78,10 +78,6 @@ class ThreadDetail(BaseModel):
     action: ActionOut | None
 
 
-def _fields(row: object, model: type[BaseModel]) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in model.model_fields}
-
-
 @router.get("", response_model=ThreadPage)
 async def get_threads(
     user_id: CurrentUser,
@@ -169,11 +165,11 @@ async def get_thread(
         )
     ).scalar_one_or_none()
     return ThreadDetail(
-        thread=ThreadOut(**_fields(thread, ThreadOut)),
-        messages=[ThreadMessageOut(**_fields(m, ThreadMessageOut)) for m in messages],
-        order=None if order is None else ThreadOrderOut(**_fields(order, ThreadOrderOut)),
+        thread=ThreadOut.model_validate(thread, from_attributes=True),
+        messages=[ThreadMessageOut.model_validate(m, from_attributes=True) for m in messages],
+        order=None if order is None else ThreadOrderOut.model_validate(order, from_attributes=True),
         suggestion=None
         if suggestion is None
-        else SuggestionOut(**_fields(suggestion, SuggestionOut)),
-        action=None if action is None else ActionOut(**_fields(action, ActionOut)),
+        else SuggestionOut.model_validate(suggestion, from_attributes=True),
+        action=None if action is None else ActionOut.model_validate(action, from_attributes=True),
     )

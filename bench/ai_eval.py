@@ -34,10 +34,9 @@ from deskpilot.settings import get_settings
 from deskpilot.suggest_command import (
     guarded_suggestion,
     match_sender_order,
-    placed_by,
     suggestion_inputs,
 )
-from integrations.guardrails import GuardedSuggestion, GuardrailContext, is_safe
+from integrations.guardrails import GuardedSuggestion, GuardrailContext, is_safe, placed_by
 from integrations.llm import suggester_from_settings
 from integrations.mime import parse_email
 from integrations.offline_suggester import OfflineSuggester

@@ -18,7 +18,13 @@ import typer
 from pydantic import ValidationError
 
 from deskpilot.settings import ConfigurationError, Settings, get_settings
-from integrations.guardrails import GuardedSuggestion, GuardrailContext, apply_guardrails
+from integrations.guardrails import (
+    GuardedSuggestion,
+    GuardrailContext,
+    apply_guardrails,
+    context_for,
+    placed_by,
+)
 from integrations.llm import suggester_from_settings
 from integrations.mime import MalformedEmailError, ParsedEmail, parse_email
 from integrations.ports import (
@@ -97,11 +103,6 @@ def _brief_error(exc: Exception) -> str:
 # --- building the suggestion's inputs (pure) ------------------------------------------------
 
 
-def placed_by(order: OrderSnapshot, sender: str) -> bool:
-    """Whether the order was placed with this address (the only proof it is the sender's)."""
-    return bool(sender.strip()) and (order.email or "").strip().lower() == sender.strip().lower()
-
-
 def match_sender_order(text: str, sender_orders: Sequence[OrderSnapshot]) -> OrderSnapshot | None:
     """The sender's order the email is about: an order number of theirs that it quotes,
     else their only order. With several and none quoted nobody can be sure which one is
@@ -139,18 +140,7 @@ def suggestion_inputs(
         order=order,
         candidate_orders=list(candidates) if order is None else [],
     )
-    # Everything the model reads from the customer is checked for injections, the quoted
-    # history included: it is in the prompt too.
-    customer_text = "\n".join(part for part in (parsed.subject, parsed.text, parsed.quoted) if part)
-    context = GuardrailContext(
-        sender_email=parsed.from_address,
-        store_name=store_name,
-        shop_domains=frozenset(domain.strip().lower() for domain in store_domains),
-        order=order,
-        sender_orders=list(sender_orders),
-        customer_text=customer_text,
-    )
-    return request, context
+    return request, context_for(request, sender_orders=sender_orders, store_domains=store_domains)
 
 
 def store_identity(settings: Settings) -> tuple[str, str]:

@@ -4,6 +4,7 @@ Pure functions over values. `apply_guardrails` returns the draft made safe and t
 saying why it changed; `is_safe` is the invariant its result always satisfies.
 """
 
+from integrations.guardrails.context import context_for, placed_by
 from integrations.guardrails.engine import apply_guardrails, is_safe
 from integrations.guardrails.model import (
     FIRED_CONFIDENCE_CAP,
@@ -20,5 +21,7 @@ __all__ = [
     "GuardrailContext",
     "GuardrailNote",
     "apply_guardrails",
+    "context_for",
     "is_safe",
+    "placed_by",
 ]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from integrations.guardrails.context import placed_by
 from integrations.guardrails.model import GuardrailContext
 from integrations.ports import OrderSnapshot, SuggestionDraft
 
 
 def named_reference(draft: SuggestionDraft) -> str | None:
-    """The order the model says it means; `order_name` is not on every SuggestionDraft yet."""
-    reference = getattr(draft, "order_name", None)
-    return reference.strip() if isinstance(reference, str) and reference.strip() else None
+    """The order the model says it means, if it names one."""
+    reference = (draft.order_name or "").strip()
+    return reference or None
 
 
 def known_orders(context: GuardrailContext) -> list[OrderSnapshot]:
@@ -39,9 +40,7 @@ def in_store(order: OrderSnapshot, context: GuardrailContext) -> bool:
 
 
 def is_senders(order: OrderSnapshot, context: GuardrailContext) -> bool:
-    # Exact address only: an order without an email cannot be shown to be the sender's.
-    sender = context.sender_email.strip().lower()
-    return bool(sender) and (order.email or "").strip().lower() == sender
+    return placed_by(order, context.sender_email)
 
 
 def is_trusted(order: OrderSnapshot, context: GuardrailContext) -> bool:
