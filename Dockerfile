@@ -8,6 +8,9 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md alembic.ini ./
 RUN uv sync --no-dev --no-install-project
+COPY kernel ./kernel
+COPY domain ./domain
+COPY services ./services
 COPY deskpilot ./deskpilot
 COPY models ./models
 COPY migrations ./migrations

@@ -15,13 +15,13 @@ from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
-from deskpilot.settings import Settings
 from integrations.gmail.oauth import GoogleOAuth
 from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
+from kernel.settings import Settings
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from integrations.gmail.client import GMAIL_API, AccessTokenRejected, GmailClient, SentMessage
 from integrations.gmail.oauth import GoogleOAuth
-from integrations.http import new_http_client
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
+from kernel.http import new_http_client
 from models.db import unit_of_work
 from models.gmail import GmailConnectionGone, GmailMetadata, load_gmail, update_gmail
 

@@ -17,15 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.gmail_access import GmailAccess, Mailbox, MailboxUnavailable
-from api.ingest import ingest_parsed
-from deskpilot.settings import Settings
+from domain.mail.mime import EmailTooLargeError, MalformedEmailError, parse_email
 from integrations.gmail.client import HistoryExpired
-from integrations.mime import EmailTooLargeError, MalformedEmailError, parse_email
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
+from kernel.settings import Settings
 from models.db import unit_of_work
 from models.event import log_event
 from models.gmail import load_gmail, update_gmail
-from models.inbox import MessageOrigin
+from services.inbox import MessageOrigin
+from services.ingest import ingest_parsed
 from workflows.mailbox_contracts import MailboxRef, SyncResult, WatchInput, WatchState
 
 log = logging.getLogger(__name__)

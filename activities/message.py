@@ -18,18 +18,18 @@ from temporalio.exceptions import ApplicationError
 
 from activities.gmail_access import GmailAccess
 from activities.suggestion_inputs import guardrail_context, store_domains, thread_history
+from domain.guardrails import apply_guardrails
+from domain.mail.classify import automated_reason
+from domain.order_names import order_names_in
+from domain.order_rules import why_not_allowed
 from integrations.gmail.client import SentMessage
-from integrations.guardrails import apply_guardrails
-from integrations.mail_classify import automated_reason
-from integrations.order_rules import why_not_allowed
-from integrations.ports import (
-    IntegrationError,
-    MailPort,
+from integrations.ports import MailPort, ShopifyPort, SuggesterPort
+from kernel.enums import ActionStatus, ActionType, MessageDirection
+from kernel.errors import IntegrationError
+from kernel.values import (
     OrderSnapshot,
     OutboundEmail,
-    ShopifyPort,
     ShopTarget,
-    SuggesterPort,
     SuggestionDraft,
     SuggestionRequest,
 )
@@ -37,14 +37,13 @@ from models.action import Action
 from models.connection import Connection
 from models.conversation import Message, Thread
 from models.db import unit_of_work
-from models.enums import ActionStatus, ActionType, MessageDirection
 from models.event import log_event
 from models.order import Order
 from models.order_matching import match_order
 from models.reply_route import ReplyRoute, reply_route, store_name
 from models.suggestion import AISuggestion
 from models.thread_state import refresh_for_action, refresh_needs_decision
-from models.usage import (
+from services.usage import (
     can_send_email,
     get_usage_summary,
     increment_ai_suggestions,
@@ -248,7 +247,7 @@ class MessageActivities:
                 session,
                 data.user_id,
                 message.from_address,
-                f"{message.subject}\n{message.body_text}",
+                order_names_in(f"{message.subject}\n{message.body_text}"),
             )
             if order is not None and message.order_id is None:
                 message.order_id = order.id

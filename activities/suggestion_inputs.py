@@ -13,11 +13,11 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.guardrails import GuardrailContext, context_for, placed_by
-from integrations.ports import SuggestionRequest, ThreadTurn
+from domain.guardrails import GuardrailContext, context_for, placed_by
+from kernel.enums import MessageDirection
+from kernel.values import SuggestionRequest, ThreadTurn
 from models.connection import Connection
 from models.conversation import Message
-from models.enums import MessageDirection
 
 HISTORY_TURNS = 6  # the newest earlier messages of the thread; the prompt trims them further
 

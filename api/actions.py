@@ -21,9 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep
 from api.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from kernel.enums import ActionStatus
 from models.action import Action
 from models.conversation import Message
-from models.enums import ActionStatus
 from workflows.contracts import (
     APPROVE_UPDATE,
     REJECT_UPDATE,

@@ -26,7 +26,7 @@ from api import (
     web_auth,
 )
 from api.errors import install_error_handlers
-from deskpilot.settings import Settings, get_settings
+from kernel.settings import Settings, get_settings
 from models.db import session_factory
 from workflows.contracts import TASK_QUEUE
 

@@ -20,7 +20,7 @@ from temporalio.client import Client
 
 from api.errors import ServiceUnavailableError, UnauthorizedError
 from api.web_auth import SAFE_METHODS, CsrfProtected, WebUser, check_csrf, signed_in
-from deskpilot.settings import Settings
+from kernel.settings import Settings
 from models.api_token import user_for_token
 
 _bearer = HTTPBearer(auto_error=False, description="an API token (dpk_...)")

@@ -25,14 +25,14 @@ from api.errors import (
     UnauthorizedError,
     UpstreamError,
 )
-from api.mailbox_starter import ensure_mailbox_sync
-from deskpilot.settings import Settings
 from integrations.gmail.client import GmailClient
 from integrations.gmail.oauth import GoogleOAuth
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
+from kernel.settings import Settings
 from models.db import unit_of_work
 from models.gmail import GmailAlreadyConnected, connect_gmail
 from models.oauth_state import GOOGLE, consume_oauth_state, create_oauth_state
+from services.mailbox_workflows import ensure_mailbox_sync
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/gmail", tags=["gmail"])

@@ -21,8 +21,8 @@ from fastapi import APIRouter, Query, Request, Response
 from api.body import read_limited_body
 from api.deps import SessionsDep, SettingsDep, TaskQueueDep, TemporalDep
 from api.errors import BadRequestError, ServiceUnavailableError, UnauthorizedError
-from api.mailbox_starter import ensure_mailbox_sync
 from models.gmail import GmailMetadata, find_gmail_by_address
+from services.mailbox_workflows import ensure_mailbox_sync
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/gmail", tags=["gmail"])

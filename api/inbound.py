@@ -17,8 +17,8 @@ from api.deps import (
     TaskQueueDep,
 )
 from api.errors import MalformedEmailApiError, PayloadTooLargeError
-from api.ingest import ingest_parsed
-from integrations.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
+from domain.mail.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
+from services.ingest import ingest_parsed
 
 router = APIRouter(prefix="/api/inbound", tags=["inbound"])
 

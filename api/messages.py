@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
 from api.errors import NotFoundError
+from kernel.enums import ActionStatus, ActionType, MessageDirection
 from models.action import Action
 from models.conversation import Message, Thread
-from models.enums import ActionStatus, ActionType, MessageDirection
 from models.suggestion import AISuggestion
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])

@@ -26,10 +26,10 @@ from api.live import event_stream
 from api.messages import ActionOut
 from api.threads import ThreadDetail
 from api.web_auth import render
-from deskpilot.settings import Settings
+from kernel.enums import ActionStatus
+from kernel.settings import Settings
 from models.action import Action
 from models.conversation import Message
-from models.enums import ActionStatus
 from models.inbox_listing import InboxView
 from models.order import Order
 

@@ -23,16 +23,16 @@ from temporalio.service import RPCError
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep, SettingsDep, TaskQueueDep
 from api.errors import ApiError, BadRequestError, NotFoundError
-from api.mailbox_starter import ensure_mailbox_sync
-from deskpilot.settings import Settings
+from domain.playbook_rules import PlaybookRuleError, PlaybookRules
+from kernel.enums import ConnectionType, PlaybookCategory
+from kernel.settings import Settings
 from models.connection import Connection, CustomEmailMetadata
-from models.enums import ConnectionType, PlaybookCategory
 from models.event import Event, log_event
 from models.gmail import GmailMetadata, update_gmail
 from models.playbook import Playbook
-from models.playbook_rules import PlaybookRuleError, PlaybookRules
-from models.usage import UsagePeriod, UsageSummary, ensure_subscription, get_usage_history
-from models.usage import get_usage_summary as _usage_summary
+from services.mailbox_workflows import ensure_mailbox_sync
+from services.usage import UsagePeriod, UsageSummary, ensure_subscription, get_usage_history
+from services.usage import get_usage_summary as _usage_summary
 from workflows.mailbox_contracts import DISCONNECT_SIGNAL, mailbox_workflow_id
 
 logger = logging.getLogger(__name__)
@@ -328,7 +328,7 @@ async def get_one_playbook(
 async def put_playbook_rules(
     playbook_id: uuid.UUID, body: PlaybookRulesIn, user_id: CurrentUser, session: SessionDep
 ) -> PlaybookOut:
-    """Replace the trigger, conditions and actions (versioned JSON; see models.playbook_rules)."""
+    """Replace the trigger, conditions and actions (versioned JSON; see domain.playbook_rules)."""
     playbook = await update_playbook_rules(session, user_id, playbook_id, body)
     await session.commit()
     return playbook_out(playbook)

@@ -43,9 +43,9 @@ from api.settings_api import (
     usage_for,
 )
 from api.web_auth import render
-from deskpilot.settings import Settings
-from models.enums import ConnectionType
-from models.plan_limits import COUNTERS
+from domain.plans import COUNTERS
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
 
 router = APIRouter(include_in_schema=False)
 

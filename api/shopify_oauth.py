@@ -28,14 +28,14 @@ from api.errors import (
     UnauthorizedError,
     UpstreamError,
 )
-from deskpilot.settings import Settings
-from integrations.http import new_http_client
-from integrations.ports import ShopTarget
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
+from kernel.enums import ConnectionType
+from kernel.http import new_http_client
+from kernel.settings import Settings
+from kernel.values import ShopTarget
 from models.connection import Connection
 from models.db import unit_of_work
-from models.enums import ConnectionType
 from models.event import log_event
 from models.oauth_state import SHOPIFY, consume_oauth_state, create_oauth_state
 

@@ -18,11 +18,11 @@ from sqlalchemy.dialects.postgresql import insert
 from api.body import read_limited_body
 from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
 from api.errors import ApiError, ServiceUnavailableError, UnauthorizedError
-from api.shopify_webhook_starter import start_webhook_workflow
 from integrations.shopify_verify import valid_shop_domain, verify_webhook
 from models.db import unit_of_work
 from models.shopify import ShopifyWebhook
 from models.shopify_dispatch import shop_connection
+from services.shopify_webhook_workflows import start_webhook_workflow
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/shopify", tags=["shopify"])

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from api.deps import CurrentUser, SessionDep
 from api.errors import BadRequestError, NotFoundError
 from api.messages import ActionOut, SuggestionOut, ThreadOut
+from kernel.enums import ActionStatus, ActionType, MessageDirection
 from models.action import Action
 from models.conversation import Message, Thread
-from models.enums import ActionStatus, ActionType, MessageDirection
 from models.inbox_listing import Cursor, InboxView, InvalidCursorError, list_threads
 from models.order import Order
 from models.suggestion import AISuggestion

@@ -30,24 +30,21 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deskpilot.settings import get_settings
 from deskpilot.suggest_command import (
     guarded_suggestion,
     match_sender_order,
     suggestion_inputs,
 )
-from integrations.guardrails import GuardedSuggestion, GuardrailContext, is_safe, placed_by
+from domain.guardrails import GuardedSuggestion, GuardrailContext, is_safe, placed_by
+from domain.mail.mime import parse_email
 from integrations.llm import suggester_from_settings
-from integrations.mime import parse_email
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import (
-    IntegrationError,
-    OrderSnapshot,
-    SuggesterPort,
-    SuggestionRequest,
-)
+from integrations.ports import SuggesterPort
 from integrations.shopify.orders import order_snapshot
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.errors import IntegrationError
+from kernel.settings import get_settings
+from kernel.values import OrderSnapshot, SuggestionRequest
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "ai_eval"
 STORE_NAME = "Northwind Goods"

@@ -38,11 +38,11 @@ from bench.baseline_workflow import BaselineWorkflow, noop
 from deskpilot import migrate
 from deskpilot.demo import bootstrap_demo
 from deskpilot.embedded_postgres import EmbeddedPostgres
-from deskpilot.services import http_server
-from deskpilot.settings import Settings
+from deskpilot.processes import http_server
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
+from kernel.settings import Settings
 from models.db import create_engine, session_factory
 from sandbox.server import Sandbox, serving
 from sandbox.shopify.server import DEMO_SHOP

@@ -20,10 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from deskpilot import migrate
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
-from deskpilot.logs import configure_logging
 from deskpilot.ports import PortInUseError, ensure_port_free
-from deskpilot.runtime import database_url
-from deskpilot.services import (
+from deskpilot.processes import (
     ServiceError,
     connect_with_retry,
     first_to_stop,
@@ -32,15 +30,17 @@ from deskpilot.services import (
     run_until_signalled,
     temporal_worker,
 )
-from deskpilot.settings import ConfigurationError, Settings, get_settings
+from deskpilot.runtime import database_url
 from deskpilot.suggest_command import suggest
-from models.accounts import AccountError, create_user, find_user
+from kernel.logs import configure_logging
+from kernel.settings import ConfigurationError, Settings, get_settings
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
 from models.user import PasswordError, check_password, set_password
 from models.web_session import end_user_sessions
 from sandbox.server import Sandbox
 from sandbox.shopify.server import DEMO_SHOP
+from services.accounts import AccountError, create_user, find_user
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def _api_base(settings: Settings) -> str:
 async def _up(url: str, secret_key: str, settings: Settings) -> None:
     # Imported here, not at the top, so `deskpilot db ...` does not load workflows and the API.
     from api.app import create_app
-    from integrations.smtp_inbound import smtp_receiver
+    from deskpilot.smtp_receiver import smtp_receiver
     from sandbox.smtp_sink import serving_smtp_sink
     from worker import worker_dependencies
 
@@ -386,7 +386,7 @@ async def _api(url: str, secret_key: str, settings: Settings) -> None:
 
 
 async def _smtp(url: str, secret_key: str, settings: Settings) -> None:
-    from integrations.smtp_inbound import smtp_receiver
+    from deskpilot.smtp_receiver import smtp_receiver
 
     async with AsyncExitStack() as stack:
         engine = create_engine(url, secret_key=secret_key)

@@ -24,18 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.gmail_oauth import complete_connect, google_oauth, redirect_uri
 from api.shopify_oauth import WEBHOOK_PATH, WEBHOOK_TOPICS
-from deskpilot.settings import Settings
-from integrations.ports import ShopTarget
 from integrations.shopify.admin import ShopifyAdmin
-from models.accounts import create_user
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
+from kernel.values import ShopTarget
 from models.api_token import issue_api_token, user_for_token
 from models.connection import Connection, CustomEmailMetadata
 from models.db import unit_of_work
-from models.enums import ConnectionType
 from models.shopify_sync import upsert_order_snapshots
 from models.user import User, set_password, verify_password
 from sandbox.server import Sandbox, shop_base
 from sandbox.shopify.server import DEMO_SHOP
+from services.accounts import create_user
 
 DEMO_EMAIL = "demo@deskpilot.local"
 DEMO_FILE = "demo.json"

@@ -22,7 +22,7 @@ with warnings.catch_warnings():
     from pgserver import _commands as pg_commands
     from pgserver.utils import PostmasterInfo
 
-from deskpilot.database_url import with_database
+from kernel.database_url import with_database
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from deskpilot.ports import ensure_port_free
-from deskpilot.settings import Settings
 from deskpilot.temporal_client import connect_temporal
+from kernel.settings import Settings
 from workflows import search_attributes
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from deskpilot.embedded_postgres import EmbeddedPostgres
-from deskpilot.settings import Settings
+from kernel.settings import Settings
 
 EMBEDDED_DATABASE = "deskpilot"
 

@@ -17,24 +17,21 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from deskpilot.settings import ConfigurationError, Settings, get_settings
-from integrations.guardrails import (
+from domain.guardrails import (
     GuardedSuggestion,
     GuardrailContext,
     apply_guardrails,
     context_for,
     placed_by,
 )
+from domain.mail.mime import MalformedEmailError, ParsedEmail, parse_email
+from domain.order_names import order_names_in
 from integrations.llm import suggester_from_settings
-from integrations.mime import MalformedEmailError, ParsedEmail, parse_email
-from integrations.ports import (
-    IntegrationError,
-    OrderSnapshot,
-    SuggesterPort,
-    SuggestionRequest,
-)
+from integrations.ports import SuggesterPort
 from integrations.shopify.orders import order_snapshot
-from models.order_matching import order_names_in
+from kernel.errors import IntegrationError
+from kernel.settings import ConfigurationError, Settings, get_settings
+from kernel.values import OrderSnapshot, SuggestionRequest
 
 DEFAULT_STORE_NAME = "our store"
 # Usage errors (a file we cannot use) exit like click's own usage errors; a provider

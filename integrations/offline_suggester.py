@@ -8,7 +8,8 @@ the extraction of items and addresses, and the reply templates live in
 from __future__ import annotations
 
 from integrations.offline import PROVIDER, suggest_offline
-from integrations.ports import SuggesterPort, SuggestionDraft, SuggestionRequest
+from integrations.ports import SuggesterPort
+from kernel.values import SuggestionDraft, SuggestionRequest
 
 __all__ = ["PROVIDER", "OfflineSuggester", "suggest_offline"]
 

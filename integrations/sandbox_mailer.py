@@ -6,8 +6,9 @@ import base64
 
 import httpx
 
-from integrations.http import classify_status, new_http_client, raise_for_transport
-from integrations.ports import IntegrationError, OutboundEmail
+from kernel.errors import IntegrationError
+from kernel.http import classify_status, new_http_client, raise_for_transport
+from kernel.values import OutboundEmail
 
 
 class SandboxMailer:

@@ -17,8 +17,9 @@ from aiosmtplib.errors import (
     SMTPTimeoutError,
 )
 
-from deskpilot.settings import Settings
-from integrations.ports import IntegrationError, OutboundEmail
+from kernel.errors import IntegrationError
+from kernel.settings import Settings
+from kernel.values import OutboundEmail
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from deskpilot.database_url import to_async_url
+from kernel.database_url import to_async_url
 
 target_metadata = models.Base.metadata
 

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.enums import ActionStatus, ActionType
 from models.base import Base, created_at, updated_at, uuid_pk
-from models.enums import ACTION_STATUS, ACTION_TYPE, ActionStatus, ActionType
+from models.enums import ACTION_STATUS, ACTION_TYPE
 
 if TYPE_CHECKING:
     from models.conversation import Message

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.enums import PlanType, SubscriptionStatus
 from models.base import Base, created_at, updated_at, uuid_pk
-from models.enums import PLAN_TYPE, SUBSCRIPTION_STATUS, PlanType, SubscriptionStatus
+from models.enums import PLAN_TYPE, SUBSCRIPTION_STATUS
 
 if TYPE_CHECKING:
     from models.user import User

@@ -11,10 +11,11 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.email_address import EmailAddress
+from kernel.enums import ConnectionType
 from models.base import Base, created_at, updated_at, uuid_pk
 from models.crypto import EncryptedText
-from models.email_address import EmailAddress
-from models.enums import CONNECTION_TYPE, ConnectionType
+from models.enums import CONNECTION_TYPE
 
 if TYPE_CHECKING:
     from models.order import Order

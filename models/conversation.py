@@ -19,8 +19,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.enums import MessageDirection
 from models.base import Base, created_at, updated_at, uuid_pk
-from models.enums import MESSAGE_DIRECTION, MessageDirection
+from models.enums import MESSAGE_DIRECTION
 
 if TYPE_CHECKING:
     from models.order import Order

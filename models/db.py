@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from deskpilot.database_url import to_async_url
+from kernel.database_url import to_async_url
 from models.crypto import install_token_cipher
 
 

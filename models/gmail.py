@@ -12,9 +12,9 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.email_address import EmailAddress
+from kernel.enums import ConnectionType
 from models.connection import Connection
-from models.email_address import EmailAddress
-from models.enums import ConnectionType
 from models.event import log_event
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.enums import ActionStatus, ActionType
+from kernel.enums import ActionStatus, ActionType
 
 SNIPPET_CHARS = 160
 
@@ -183,7 +183,7 @@ def listing_params(
         params["cursor_id"] = cursor.thread_id
     if q:
         term = q.strip()
-        # Addresses are stored lowercased (integrations.mime); order names as "#1001".
+        # Addresses are stored lowercased (domain.mail.mime); order names as "#1001".
         params["email_prefix"] = _like_escape(term.lower()) + "%"
         params["q"] = term
         params["order_name"] = term

@@ -18,13 +18,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.enums import PlaybookCategory, PlaybookExecutionStatus
 from models.base import Base, created_at, updated_at, uuid_pk
-from models.enums import (
-    PLAYBOOK_CATEGORY,
-    PLAYBOOK_EXECUTION_STATUS,
-    PlaybookCategory,
-    PlaybookExecutionStatus,
-)
+from models.enums import PLAYBOOK_CATEGORY, PLAYBOOK_EXECUTION_STATUS
 
 if TYPE_CHECKING:
     from models.user import User
@@ -45,7 +41,7 @@ class Playbook(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     category: Mapped[PlaybookCategory] = mapped_column(PLAYBOOK_CATEGORY)
-    # Validated by models.playbook_rules before they are written.
+    # Validated by domain.playbook_rules before they are written.
     trigger: Mapped[dict[str, Any]]
     conditions: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
     actions: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)

@@ -15,9 +15,9 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.enums import ConnectionType
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message
-from models.enums import ConnectionType
 from models.gmail import GmailMetadata
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.enums import ConnectionType
 from models.compliance import (
     export_customer_data,
     normalise_email,
@@ -17,7 +18,6 @@ from models.compliance import (
     redact_shop,
 )
 from models.connection import Connection
-from models.enums import ConnectionType
 from models.event import log_event
 from models.shopify import ComplianceExport, ShopifyWebhook
 from models.shopify_sync import ORDER_TOPICS, upsert_order_from_webhook

@@ -15,7 +15,7 @@ from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.ports import OrderSnapshot
+from kernel.values import OrderSnapshot
 from models.connection import Connection
 from models.order import Order
 

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import CheckConstraint, Double, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.enums import ActionType
 from models.base import Base, created_at, uuid_pk
-from models.enums import ACTION_TYPE, ActionType
+from models.enums import ACTION_TYPE
 
 if TYPE_CHECKING:
     from models.conversation import Message

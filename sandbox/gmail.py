@@ -41,7 +41,7 @@ import httpx
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from integrations.mail_threading import normalize_subject
+from domain.mail.threads import normalize_subject
 
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000  # Gmail lets a watch lapse after 7 days
 FIRST_HISTORY_ID = 1000  # real ids are large and arbitrary; clients must not assume 1

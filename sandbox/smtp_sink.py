@@ -15,7 +15,7 @@ from email.policy import default
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from integrations.smtp_server import serve_smtp
+from deskpilot.smtp_server import serve_smtp
 from sandbox.mail_sink import Delivery, MailSink
 
 

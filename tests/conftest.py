@@ -22,9 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from deskpilot import migrate
-from deskpilot.database_url import with_database
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from deskpilot.temporal_client import register_search_attributes
+from kernel.database_url import with_database
 from models.db import create_engine
 from workflows import search_attributes
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Connection, ConnectionType, Message, MessageDirection, Order, Thread, User
+from kernel.enums import ConnectionType, MessageDirection
+from models import Connection, Message, Order, Thread, User
 
 
 async def make_user(session: AsyncSession, email: str | None = None) -> User:

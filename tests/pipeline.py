@@ -19,24 +19,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.gmail_access import GmailAccess
-from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import MailPort, ShopTarget, SuggesterPort
+from integrations.ports import MailPort, SuggesterPort
 from integrations.sandbox_mailer import SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
-from models import (
-    Connection,
-    ConnectionType,
-    CustomEmailMetadata,
-    Message,
-    MessageDirection,
-    Thread,
-)
-from models.accounts import create_user
+from kernel.enums import ConnectionType, MessageDirection
+from kernel.settings import Settings
+from kernel.values import ShopTarget
+from models import Connection, CustomEmailMetadata, Message, Thread
 from models.db import unit_of_work
 from models.shopify_sync import upsert_order_snapshots
 from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.state import Shop
+from services.accounts import create_user
 from worker import WorkerDependencies, build_worker, google_oauth_client
 from workflows.contracts import message_workflow_id
 

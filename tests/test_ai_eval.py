@@ -27,12 +27,12 @@ from bench.ai_eval import (
     run_provider,
     score,
 )
-from deskpilot.settings import get_settings
-from integrations.guardrails import GuardedSuggestion
-from integrations.mime import parse_email
+from domain.guardrails import GuardedSuggestion
+from domain.mail.mime import parse_email
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import SuggestionDraft
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.settings import get_settings
+from kernel.values import SuggestionDraft
 from sandbox.llm import Answer, ChatRequest, LlmSandbox
 from sandbox.server import serve_app
 

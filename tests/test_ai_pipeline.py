@@ -19,12 +19,12 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.message import SUGGESTION_ATTEMPTS
-from api.workflow_starter import start_message_workflow
 from integrations.llm import OpenAISuggester
 from models import Action, AISuggestion, Event, Order
-from models.usage import get_usage_summary
 from sandbox.llm import Answer, HttpError, LlmSandbox, Refusal
 from sandbox.server import serve_app
+from services.message_workflows import start_message_workflow
+from services.usage import get_usage_summary
 from tests.pipeline import Merchant, running_pipeline, store_message
 from workflows.contracts import (
     APPROVE_UPDATE,

@@ -19,12 +19,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.workflow_starter import reconcile_unstarted, start_message_workflow
-from deskpilot.settings import Settings
-from integrations.mime import MAX_EMAIL_BYTES
-from models import Action, ActionStatus, ActionType, Message, MessageDirection, Thread
-from models.accounts import create_user
+from domain.mail.mime import MAX_EMAIL_BYTES
+from kernel.enums import ActionStatus, ActionType, MessageDirection
+from kernel.settings import Settings
+from models import Action, Message, Thread
 from models.db import unit_of_work
+from services.accounts import create_user
+from services.message_workflows import reconcile_unstarted, start_message_workflow
 from tests.api_support import api_client, raw_email, token_for
 from workflows import search_attributes
 from workflows.contracts import MessageWorkflowInput, message_workflow_id

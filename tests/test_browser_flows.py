@@ -20,10 +20,10 @@ from sqlalchemy import select
 
 from api import pages
 from api.app import create_app
-from deskpilot.settings import Settings
-from models.accounts import create_user
+from kernel.settings import Settings
 from models.db import unit_of_work
 from models.user import User, set_password
+from services.accounts import create_user
 from tests.api_support import raw_email, token_for
 from tests.pipeline import running_pipeline
 

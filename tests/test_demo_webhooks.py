@@ -13,12 +13,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from deskpilot.demo import bootstrap_demo
-from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
-from integrations.ports import ShopTarget
 from integrations.sandbox_mailer import NoMailer
 from integrations.shopify.admin import ShopifyAdmin
-from models import ActionType, Order
+from kernel.enums import ActionType
+from kernel.settings import Settings
+from kernel.values import ShopTarget
+from models import Order
 from sandbox.server import Sandbox, serve_app, serving, shop_base
 from sandbox.shopify.server import DEMO_SHOP
 from worker import WorkerDependencies, build_worker

@@ -30,7 +30,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from activities.gmail_access import GmailAccess
 from api.app import create_app
-from models import Connection, ConnectionType, Event, Message, MessageDirection
+from kernel.enums import ConnectionType, MessageDirection
+from models import Connection, Event, Message
 from models.db import unit_of_work
 from models.gmail import GmailMetadata, update_gmail
 from sandbox.server import serve_app

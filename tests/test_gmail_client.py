@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from integrations.gmail.client import AccessTokenRejected, GmailClient, HistoryExpired
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
 from tests.gmail_support import CUSTOMER, MERCHANT, Served, email_bytes, served_gmail
 
 

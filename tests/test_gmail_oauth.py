@@ -23,7 +23,7 @@ from integrations.gmail.oauth import (
     MissingScopes,
     TokenGrant,
 )
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
 from sandbox.server import serve_app
 from tests.gmail_support import (
     CLIENT_ID,

@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from integrations.guardrails import (
-    FIRED_CONFIDENCE_CAP,
-    GuardrailContext,
-    apply_guardrails,
-    is_safe,
-)
+from domain.guardrails import FIRED_CONFIDENCE_CAP, GuardrailContext, apply_guardrails, is_safe
 from integrations.offline_suggester import suggest_offline
-from integrations.ports import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.values import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
 
 SENDER = "ana@example.com"
 MUG = "gid://shopify/LineItem/11"
@@ -507,7 +502,7 @@ def test_applying_twice_changes_nothing_more():
 def test_money_amounts_reads_a_huge_digit_run_in_linear_time() -> None:
     """A customer can paste anything: a 200,000-digit run took hours with the old pattern
     (it backtracked quadratically); now it is one pass."""
-    from integrations.guardrails.text import money_amounts
+    from domain.guardrails.text import money_amounts
 
     assert money_amounts("1" * 200_000) == []
     # Longer than any real amount (30 digits): not read as one; a payload asking for it

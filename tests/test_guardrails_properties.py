@@ -8,14 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from integrations.guardrails import (
-    FIRED_CONFIDENCE_CAP,
-    GuardrailContext,
-    apply_guardrails,
-    is_safe,
-)
-from integrations.ports import LineItem, OrderSnapshot, SuggestionDraft
-from models.enums import ActionType
+from domain.guardrails import FIRED_CONFIDENCE_CAP, GuardrailContext, apply_guardrails, is_safe
+from kernel.enums import ActionType
+from kernel.values import LineItem, OrderSnapshot, SuggestionDraft
 
 SENDER = "ana@example.com"
 EMAILS = [SENDER, SENDER, "ANA@example.com ", "bob@example.com", None]

@@ -8,9 +8,10 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from integrations.mime import parse_email
-from models import Event, Message, Thread, get_usage_summary
-from models.inbox import StoredMessage, store_inbound_email
+from domain.mail.mime import parse_email
+from models import Event, Message, Thread
+from services.inbox import StoredMessage, store_inbound_email
+from services.usage import get_usage_summary
 from tests.factories import make_user
 from workflows.contracts import message_workflow_id
 
@@ -111,7 +112,10 @@ async def test_two_owners_with_the_same_message_id_are_kept_apart(session: Async
 
 
 async def test_over_the_plan_limit_the_message_is_still_stored(session: AsyncSession) -> None:
-    from models import PLAN_LIMITS, PlanType, UsageRecord, ensure_subscription
+    from domain.plans import PLAN_LIMITS
+    from kernel.enums import PlanType
+    from models import UsageRecord
+    from services.usage import ensure_subscription
 
     user = await make_user(session)
     subscription = await ensure_subscription(session, user.id)

@@ -15,20 +15,15 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from openai.lib._pydantic import to_strict_json_schema
 
-from deskpilot.settings import Settings
+from domain.order_rules import why_not_allowed
 from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.llm.prompt import MAX_HISTORY, MAX_QUOTED, TRIMMED, build_messages
 from integrations.llm.schema import LlmSuggestion
 from integrations.offline_suggester import OfflineSuggester
-from integrations.order_rules import why_not_allowed
-from integrations.ports import (
-    IntegrationError,
-    LineItem,
-    OrderSnapshot,
-    SuggestionRequest,
-    ThreadTurn,
-)
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.errors import IntegrationError
+from kernel.settings import Settings
+from kernel.values import LineItem, OrderSnapshot, SuggestionRequest, ThreadTurn
 from sandbox.llm import (
     Answer,
     ContentFiltered,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from deskpilot.logs import JsonFormatter
+from kernel.logs import JsonFormatter
 
 
 def _formatted(message: str, *args: object) -> dict[str, object]:

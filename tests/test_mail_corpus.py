@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.mail_classify import automated_reason
-from integrations.mime import MalformedEmailError, ParsedEmail, parse_email
+from domain.mail.classify import automated_reason
+from domain.mail.mime import MalformedEmailError, ParsedEmail, parse_email
 from models import Message
-from models.inbox import store_inbound_email
+from services.inbox import store_inbound_email
 from tests.factories import make_user
 
 CORPUS = Path(__file__).parent / "data" / "mail"

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.mail_classify import automated_reason
-from integrations.mail_threading import (
+from domain.mail.classify import automated_reason
+from domain.mail.mime import parse_email
+from domain.mail.threads import (
     ThreadCandidate,
     is_reply,
     normalize_subject,
@@ -17,10 +18,9 @@ from integrations.mail_threading import (
     thread_by_references,
     thread_by_subject,
 )
-from integrations.mime import parse_email
+from kernel.enums import MessageDirection
 from models import Message
-from models.enums import MessageDirection
-from models.inbox import StoredMessage, store_inbound_email
+from services.inbox import StoredMessage, store_inbound_email
 from tests.factories import make_user
 
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)

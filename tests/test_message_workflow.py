@@ -17,7 +17,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from integrations.sandbox_mailer import NoMailer
-from models import Action, ActionStatus, ActionType, Event, Message, MessageDirection
+from kernel.enums import ActionStatus, ActionType, MessageDirection
+from models import Action, Event, Message
 from tests.pipeline import Merchant, running_pipeline, store_message
 from workflows.contracts import (
     APPROVE_UPDATE,

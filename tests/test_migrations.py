@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
 from deskpilot import migrate
-from deskpilot.database_url import to_async_url
+from kernel.database_url import to_async_url
 from tests.conftest import _asyncpg_dsn
 
 TABLES = {

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from integrations.mime import (
+from domain.mail.mime import (
     EmailTooLargeError,
     MalformedEmailError,
     parse_email,
@@ -137,7 +137,7 @@ def test_html_links_keep_their_address() -> None:
         '<a href="mailto:help@x.example">help@x.example</a> '
         '<a href="javascript:alert(1)">click</a></p>'
     )
-    from integrations.mime import html_to_text
+    from domain.mail.mime import html_to_text
 
     assert html_to_text(html) == (
         "See tracking (https://t.example/1), https://t.example/2 and help@x.example click"

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from integrations.guardrails import GuardrailContext, apply_guardrails, is_safe
+from domain.guardrails import GuardrailContext, apply_guardrails, is_safe
 from integrations.offline_suggester import PROVIDER, OfflineSuggester, suggest_offline
-from integrations.ports import LineItem, OrderSnapshot, SuggestionRequest, ThreadTurn
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.values import LineItem, OrderSnapshot, SuggestionRequest, ThreadTurn
 
 SENDER = "kim@example.com"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.order_matching import order_names_in
+from domain.order_names import order_names_in
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.order_rules import why_not_allowed
-from integrations.ports import LineItem, OrderSnapshot
-from models.enums import ActionType
+from domain.order_rules import why_not_allowed
+from kernel.enums import ActionType
+from kernel.values import LineItem, OrderSnapshot
 
 
 def _order(**changes: object) -> OrderSnapshot:

@@ -9,12 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.enums import ActionType, ConnectionType
 from models import (
     Action,
-    ActionType,
     AISuggestion,
     Connection,
-    ConnectionType,
     CustomEmailMetadata,
     Event,
     Message,
@@ -25,11 +24,10 @@ from models import (
     Thread,
     UsageRecord,
     User,
-    ensure_subscription,
-    increment_email_received,
     log_event,
-    seed_default_playbooks,
 )
+from services.playbooks import seed_default_playbooks
+from services.usage import ensure_subscription, increment_email_received
 from tests.factories import (
     make_message,
     make_order,

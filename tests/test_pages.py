@@ -22,25 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import live, pages
 from api.app import create_app
-from deskpilot.settings import Settings
-from models import (
-    Action,
-    ActionStatus,
-    ActionType,
-    Connection,
-    ConnectionType,
-    Message,
-    MessageDirection,
-    Order,
-    Thread,
-)
-from models.accounts import create_user
+from kernel.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
+from kernel.settings import Settings
+from models import Action, Connection, Message, Order, Thread
 from models.db import unit_of_work
 from models.event import log_event
 from models.suggestion import AISuggestion
 from models.thread_state import refresh_needs_decision
 from models.user import set_password
 from sandbox.server import serve_app
+from services.accounts import create_user
 
 PASSWORD = "correct horse battery staple"
 

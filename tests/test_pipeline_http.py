@@ -17,8 +17,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.workflow_starter import reconcile_unstarted
-from deskpilot.settings import Settings
+from kernel.settings import Settings
+from services.message_workflows import reconcile_unstarted
 from tests.api_support import api_client, raw_email, token_for
 from tests.pipeline import Merchant, running_pipeline
 from workflows.contracts import STATE_QUERY, MessageState, Stage

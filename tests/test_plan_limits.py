@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from models.enums import PlanType, SubscriptionStatus
-from models.plan_limits import PLAN_LIMITS, add_months, is_entitled, period_containing, remaining
+from domain.plans import PLAN_LIMITS, add_months, is_entitled, period_containing, remaining
+from kernel.enums import PlanType, SubscriptionStatus
 
 T0 = datetime(2026, 1, 31, 12, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import DEFAULT_PLAYBOOKS, Playbook, PlaybookCategory, seed_default_playbooks
-from models.playbook_rules import (
+from domain.default_playbooks import DEFAULT_PLAYBOOKS
+from domain.playbook_rules import (
     ApproveSuggestionV1,
     PlaybookRuleError,
     PlaybookRules,
@@ -19,6 +19,9 @@ from models.playbook_rules import (
     parse_conditions,
     parse_trigger,
 )
+from kernel.enums import PlaybookCategory
+from models import Playbook
+from services.playbooks import seed_default_playbooks
 from tests.factories import make_user
 
 

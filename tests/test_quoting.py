@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.quoting import split_reply
+from domain.mail.quoting import split_reply
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 
 from integrations.gmail.client import GmailClient, Profile
 from integrations.gmail.oauth import GoogleOAuth
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
 from sandbox.gmail import READ_SCOPES, SEND_SCOPES, push_notification
 from sandbox.server import Sandbox, serve_app, serving
 from tests.gmail_support import MERCHANT, Served, email_bytes, follow_consent, served_gmail

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from deskpilot.database_url import to_async_url, with_database
-from deskpilot.settings import ConfigurationError, Settings, load_or_create_secret_key
+from kernel.database_url import to_async_url, with_database
+from kernel.settings import ConfigurationError, Settings, load_or_create_secret_key
 
 
 def _settings(tmp_path: Path, **values: object) -> Settings:

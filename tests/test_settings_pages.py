@@ -23,16 +23,16 @@ from temporalio.testing import WorkflowEnvironment
 
 from api import settings_pages
 from api.app import create_app
-from deskpilot.settings import Settings
-from models.accounts import create_user
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
 from models.billing import Subscription, UsageRecord
 from models.connection import Connection, CustomEmailMetadata
 from models.db import unit_of_work
-from models.enums import ConnectionType
 from models.event import Event, log_event
 from models.gmail import GmailMetadata
 from models.playbook import Playbook
 from models.user import set_password
+from services.accounts import create_user
 from tests.api_support import token_for
 from workflows.mailbox_contracts import DISCONNECT_SIGNAL, mailbox_workflow_id
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from integrations.ports import IntegrationError, OrderSnapshot, ShopTarget
 from integrations.shopify.admin import ShopifyAdmin
-from models import ActionType
+from kernel.enums import ActionType
+from kernel.errors import IntegrationError
+from kernel.values import OrderSnapshot, ShopTarget
 from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.state import Shop
 

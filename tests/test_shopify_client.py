@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from integrations.ports import IntegrationError, ShopTarget
 from integrations.shopify.graphql import ShopifyGraphQL
 from integrations.shopify.orders import order_snapshot
 from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
+from kernel.errors import IntegrationError
+from kernel.values import ShopTarget
 from sandbox.server import serve_app
 
 ORDER_ID = "gid://shopify/Order/1001"

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from deskpilot.settings import Settings
-from models import Connection, ConnectionType, Event
-from models.accounts import create_user
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
+from models import Connection, Event
 from models.db import unit_of_work
+from services.accounts import create_user
 from tests.api_support import api_client, token_for
 from tests.conftest import _asyncpg_dsn
 from tests.shopify_sandbox_shops import SandboxShops, serving_sandbox_shops

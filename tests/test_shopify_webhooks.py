@@ -23,14 +23,13 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from api.shopify_webhook_starter import reconcile_unprocessed_webhooks
-from deskpilot.settings import Settings
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import NoMailer
 from integrations.shopify.admin import ShopifyAdmin
+from kernel.enums import ActionType
+from kernel.settings import Settings
 from models import (
     Action,
-    ActionType,
     AISuggestion,
     ComplianceExport,
     Connection,
@@ -43,6 +42,7 @@ from models import (
     log_event,
 )
 from models.db import unit_of_work
+from services.shopify_webhook_workflows import reconcile_unprocessed_webhooks
 from tests.api_support import api_client, token_for
 from tests.factories import (
     make_message,

@@ -26,16 +26,18 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from deskpilot.settings import Settings
-from integrations.ports import IntegrationError, OutboundEmail
-from integrations.smtp_inbound import smtp_receiver
+from deskpilot.smtp_receiver import smtp_receiver
+from deskpilot.smtp_server import serve_smtp
 from integrations.smtp_outbound import SmtpMailer
-from integrations.smtp_server import serve_smtp
-from models import Connection, ConnectionType, CustomEmailMetadata, Message, MessageDirection
-from models.accounts import create_user
+from kernel.enums import ConnectionType, MessageDirection
+from kernel.errors import IntegrationError
+from kernel.settings import Settings
+from kernel.values import OutboundEmail
+from models import Connection, CustomEmailMetadata, Message
 from models.db import unit_of_work
 from sandbox.mail_sink import MailSink
 from sandbox.smtp_sink import serving_smtp_sink
+from services.accounts import create_user
 from tests.api_support import api_client, raw_email, token_for
 from tests.pipeline import Merchant, running_pipeline
 from workflows.contracts import message_workflow_id

@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from bench.ai_eval import DATA_DIR, case_email, load_cases
-from deskpilot.settings import get_settings
 from deskpilot.suggest_command import suggest, unwrap_order
+from kernel.settings import get_settings
 from sandbox.llm import Answer, HttpError, LlmSandbox, Outcome, Refusal
 from sandbox.server import serve_app
 

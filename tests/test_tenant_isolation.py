@@ -39,13 +39,12 @@ from starlette.routing import Mount, Route
 import api
 from api.app import create_app
 from api.web_auth import CSRF_HEADER, SESSION_COOKIE
-from deskpilot.settings import Settings
-from models.accounts import create_user
+from kernel.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
+from kernel.settings import Settings
 from models.action import Action
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message, Thread
 from models.db import unit_of_work
-from models.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
 from models.event import log_event
 from models.gmail import GmailMetadata
 from models.order import Order
@@ -53,6 +52,7 @@ from models.playbook import Playbook
 from models.shopify import ComplianceExport
 from models.suggestion import AISuggestion
 from models.user import set_password
+from services.accounts import create_user
 from tests.api_support import token_for
 
 PASSWORD = "correct horse battery staple"

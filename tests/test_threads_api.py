@@ -15,18 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
-from models import (
-    Action,
-    ActionStatus,
-    ActionType,
-    AISuggestion,
-    Connection,
-    Message,
-    MessageDirection,
-    Order,
-    Thread,
-    User,
-)
+from kernel.enums import ActionStatus, ActionType, MessageDirection
+from models import Action, AISuggestion, Connection, Message, Order, Thread, User
 from models.db import unit_of_work
 from models.thread_state import refresh_needs_decision
 from tests.api_support import api_client, token_for

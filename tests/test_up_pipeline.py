@@ -32,9 +32,10 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from deskpilot.demo import DEMO_EMAIL, bootstrap_demo
 from deskpilot.embedded_temporal import EmbeddedTemporal, temporal_executable
 from deskpilot.ports import PortInUseError
-from deskpilot.settings import Settings
 from deskpilot.temporal_client import connect_temporal
-from models import Connection, ConnectionType, Order, User
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
+from models import Connection, Order, User
 from models.api_token import user_for_token
 from sandbox.server import Sandbox, serving, shop_base
 from sandbox.shopify.server import DEMO_SHOP, ShopifySandbox

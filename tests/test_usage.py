@@ -8,13 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from models import (
-    PLAN_LIMITS,
-    Event,
-    PlanType,
-    Subscription,
-    SubscriptionStatus,
-    UsageRecord,
+from domain.plans import PLAN_LIMITS, TRIAL_DAYS
+from kernel.enums import PlanType, SubscriptionStatus
+from models import Event, Subscription, UsageRecord
+from services.usage import (
     can_send_email,
     ensure_subscription,
     get_usage_history,
@@ -23,7 +20,6 @@ from models import (
     increment_email_received,
     increment_email_sent,
 )
-from models.plan_limits import TRIAL_DAYS
 from tests.factories import make_user
 
 TRIAL_SENT = PLAN_LIMITS[PlanType.TRIAL].emails_sent
@@ -133,7 +129,7 @@ async def test_history_lists_periods_newest_first(session: AsyncSession) -> None
 async def test_missing_subscription_is_a_clear_error(session: AsyncSession) -> None:
     import pytest
 
-    from models.usage import SubscriptionMissingError
+    from services.usage import SubscriptionMissingError
 
     user = await make_user(session)
     with pytest.raises(SubscriptionMissingError):

@@ -22,13 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.app import create_app
 from api.deps import CsrfProtected, WebUser
 from api.web_auth import SESSION_COOKIE, render, safe_next
-from deskpilot.settings import Settings
-from models.accounts import create_user
+from kernel.settings import Settings
 from models.api_token import issue_api_token
 from models.db import unit_of_work
 from models.login_throttle import LoginFailure
 from models.user import User, set_password
 from models.web_session import WebSession
+from services.accounts import create_user
 
 PASSWORD = "correct horse battery staple"
 EMAIL = "owner@store.example"

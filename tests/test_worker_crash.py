@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from models import Action, ActionStatus
+from kernel.enums import ActionStatus
+from models import Action
 from sandbox.server import Sandbox, serving
 from tests.conftest import TEST_SECRET_KEY
 from tests.pipeline import create_merchant, store_message

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from models.enums import ActionStatus, ActionType
+from kernel.enums import ActionStatus, ActionType
 
 TASK_QUEUE = "deskpilot-messages"
 MESSAGE_WORKFLOW = "MessageWorkflow"

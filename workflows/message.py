@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Prepared,
         PrepareInput,
     )
-    from models.enums import ActionStatus
+    from kernel.enums import ActionStatus
     from workflows import search_attributes as sa
     from workflows.contracts import (
         APPROVE_UPDATE,

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from integrations.http import classify_status, new_http_client, raise_for_transport
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
+from kernel.http import classify_status, new_http_client, raise_for_transport
 
 GMAIL_API = "https://gmail.googleapis.com"
 # Gmail answers 403 (not 429) when a per-user or per-project quota is exceeded.

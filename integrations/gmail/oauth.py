@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 
 import httpx
 
-from integrations.http import classify_status, new_http_client, raise_for_transport
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
+from kernel.http import classify_status, new_http_client, raise_for_transport
 
 GMAIL_SCOPES = (
     "https://www.googleapis.com/auth/gmail.readonly",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from deskpilot.settings import Settings
 from integrations.llm.openai_suggester import OpenAISuggester
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import SuggesterPort
+from kernel.settings import Settings
 
 __all__ = ["OpenAISuggester", "suggester_from_settings"]
 

@@ -14,7 +14,9 @@ from openai import AsyncOpenAI
 
 from integrations.llm.prompt import build_messages
 from integrations.llm.schema import LlmSuggestion, to_draft
-from integrations.ports import IntegrationError, SuggesterPort, SuggestionDraft, SuggestionRequest
+from integrations.ports import SuggesterPort
+from kernel.errors import IntegrationError
+from kernel.values import SuggestionDraft, SuggestionRequest
 
 OPENAI_API = "https://api.openai.com/v1"
 # Local servers take no key, but the SDK insists on one.

@@ -18,9 +18,9 @@ from openai.types.chat import (
     ChatCompletionUserMessageParam,
 )
 
-from integrations.ports import OrderSnapshot, SuggestionRequest, ThreadTurn
-from integrations.quoting import split_reply
-from models.enums import ActionType
+from domain.mail.quoting import split_reply
+from kernel.enums import ActionType
+from kernel.values import OrderSnapshot, SuggestionRequest, ThreadTurn
 
 # Bounds in characters (roughly four per token): the new text matters most; the
 # history only gives context, and a long thread must not crowd out the rules.

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from integrations.ports import SuggestionDraft
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.values import SuggestionDraft
 
 # Shopify's OrderCancelReason values.
 CancelReason = Literal["CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"]

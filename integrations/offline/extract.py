@@ -9,8 +9,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from integrations.ports import LineItem, OrderSnapshot, SuggestionRequest
-from models.order_matching import order_names_in
+from domain.order_names import order_names_in
+from kernel.values import LineItem, OrderSnapshot, SuggestionRequest
 
 # --- the order's items ----------------------------------------------------------------------
 

@@ -10,12 +10,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from integrations.guardrails.text import money_amounts
+from domain.guardrails.text import money_amounts
+from domain.mail.quoting import split_reply
+from domain.order_names import order_names_in
 from integrations.offline import extract, lexicon, replies
-from integrations.ports import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
-from integrations.quoting import split_reply
-from models.enums import ActionType
-from models.order_matching import order_names_in
+from kernel.enums import ActionType
+from kernel.values import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
 
 PROVIDER = "offline-rules"
 

@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from integrations.http import classify_status, new_http_client, raise_for_transport
-from integrations.ports import IntegrationError, ShopTarget
 from integrations.shopify.documents import API_VERSION
+from kernel.errors import IntegrationError
+from kernel.http import classify_status, new_http_client, raise_for_transport
+from kernel.values import ShopTarget
 
 log = logging.getLogger(__name__)
 

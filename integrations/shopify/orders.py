@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from integrations.ports import LineItem, OrderSnapshot
+from kernel.values import LineItem, OrderSnapshot
 
 # The fields of Shopify's MailingAddressInput that an address change may carry.
 MAILING_ADDRESS_FIELDS = (

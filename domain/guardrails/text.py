@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from models.order_matching import order_names_in
+from domain.order_names import order_names_in
 
 # Phrases that address the system rather than the shop.
 _INSTRUCTIONS = re.compile(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from integrations.guardrails.context import placed_by
-from integrations.guardrails.model import GuardrailContext
-from integrations.ports import OrderSnapshot, SuggestionDraft
+from domain.guardrails.context import placed_by
+from domain.guardrails.model import GuardrailContext
+from kernel.values import OrderSnapshot, SuggestionDraft
 
 
 def named_reference(draft: SuggestionDraft) -> str | None:

@@ -1,6 +1,6 @@
 """The ingest step every channel shares: store the parsed message, commit, start its workflow.
 
-HTTP (`api/inbound.py`) and the SMTP receiver (`integrations/smtp_inbound.py`) both end here,
+HTTP (`api/inbound.py`) and the SMTP receiver (`deskpilot/smtp_receiver.py`) both end here,
 so a message reaches the pipeline the same way, and exactly once, whichever door it used.
 """
 
@@ -12,10 +12,10 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.workflow_starter import start_and_mark
-from deskpilot.settings import Settings
-from integrations.mime import ParsedEmail
-from models.inbox import MessageOrigin, StoredMessage, store_inbound_email
+from domain.mail.mime import ParsedEmail
+from kernel.settings import Settings
+from services.inbox import MessageOrigin, StoredMessage, store_inbound_email
+from services.message_workflows import start_and_mark
 from workflows.contracts import TASK_QUEUE
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The starter set of playbooks every merchant gets, and the idempotent seeding of it.
+"""The starter set of playbooks every merchant gets (`services.accounts` seeds them).
 
 Each template starts enabled but with `requires_approval`: it shapes the
 suggestion and says what it would do, and a merchant opts into hands-off
@@ -7,18 +7,10 @@ approval by turning that flag off.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from models.enums import PlaybookCategory
-from models.event import log_event
-from models.playbook import Playbook
-from models.playbook_rules import PlaybookRules
+from kernel.enums import PlaybookCategory
 
 
 @dataclass(frozen=True)
@@ -129,52 +121,3 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
         confidence_threshold=0.9,
     ),
 )
-
-
-async def seed_default_playbooks(session: AsyncSession, user_id: uuid.UUID) -> list[Playbook]:
-    """Create the templates the user does not have yet; return the user's default playbooks.
-
-    Idempotent and safe under concurrent calls (unique user_id + template_key).
-    A template the merchant edited or disabled is left as the merchant left it.
-    """
-    created: list[str] = []
-    for template in DEFAULT_PLAYBOOKS:
-        trigger, conditions, actions = PlaybookRules.parse(
-            template.trigger, template.conditions, template.actions
-        ).to_json()
-        result = await session.execute(
-            insert(Playbook)
-            .values(
-                user_id=user_id,
-                name=template.name,
-                description=template.description,
-                category=template.category,
-                trigger=trigger,
-                conditions=conditions,
-                actions=actions,
-                confidence_threshold=template.confidence_threshold,
-                requires_approval=True,
-                enabled=True,
-                is_default=True,
-                template_key=template.key,
-            )
-            .on_conflict_do_nothing(index_elements=[Playbook.user_id, Playbook.template_key])
-            .returning(Playbook.id)
-        )
-        if result.scalar_one_or_none() is not None:
-            created.append(template.key)
-    if created:
-        await log_event(
-            session,
-            "playbooks.defaults_seeded",
-            user_id=user_id,
-            entity="user",
-            entity_id=user_id,
-            payload={"templates": created},
-        )
-    rows = await session.execute(
-        select(Playbook)
-        .where(Playbook.user_id == user_id, Playbook.is_default.is_(True))
-        .order_by(Playbook.created_at, Playbook.name)
-    )
-    return list(rows.scalars())

@@ -11,15 +11,15 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from integrations.guardrails import replies
-from integrations.guardrails.model import (
+from domain.guardrails import replies
+from domain.guardrails.model import (
     FIRED_CONFIDENCE_CAP,
     Code,
     GuardedSuggestion,
     GuardrailContext,
     GuardrailNote,
 )
-from integrations.guardrails.orders import (
+from domain.guardrails.orders import (
     acting_order,
     in_store,
     is_senders,
@@ -27,7 +27,7 @@ from integrations.guardrails.orders import (
     known_orders,
     named_reference,
 )
-from integrations.guardrails.payload import (
+from domain.guardrails.payload import (
     REPLY_ONLY,
     Finding,
     Remedy,
@@ -35,10 +35,10 @@ from integrations.guardrails.payload import (
     parse_amount,
     payload_shape,
 )
-from integrations.guardrails.text import injection_signals, money_amounts, promised_acts
-from integrations.ports import OrderSnapshot, SuggestionDraft
-from models.enums import ActionType
-from models.order_matching import order_names_in
+from domain.guardrails.text import injection_signals, money_amounts, promised_acts
+from domain.order_names import order_names_in
+from kernel.enums import ActionType
+from kernel.values import OrderSnapshot, SuggestionDraft
 
 _ALLOWED_PROMISES: dict[ActionType, set[str]] = {
     ActionType.REFUND: {"refund"},

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from integrations.ports import OrderSnapshot, SuggestionDraft
+from kernel.values import OrderSnapshot, SuggestionDraft
 
 # Confidence ceiling once any guardrail fires: low enough that no sensible playbook
 # threshold auto-approves it. A ceiling rather than a factor keeps the guardrails

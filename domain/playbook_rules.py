@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from models.enums import ActionType
+from kernel.enums import ActionType
 
 
 class PlaybookRuleError(ValueError):

@@ -10,10 +10,7 @@ from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.billing import Subscription, UsageRecord
-from models.enums import PlanType, SubscriptionStatus
-from models.event import log_event
-from models.plan_limits import (
+from domain.plans import (
     COUNTERS,
     PLAN_LIMITS,
     is_entitled,
@@ -21,6 +18,9 @@ from models.plan_limits import (
     remaining,
     trial_period,
 )
+from kernel.enums import PlanType, SubscriptionStatus
+from models.billing import Subscription, UsageRecord
+from models.event import log_event
 
 
 class SubscriptionMissingError(LookupError):

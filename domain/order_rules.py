@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from integrations.ports import OrderSnapshot
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.values import OrderSnapshot
 
 
 def refund_amount(payload: dict[str, Any], order: OrderSnapshot) -> Decimal:

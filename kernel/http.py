@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from integrations.ports import IntegrationError
+from kernel.errors import IntegrationError
 
 
 def new_http_client(*, timeout: float = 15.0) -> httpx.AsyncClient:

@@ -4,9 +4,9 @@ Pure functions over values. `apply_guardrails` returns the draft made safe and t
 saying why it changed; `is_safe` is the invariant its result always satisfies.
 """
 
-from integrations.guardrails.context import context_for, placed_by
-from integrations.guardrails.engine import apply_guardrails, is_safe
-from integrations.guardrails.model import (
+from domain.guardrails.context import context_for, placed_by
+from domain.guardrails.engine import apply_guardrails, is_safe
+from domain.guardrails.model import (
     FIRED_CONFIDENCE_CAP,
     Code,
     GuardedSuggestion,

@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from deskpilot.settings import Settings
 from deskpilot.temporal_client import connect_temporal
+from kernel.settings import Settings
 
 if TYPE_CHECKING:
     from worker import WorkerDependencies
@@ -134,9 +134,9 @@ async def reconciler(
 ) -> AsyncIterator[None]:
     """Start workflows for stored messages and Shopify webhooks that lack one, and keep a
     sync running for every enabled Gmail mailbox: now, then every `every` seconds."""
-    from api.mailbox_starter import reconcile_mailboxes
-    from api.shopify_webhook_starter import reconcile_unprocessed_webhooks
-    from api.workflow_starter import reconcile_unstarted
+    from services.mailbox_workflows import reconcile_mailboxes
+    from services.message_workflows import reconcile_unstarted
+    from services.shopify_webhook_workflows import reconcile_unprocessed_webhooks
 
     async def loop() -> None:
         while True:

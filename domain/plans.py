@@ -6,7 +6,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from models.enums import PlanType, SubscriptionStatus
+from kernel.enums import PlanType, SubscriptionStatus
 
 TRIAL_DAYS = 14
 

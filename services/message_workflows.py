@@ -22,9 +22,9 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from deskpilot.settings import Settings
+from kernel.enums import MessageDirection
+from kernel.settings import Settings
 from models.conversation import Message
-from models.enums import MessageDirection
 from workflows import search_attributes
 from workflows.contracts import (
     MESSAGE_WORKFLOW,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from integrations.guardrails.model import Code
-from integrations.order_rules import why_not_allowed
-from integrations.ports import OrderSnapshot
+from domain.guardrails.model import Code
+from domain.order_rules import why_not_allowed
 from integrations.shopify.orders import MAILING_ADDRESS_FIELDS
-from models.enums import ActionType
+from kernel.enums import ActionType
+from kernel.values import OrderSnapshot
 
 
 class Remedy(enum.IntEnum):

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from integrations.quoting import split_reply
+from domain.mail.quoting import split_reply
 
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 SYNTHETIC_DOMAIN = "deskpilot.synthetic"

@@ -20,13 +20,13 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.ingest import ingest_parsed
-from deskpilot.settings import Settings
-from integrations.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
-from integrations.smtp_server import serve_smtp
+from deskpilot.smtp_server import serve_smtp
+from domain.mail.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
+from kernel.enums import ConnectionType
+from kernel.settings import Settings
 from models.connection import Connection
-from models.enums import ConnectionType
-from models.inbox import MessageOrigin
+from services.inbox import MessageOrigin
+from services.ingest import ingest_parsed
 from workflows.contracts import TASK_QUEUE
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from deskpilot.settings import Settings
+from kernel.settings import Settings
 from models.gmail import enabled_gmail_connections
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_contracts import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from integrations.guardrails.model import GuardrailContext
-from integrations.ports import OrderSnapshot, SuggestionRequest
+from domain.guardrails.model import GuardrailContext
+from kernel.values import OrderSnapshot, SuggestionRequest
 
 
 def placed_by(order: OrderSnapshot, sender: str) -> bool:

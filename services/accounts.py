@@ -6,11 +6,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.default_playbooks import seed_default_playbooks
-from models.email_address import check_address
+from kernel.email_address import check_address
 from models.event import log_event
-from models.usage import ensure_subscription
 from models.user import User
+from services.playbooks import seed_default_playbooks
+from services.usage import ensure_subscription
 
 
 class AccountError(ValueError):

@@ -1,4 +1,5 @@
-"""Storing an inbound email: thread it, keep the raw bytes, count it. The caller commits."""
+"""Storing an inbound email: thread it (`domain.mail.threads` decides, the queries supply the
+candidates), keep the raw bytes, count it against the plan. The caller commits."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from integrations.mail_threading import (
+from domain.mail.mime import ParsedEmail
+from domain.mail.threads import (
     SUBJECT_WINDOW,
     ThreadCandidate,
     is_reply,
@@ -18,11 +20,10 @@ from integrations.mail_threading import (
     thread_by_references,
     thread_by_subject,
 )
-from integrations.mime import ParsedEmail
+from kernel.enums import MessageDirection
 from models.conversation import Message, Thread
-from models.enums import MessageDirection
 from models.event import log_event
-from models.usage import ensure_subscription, increment_email_received
+from services.usage import ensure_subscription, increment_email_received
 from workflows.contracts import message_workflow_id
 
 
@@ -71,7 +72,7 @@ async def _thread_for(
     sent_at: datetime,
     origin: MessageOrigin,
 ) -> uuid.UUID | None:
-    """The thread this message joins within the owner's inbox (integrations.mail_threading)."""
+    """The thread this message joins within the owner's inbox (keys from domain.mail.threads)."""
     ordered = referenced_ids(parsed.in_reply_to, parsed.references)
     if ordered:
         # Our own replies are stored as messages too, so an answer to one threads here.

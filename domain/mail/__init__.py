@@ -1,0 +1,1 @@
+"""Reading customer email: MIME parsing, threading keys, quoted history, automated mail."""

@@ -1,0 +1,86 @@
+"""The one error hierarchy. Raised anywhere; rendered once for HTTP (`api/errors.py`) and
+mapped once to Temporal (`activities/errors.py`).
+
+`code` is the machine-readable name a client sees; `retryable` says whether trying the
+same thing again can help (only `Transient`, and a vendor failure marked so).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DeskpilotError(Exception):
+    code: ClassVar[str] = "error"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+
+class Invalid(DeskpilotError):
+    """The caller's input cannot be used as given."""
+
+    code = "bad_request"
+
+
+class Malformed(Invalid):
+    """Well-formed as a request, but its content cannot be read (an email that is not one)."""
+
+    code = "malformed"
+
+
+class TooLarge(Invalid):
+    code = "too_large"
+
+
+class Unauthorized(DeskpilotError):
+    code = "unauthorized"
+
+
+class NotFound(DeskpilotError):
+    """Also the answer for another merchant's row: its existence is not revealed."""
+
+    code = "not_found"
+
+
+class Conflict(DeskpilotError):
+    """The row is not in a state that allows this (a decision already taken)."""
+
+    code = "conflict"
+
+
+class LimitReached(DeskpilotError):
+    """The plan's limit for this billing period is reached."""
+
+    code = "limit_reached"
+
+
+class Refused(DeskpilotError):
+    """We will not do it: the action no longer holds, or a connection forbids it."""
+
+    code = "refused"
+
+
+class Transient(DeskpilotError):
+    """Something we depend on is unavailable for now; the same request may pass later."""
+
+    code = "unavailable"
+    retryable = True
+
+
+class IntegrationError(DeskpilotError):
+    """A vendor (Shopify, Google, the mail relay, the LLM) refused or failed.
+
+    Whether retrying can help depends on the answer (429 and 5xx yes, a refused
+    token no), so the vendor client says so for each one.
+    """
+
+    code = "vendor_error"
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retryable = retryable

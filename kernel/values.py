@@ -1,0 +1,89 @@
+"""Values that cross layers: an order as the store reports it, a suggestion asked for and
+drafted, an email to send. Plain pydantic models, no behaviour."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from kernel.enums import ActionType
+
+
+class ShopTarget(BaseModel):
+    """Where a store's Admin API is and how to authenticate; from a SHOPIFY Connection."""
+
+    shop_domain: str
+    access_token: str
+    api_base: str | None = None  # set for sandbox stores; None means https://{shop_domain}
+
+
+class LineItem(BaseModel):
+    id: str
+    title: str
+    quantity: int
+    unit_price: Decimal
+    variant_id: str | None = None
+    fulfilled: bool = False
+
+
+class OrderSnapshot(BaseModel):
+    id: str  # gid://shopify/Order/<n>
+    name: str  # "#1001"
+    email: str | None
+    currency: str
+    total: Decimal
+    refundable: Decimal
+    financial_status: str
+    fulfillment_status: str  # UNFULFILLED, PARTIALLY_FULFILLED, FULFILLED
+    cancelled: bool
+    shipping_address: dict[str, Any] | None = None
+    line_items: list[LineItem] = Field(default_factory=list)
+
+
+class ActionOutcome(BaseModel):
+    """What the store did; `reference` is the vendor's id (refund id, job id, ...)."""
+
+    reference: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class OutboundEmail(BaseModel):
+    message_id: str  # "<...>", derived from the Action id
+    sender: str
+    recipients: list[str]
+    raw: bytes  # the complete RFC 5322 message
+
+
+class ThreadTurn(BaseModel):
+    """An earlier message of the same thread, as context for the suggester."""
+
+    role: Literal["customer", "store"]
+    text: str
+
+
+class SuggestionRequest(BaseModel):
+    store_name: str
+    customer_email: str
+    subject: str
+    text: str  # the new message; quoted history in it is split off when `quoted` is empty
+    order: OrderSnapshot | None = None
+    policy: str = ""  # the store's policy text, from settings
+    quoted: str = ""  # the quoted history of this message, already split off by the caller
+    history: list[ThreadTurn] = Field(default_factory=list)  # earlier messages, newest first
+    # When no order matched for sure: the sender's orders the suggester may pick from.
+    candidate_orders: list[OrderSnapshot] = Field(default_factory=list)
+
+
+class SuggestionDraft(BaseModel):
+    intent: str
+    action: ActionType
+    payload: dict[str, Any] = Field(default_factory=dict)
+    reply: str
+    confidence: float = Field(ge=0, le=1)
+    rationale: str
+    provider: str
+    order_name: str | None = None  # the order the suggester says it acts on ("#1001")
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
