@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import ServiceUnavailableError
-from deskpilot.migrate import head_revision
+from models.migrate import head_revision
 
 router = APIRouter(tags=["health"])
 READINESS_TIMEOUT_S = 5

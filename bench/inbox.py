@@ -36,9 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import threads
 from api.app import create_app
-from deskpilot import migrate
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from kernel.settings import Settings
+from models import migrate
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
 from models.inbox_listing import Cursor, InboxView, list_threads

@@ -35,7 +35,6 @@ from temporalio.worker import Worker
 
 from api.app import create_app
 from bench.baseline_workflow import BaselineWorkflow, noop
-from deskpilot import migrate
 from deskpilot.demo import bootstrap_demo
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from deskpilot.processes import http_server
@@ -43,6 +42,7 @@ from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from kernel.settings import Settings
+from models import migrate
 from models.db import create_engine, session_factory
 from sandbox.server import Sandbox, serving
 from sandbox.shopify.server import DEMO_SHOP

@@ -17,7 +17,6 @@ import typer
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from deskpilot import migrate
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.ports import PortInUseError, ensure_port_free
@@ -34,6 +33,7 @@ from deskpilot.runtime import database_url
 from deskpilot.suggest_command import suggest
 from kernel.logs import configure_logging
 from kernel.settings import ConfigurationError, Settings, get_settings
+from models import migrate
 from models.api_token import issue_api_token
 from models.db import create_engine, session_factory, unit_of_work
 from models.user import PasswordError, check_password, set_password

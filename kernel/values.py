@@ -10,6 +10,20 @@ from pydantic import BaseModel, Field
 
 from kernel.enums import ActionType
 
+# The fields of Shopify's MailingAddressInput that an address change may carry.
+MAILING_ADDRESS_FIELDS = (
+    "address1",
+    "address2",
+    "city",
+    "company",
+    "countryCode",
+    "firstName",
+    "lastName",
+    "phone",
+    "provinceCode",
+    "zip",
+)
+
 
 class ShopTarget(BaseModel):
     """Where a store's Admin API is and how to authenticate; from a SHOPIFY Connection."""

@@ -1,6 +1,6 @@
 """Alembic environment.
 
-`deskpilot db upgrade` (deskpilot/migrate.py) hands over an open connection
+`deskpilot db upgrade` (models/migrate.py) hands over an open connection
 that already holds the migration lock. Run through the `alembic` CLI instead,
 the database comes from DATABASE_URL.
 """

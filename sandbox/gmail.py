@@ -25,6 +25,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import secrets
 import threading
 import time
@@ -40,8 +41,6 @@ from typing import Annotated, Any
 import httpx
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-
-from domain.mail.threads import normalize_subject
 
 WATCH_LIFETIME_MS = 7 * 24 * 3600 * 1000  # Gmail lets a watch lapse after 7 days
 FIRST_HISTORY_ID = 1000  # real ids are large and arbitrary; clients must not assume 1
@@ -129,6 +128,19 @@ def b64url(data: bytes) -> str:
 def _b64url_decode(text: str) -> bytes:
     # Gmail accepts padded and unpadded base64url.
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# Gmail keeps a message in its parent's thread only when the subjects match once the
+# reply and forward prefixes are gone. Kept apart from deskpilot's own threading on
+# purpose: a stand-in that shared our code would hide a bug in it.
+_GMAIL_PREFIX = re.compile(r"^\s*(re|fwd?|aw|wg|sv|tr)\s*:\s*", re.IGNORECASE)
+
+
+def _subject_key(subject: str) -> str:
+    text, previous = subject, None
+    while text != previous:
+        previous, text = text, _GMAIL_PREFIX.sub("", text, count=1)
+    return " ".join(text.split()).lower()
 
 
 def _ids(header_value: str | None) -> list[str]:
@@ -255,11 +267,11 @@ class Mailbox:
         referenced = set(_ids(parsed.get("References"))) | set(_ids(parsed.get("In-Reply-To")))
         if not referenced:
             return ""
-        subject = normalize_subject(str(parsed.get("Subject") or ""))
+        subject = _subject_key(str(parsed.get("Subject") or ""))
         for message in self.messages.values():
             if requested and message.thread_id != requested:
                 continue
-            if message.message_id in referenced and normalize_subject(message.subject) == subject:
+            if message.message_id in referenced and _subject_key(message.subject) == subject:
                 return message.thread_id
         return ""
 

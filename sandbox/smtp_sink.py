@@ -7,6 +7,7 @@ does not deduplicate: a reply sent twice shows up twice.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator
@@ -15,7 +16,6 @@ from email.policy import default
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from deskpilot.smtp_server import serve_smtp
 from sandbox.mail_sink import Delivery, MailSink
 
 
@@ -45,5 +45,22 @@ async def serving_smtp_sink(
     sink: MailSink, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[int]:
     """Run the SMTP sink in this event loop until the block exits; yields its port."""
-    async with serve_smtp(SmtpSinkHandler(sink), host, port, hostname="sink.sandbox") as bound:
-        yield bound
+    loop = asyncio.get_running_loop()
+    handler = SmtpSinkHandler(sink)
+    connections: list[SMTP] = []
+
+    def connection() -> SMTP:
+        protocol = SMTP(handler, hostname="sink.sandbox", decode_data=False, loop=loop)
+        connections.append(protocol)
+        return protocol
+
+    server = await loop.create_server(connection, host, port)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        # A client still connected would keep wait_closed waiting; a sink has nothing to finish.
+        for protocol in connections:
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await server.wait_closed()

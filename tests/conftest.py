@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from deskpilot import migrate
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from deskpilot.temporal_client import register_search_attributes
 from kernel.database_url import with_database
+from models import migrate
 from models.db import create_engine
 from workflows import search_attributes
 

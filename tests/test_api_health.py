@@ -6,8 +6,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
-from deskpilot.migrate import head_revision
 from models.db import create_engine
+from models.migrate import head_revision
 from tests.conftest import TEST_SECRET_KEY
 
 
@@ -42,7 +42,7 @@ async def test_not_ready_on_an_unmigrated_database(empty_database: str) -> None:
 
 
 async def test_not_ready_on_an_old_schema(empty_database: str) -> None:
-    from deskpilot import migrate
+    from models import migrate
 
     await migrate.upgrade(empty_database)
     await migrate.downgrade(empty_database, "base")

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from api.app import create_app
-from deskpilot.migrate import head_revision
+from models.migrate import head_revision
 
 if TYPE_CHECKING:
     from playwright.async_api import Page

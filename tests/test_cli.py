@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
-from deskpilot import migrate
+from models import migrate
 from tests.process_support import wait_until_ready
 from tests.test_migrations import TABLES, _fetch
 from tests.test_web_auth import build_app, client_for

@@ -9,8 +9,8 @@ from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from deskpilot import migrate
 from kernel.database_url import to_async_url
+from models import migrate
 from tests.conftest import _asyncpg_dsn
 
 TABLES = {

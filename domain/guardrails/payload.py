@@ -1,7 +1,7 @@
 """Whether a payload is one the Shopify client can execute on this order, within its limits.
 
 The shapes follow what `integrations/shopify/admin.py` reads for each action; the order
-state rules are `integrations/order_rules.py`, which execution re-runs before acting.
+state rules are `domain/order_rules.py`, which execution re-runs before acting.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from typing import Any
 
 from domain.guardrails.model import Code
 from domain.order_rules import why_not_allowed
-from integrations.shopify.orders import MAILING_ADDRESS_FIELDS
 from kernel.enums import ActionType
-from kernel.values import OrderSnapshot
+from kernel.values import MAILING_ADDRESS_FIELDS, OrderSnapshot
 
 
 class Remedy(enum.IntEnum):

@@ -12,11 +12,11 @@ from typing import Any
 
 from integrations.shopify import documents as doc
 from integrations.shopify.graphql import ShopifyGraphQL, user_errors
-from integrations.shopify.orders import MAILING_ADDRESS_FIELDS, order_snapshot
+from integrations.shopify.orders import order_snapshot
 from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
 from kernel.enums import ActionType
 from kernel.errors import IntegrationError
-from kernel.values import ActionOutcome, OrderSnapshot, ShopTarget
+from kernel.values import MAILING_ADDRESS_FIELDS, ActionOutcome, OrderSnapshot, ShopTarget
 
 JOB_POLL_SECONDS = 0.5
 JOB_PATIENCE_SECONDS = 30.0

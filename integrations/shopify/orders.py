@@ -7,20 +7,6 @@ from typing import Any
 
 from kernel.values import LineItem, OrderSnapshot
 
-# The fields of Shopify's MailingAddressInput that an address change may carry.
-MAILING_ADDRESS_FIELDS = (
-    "address1",
-    "address2",
-    "city",
-    "company",
-    "countryCode",
-    "firstName",
-    "lastName",
-    "phone",
-    "provinceCode",
-    "zip",
-)
-
 
 def _money(money_bag: dict[str, Any] | None) -> tuple[Decimal, str | None]:
     shop_money = (money_bag or {}).get("shopMoney") or {}
