@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.errors import ErrorMapping
 from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
@@ -107,6 +108,8 @@ def build_worker(
         task_queue=task_queue,
         workflows=[MessageWorkflow, ShopifyWebhookWorkflow, MailboxSyncWorkflow],
         activities=[*activities.all(), *webhooks.all(), *mailboxes],
+        # kernel.errors become Temporal failures in one place: final ones non-retryable.
+        interceptors=[ErrorMapping()],
         # On SIGTERM let running steps finish (a cancelled send may already have left).
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

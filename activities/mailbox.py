@@ -26,7 +26,14 @@ from models.event import log_event
 from models.gmail import load_gmail, update_gmail
 from services.inbox import MessageOrigin
 from services.ingest import ingest_parsed
-from workflows.mailbox_contracts import MailboxRef, SyncResult, WatchInput, WatchState
+from workflows.mailbox_contracts import (
+    RENEW_WATCH,
+    SYNC_MAILBOX,
+    MailboxRef,
+    SyncResult,
+    WatchInput,
+    WatchState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,7 @@ class MailboxActivities:
     def all(self) -> list[object]:
         return [self.renew_watch, self.sync_mailbox]
 
-    @activity.defn(name="gmail_renew_watch")
+    @activity.defn(name=RENEW_WATCH)
     async def renew_watch(self, data: WatchInput) -> WatchState:
         """Renew Gmail's watch when it is due; without a Pub/Sub topic, polling only."""
         topic = self._settings.gmail_pubsub_topic
@@ -94,7 +101,7 @@ class MailboxActivities:
             # Keep polling: the merchant may reconnect, and the sync says so each round.
             return WatchState(active=True, error=str(exc))
 
-    @activity.defn(name="gmail_sync_mailbox")
+    @activity.defn(name=SYNC_MAILBOX)
     async def sync_mailbox(self, data: MailboxRef) -> SyncResult:
         try:
             async with self._gmail.open(data.connection_id) as mailbox:

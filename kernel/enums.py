@@ -40,6 +40,10 @@ class ActionType(enum.StrEnum):
     NONE = "NONE"
 
 
+# Actions that change nothing in the store: approving one only sends the reply.
+REPLY_ONLY = frozenset({ActionType.NONE, ActionType.INFO_REQUEST})
+
+
 class ActionStatus(enum.StrEnum):
     PENDING = "PENDING"
     APPROVED = "APPROVED"

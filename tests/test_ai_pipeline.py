@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.message import SUGGESTION_ATTEMPTS
+from activities.message_prepare import SUGGESTION_ATTEMPTS
 from integrations.llm import OpenAISuggester
 from models import Action, AISuggestion, Event, Order
 from sandbox.llm import Answer, HttpError, LlmSandbox, Refusal

@@ -1,5 +1,8 @@
 """The names and messages shared by the MessageWorkflow, its activities, the API and the CLI.
 
+Activities raise `kernel.errors`; `activities/errors.py` turns the final ones into
+non-retryable ApplicationErrors whose type is the error's class name.
+
 One pydantic model in, one out, for every workflow, activity, update, signal and
 query; clients and workers both use `pydantic_data_converter`.
 """
@@ -10,7 +13,7 @@ import hashlib
 import uuid
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -87,3 +90,62 @@ class MessageState(BaseModel):
     action_status: ActionStatus | None = None
     suggestion_id: uuid.UUID | None = None
     note: str | None = None  # why it was skipped, rejected, failed, or has no suggestion
+
+
+# --- the MessageWorkflow's activities ----------------------------------------------------
+# The workflow calls them by these names; `activities/` implements them under the same
+# names and imports these models, never the reverse.
+
+PREPARE_MESSAGE = "prepare_message"
+RECORD_DECISION = "record_decision"
+REMIND = "remind"
+EXECUTE_ACTION = "execute_action"
+SEND_REPLY = "send_reply"
+FINISH = "finish"
+MARK_FAILED = "mark_failed"
+
+# Payload keys the execution writes for itself; an edited payload cannot set them
+# (it would skip the order check or pretend the store already acted).
+EXECUTION_KEYS = frozenset({"outcome", "performing_since", "prepared"})
+
+
+class PrepareInput(BaseModel):
+    user_id: uuid.UUID
+    message_id: uuid.UUID
+
+
+class Prepared(BaseModel):
+    skip_reason: str | None = None
+    order_name: str | None = None
+    suggestion_id: uuid.UUID | None = None
+    action_id: uuid.UUID | None = None
+    action_type: ActionType | None = None
+    action_status: ActionStatus | None = None
+    note: str | None = None
+    # Workflows of older messages in the thread still waiting for a decision.
+    superseded_workflow_ids: list[str] = []
+
+
+class DecisionInput(BaseModel):
+    user_id: uuid.UUID
+    action_id: uuid.UUID
+    decision: Literal["approve", "reject"]
+    decided_by: str
+    reply: str | None = None
+    payload: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+class ActionRef(BaseModel):
+    user_id: uuid.UUID
+    action_id: uuid.UUID
+
+
+class FinishInput(ActionRef):
+    reply_error: str | None = None  # the store acted but the reply could not be sent
+
+
+class FailInput(BaseModel):
+    user_id: uuid.UUID
+    action_id: uuid.UUID
+    error: str

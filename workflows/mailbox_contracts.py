@@ -11,6 +11,9 @@ MAILBOX_SYNC_WORKFLOW = "MailboxSyncWorkflow"
 MAILBOX_CHANGED_SIGNAL = "mailbox_changed"
 DISCONNECT_SIGNAL = "disconnect"
 MAILBOX_STATUS_QUERY = "status"
+# Its activities, called by name (the workflow never imports activities/).
+RENEW_WATCH = "gmail_renew_watch"
+SYNC_MAILBOX = "gmail_sync_mailbox"
 
 
 def mailbox_workflow_id(connection_id: uuid.UUID) -> str:

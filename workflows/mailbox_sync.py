@@ -16,12 +16,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.mailbox import MailboxActivities
     from workflows.mailbox_contracts import (
         DISCONNECT_SIGNAL,
         MAILBOX_CHANGED_SIGNAL,
         MAILBOX_STATUS_QUERY,
         MAILBOX_SYNC_WORKFLOW,
+        RENEW_WATCH,
+        SYNC_MAILBOX,
         MailboxRef,
         MailboxStatus,
         MailboxSyncInput,
@@ -104,13 +105,14 @@ class MailboxSyncWorkflow:
 
     async def _renew_watch(self, data: MailboxSyncInput) -> WatchState:
         try:
-            self._watch = await workflow.execute_activity_method(
-                MailboxActivities.renew_watch,
+            self._watch = await workflow.execute_activity(
+                RENEW_WATCH,
                 WatchInput(
                     connection_id=data.connection_id,
                     user_id=data.user_id,
                     renewal=data.watch_renewal,
                 ),
+                result_type=WatchState,
                 start_to_close_timeout=timedelta(minutes=1),
                 retry_policy=RETRY,
             )
@@ -121,9 +123,10 @@ class MailboxSyncWorkflow:
 
     async def _sync(self, ref: MailboxRef) -> SyncResult:
         try:
-            result = await workflow.execute_activity_method(
-                MailboxActivities.sync_mailbox,
+            result = await workflow.execute_activity(
+                SYNC_MAILBOX,
                 ref,
+                result_type=SyncResult,
                 start_to_close_timeout=SYNC_TIMEOUT,
                 heartbeat_timeout=HEARTBEAT,
                 retry_policy=RETRY,

@@ -8,53 +8,56 @@ prepare (classify, match order, plan limits, suggestion, PENDING action)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.message import (
-        REPLY_ONLY,
-        ActionRef,
-        DecisionInput,
-        ErrorType,
-        FailInput,
-        FinishInput,
-        MessageActivities,
-        Prepared,
-        PrepareInput,
-    )
-    from kernel.enums import ActionStatus
+    from pydantic import BaseModel
+
+    from kernel.enums import REPLY_ONLY, ActionStatus
+    from kernel.errors import Conflict, NotFound
     from workflows import search_attributes as sa
     from workflows.contracts import (
         APPROVE_UPDATE,
+        EXECUTE_ACTION,
+        FINISH,
+        MARK_FAILED,
         MESSAGE_WORKFLOW,
+        PREPARE_MESSAGE,
+        RECORD_DECISION,
         REJECT_UPDATE,
+        REMIND,
+        SEND_REPLY,
         STATE_QUERY,
         SUPERSEDE_SIGNAL,
+        ActionRef,
         ApproveInput,
+        DecisionInput,
         DecisionResult,
+        FailInput,
+        FinishInput,
         MessageState,
         MessageWorkflowInput,
+        Prepared,
+        PrepareInput,
         RejectInput,
         Stage,
         SupersedeInput,
     )
 
 # Transient failures (a store or mail server down) retry with backoff for about an hour;
-# the errors that retrying cannot fix end the step at once.
+# the errors that retrying cannot fix arrive non-retryable (activities/errors.py) and end
+# the step at once.
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=40,
-    non_retryable_error_types=list(ErrorType.FINAL),
 )
-A = TypeVar("A")
 R = TypeVar("R")
 
 
@@ -73,9 +76,10 @@ class MessageWorkflow:
     async def run(self, data: MessageWorkflowInput) -> MessageState:
         self._input = data
         self._state = MessageState(stage=Stage.RECEIVED, message_id=data.message_id)
-        prepared: Prepared = await workflow.execute_activity_method(
-            MessageActivities.prepare_message,
+        prepared = await workflow.execute_activity(
+            PREPARE_MESSAGE,
             PrepareInput(user_id=data.user_id, message_id=data.message_id),
+            result_type=Prepared,
             start_to_close_timeout=timedelta(minutes=3),
             retry_policy=RETRY,
         )
@@ -118,7 +122,7 @@ class MessageWorkflow:
         try:
             await workflow.wait_condition(settled, timeout=data.reminder_after)
         except TimeoutError:
-            await self._activity(MessageActivities.remind, self._ref())
+            await self._activity(REMIND, self._ref(), type(None))
             try:
                 await workflow.wait_condition(
                     settled,
@@ -145,7 +149,7 @@ class MessageWorkflow:
             decided_by="system",
             reason=reason,
         )
-        status = await self._activity(MessageActivities.record_decision, self._decision)
+        status = await self._activity(RECORD_DECISION, self._decision, ActionStatus)
         self._decision_recorded = True
         self._state.action_status = status
         self._state.note = reason
@@ -155,13 +159,13 @@ class MessageWorkflow:
         self._state.stage = Stage.EXECUTING
         self._publish()
         try:
-            await self._activity(MessageActivities.execute_action, self._ref())
+            await self._activity(EXECUTE_ACTION, self._ref(), dict)
         except ActivityError as err:
             await self._fail(data, _reason(err))
             return
         reply_error = None
         try:
-            await self._activity(MessageActivities.send_reply, self._ref())
+            await self._activity(SEND_REPLY, self._ref(), str)
         except ActivityError as err:
             if self._state.action_type in REPLY_ONLY:
                 await self._fail(data, _reason(err))  # the reply was the whole action
@@ -170,8 +174,7 @@ class MessageWorkflow:
             # the customer has not heard about it.
             reply_error = _reason(err)
         self._state.action_status = await self._activity(
-            MessageActivities.finish,
-            FinishInput(**self._ref().model_dump(), reply_error=reply_error),
+            FINISH, FinishInput(**self._ref().model_dump(), reply_error=reply_error), ActionStatus
         )
         self._end(
             Stage.EXECUTED,
@@ -183,8 +186,9 @@ class MessageWorkflow:
     async def _fail(self, data: MessageWorkflowInput, reason: str) -> None:
         assert self._state is not None and self._state.action_id is not None
         self._state.action_status = await self._activity(
-            MessageActivities.mark_failed,
+            MARK_FAILED,
             FailInput(user_id=data.user_id, action_id=self._state.action_id, error=reason),
+            ActionStatus,
         )
         self._end(Stage.FAILED, note=reason)
 
@@ -212,7 +216,7 @@ class MessageWorkflow:
         if self._preparing():
             if self._decision is not None:
                 raise ApplicationError(
-                    "a decision is already being recorded", type=ErrorType.ALREADY_DECIDED
+                    "a decision is already being recorded", type=Conflict.__name__
                 )
             return
         self._check_decidable(action_id)
@@ -221,19 +225,19 @@ class MessageWorkflow:
         state = self._state
         if state is None or state.action_id is None or state.stage != Stage.AWAITING_DECISION:
             raise ApplicationError(
-                "this message is not waiting for a decision", type=ErrorType.ALREADY_DECIDED
+                "this message is not waiting for a decision", type=Conflict.__name__
             )
         if action_id != state.action_id:
             raise ApplicationError(
-                f"action {action_id} does not belong to this message", type=ErrorType.NOT_FOUND
+                f"action {action_id} does not belong to this message", type=NotFound.__name__
             )
         if self._decision is not None:
             raise ApplicationError(
-                f"the action was already {self._decision.decision}d", type=ErrorType.ALREADY_DECIDED
+                f"the action was already {self._decision.decision}d", type=Conflict.__name__
             )
         if self._superseded_by is not None:
             raise ApplicationError(
-                "a newer message superseded this suggestion", type=ErrorType.ALREADY_DECIDED
+                "a newer message superseded this suggestion", type=Conflict.__name__
             )
 
     async def _decide(self, decision: DecisionInput) -> DecisionResult:
@@ -244,7 +248,7 @@ class MessageWorkflow:
         assert self._state is not None
         self._decision = decision
         try:
-            status = await self._activity(MessageActivities.record_decision, decision)
+            status = await self._activity(RECORD_DECISION, decision, ActionStatus)
         except ActivityError:
             self._decision = None
             raise
@@ -305,10 +309,15 @@ class MessageWorkflow:
         assert self._input is not None and self._state is not None and self._state.action_id
         return ActionRef(user_id=self._input.user_id, action_id=self._state.action_id)
 
-    async def _activity(self, method: Callable[[Any, A], Awaitable[R]], arg: A) -> R:
+    async def _activity(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
+        """A step by its contract name (the workflow never imports the activities)."""
         assert self._input is not None
-        return await workflow.execute_activity_method(  # type: ignore[misc]
-            method, arg, start_to_close_timeout=self._input.step_timeout, retry_policy=RETRY
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=self._input.step_timeout,
+            retry_policy=RETRY,
         )
 
     def _end(self, stage: Stage, note: str | None = None) -> MessageState:

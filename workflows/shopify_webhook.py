@@ -13,8 +13,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.shopify_webhook import ShopifyWebhookActivities
     from workflows.shopify_contracts import (
+        PROCESS_SHOPIFY_WEBHOOK,
         SHOPIFY_WEBHOOK_WORKFLOW,
         ShopifyWebhookInput,
         ShopifyWebhookOutcome,
@@ -34,9 +34,10 @@ RETRY = RetryPolicy(
 class ShopifyWebhookWorkflow:
     @workflow.run
     async def run(self, data: ShopifyWebhookInput) -> ShopifyWebhookOutcome:
-        return await workflow.execute_activity_method(
-            ShopifyWebhookActivities.process_shopify_webhook,
+        return await workflow.execute_activity(
+            PROCESS_SHOPIFY_WEBHOOK,
             data,
+            result_type=ShopifyWebhookOutcome,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )

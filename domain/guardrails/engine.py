@@ -28,7 +28,6 @@ from domain.guardrails.orders import (
     named_reference,
 )
 from domain.guardrails.payload import (
-    REPLY_ONLY,
     Finding,
     Remedy,
     order_limits,
@@ -37,7 +36,7 @@ from domain.guardrails.payload import (
 )
 from domain.guardrails.text import injection_signals, money_amounts, promised_acts
 from domain.order_names import order_names_in
-from kernel.enums import ActionType
+from kernel.enums import REPLY_ONLY, ActionType
 from kernel.values import OrderSnapshot, SuggestionDraft
 
 _ALLOWED_PROMISES: dict[ActionType, set[str]] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 from domain.guardrails.model import Code
 from domain.order_rules import why_not_allowed
-from kernel.enums import ActionType
+from kernel.enums import REPLY_ONLY, ActionType
 from kernel.values import MAILING_ADDRESS_FIELDS, OrderSnapshot
 
 
@@ -48,7 +48,6 @@ _KEYS: dict[ActionType, frozenset[str]] = {
     ActionType.INFO_REQUEST: frozenset({"note"}),
     ActionType.NONE: frozenset({"note"}),
 }
-REPLY_ONLY = frozenset({ActionType.INFO_REQUEST, ActionType.NONE})
 _MAX_TEXT = 500
 _MAX_QUANTITY = 10_000
 _AMOUNT_TEXT = re.compile(r"\d{1,12}(?:\.\d{1,2})?")
