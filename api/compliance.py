@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
-from api.errors import NotFoundError
+from kernel.errors import NotFound
 from models.shopify import ComplianceExport
 
 router = APIRouter(prefix="/api/compliance", tags=["compliance"])
@@ -57,5 +57,5 @@ async def get_export(
         )
     ).scalar_one_or_none()
     if row is None:
-        raise NotFoundError("no such export")
+        raise NotFound("no such export")
     return ExportDetail.model_validate(row, from_attributes=True)

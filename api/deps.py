@@ -18,8 +18,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-from api.errors import ServiceUnavailableError, UnauthorizedError
 from api.web_auth import SAFE_METHODS, CsrfProtected, WebUser, check_csrf, signed_in
+from kernel.errors import Transient, Unauthorized
 from kernel.settings import Settings
 from models.api_token import user_for_token
 
@@ -43,7 +43,7 @@ async def _current_user(
     if credentials is None:
         session = await signed_in(request)
         if session is None:
-            raise UnauthorizedError(
+            raise Unauthorized(
                 "an API token is required: send Authorization: Bearer <token> (or sign in)"
             )
         # A browser sends the cookie by itself, even on a request another site made it send.
@@ -54,7 +54,7 @@ async def _current_user(
     async with _sessions(request)() as session, session.begin():
         user_id = await user_for_token(session, credentials.credentials)
     if user_id is None:
-        raise UnauthorizedError("the API token is not valid")
+        raise Unauthorized("the API token is not valid")
     return user_id
 
 
@@ -65,7 +65,7 @@ def _optional_temporal(request: Request) -> Client | None:
 def _temporal(request: Request) -> Client:
     client: Client | None = request.app.state.temporal
     if client is None:
-        raise ServiceUnavailableError("Temporal is not configured for this API process")
+        raise Transient("Temporal is not configured for this API process")
     return client
 
 

@@ -1,78 +1,95 @@
-"""One error hierarchy for the API, rendered as JSON by one set of handlers."""
+"""`kernel.errors` rendered for HTTP, once: JSON `{"error": {"code", "message"}}` for the API,
+the HTML error page for the web pages. Routes raise; they never translate."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+
+from api.rendering import render
+from kernel.errors import (
+    Conflict,
+    DeskpilotError,
+    Forbidden,
+    IntegrationError,
+    Invalid,
+    LimitReached,
+    Malformed,
+    NotFound,
+    Refused,
+    TooLarge,
+    Transient,
+    Unauthorized,
+)
+
+# Most specific first: the first class the error is an instance of decides.
+STATUS: tuple[tuple[type[DeskpilotError], int], ...] = (
+    (TooLarge, 413),
+    (Malformed, 422),
+    (Invalid, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),  # also for another merchant's row: its existence is not revealed
+    (Conflict, 409),
+    (Refused, 409),
+    (LimitReached, 429),
+    (IntegrationError, 502),  # a vendor answered the request we made for the caller
+    (Transient, 503),
+)
 
 
-class ApiError(Exception):
-    status_code = 400
-    code = "bad_request"
-    headers: ClassVar[dict[str, str]] = {}
+class LoginRequired(Unauthorized):
+    """A page asked for without a session: the browser is sent to the sign-in form."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    code = "login_required"
 
-
-class UnauthorizedError(ApiError):
-    status_code = 401
-    code = "unauthorized"
-    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+    def __init__(self, next_path: str | None) -> None:
+        super().__init__("sign in to see this page")
+        self.location = (
+            "/login" if next_path is None else f"/login?next={quote(next_path, safe='/')}"
+        )
 
 
-class BadRequestError(ApiError):
-    status_code = 400
-    code = "bad_request"
+def status_of(exc: DeskpilotError) -> int:
+    if isinstance(exc, LoginRequired):
+        return 303
+    return next((status for cls, status in STATUS if isinstance(exc, cls)), 500)
 
 
-class UpstreamError(ApiError):
-    """A vendor (Shopify) answered the request we made for the caller with an error."""
-
-    status_code = 502
-    code = "shopify_error"
-
-
-class NotFoundError(ApiError):
-    # Also the answer for another merchant's row: its existence is not revealed.
-    status_code = 404
-    code = "not_found"
-
-
-class ConflictError(ApiError):
-    status_code = 409
-    code = "conflict"
-
-
-class PayloadTooLargeError(ApiError):
-    status_code = 413
-    code = "too_large"
-
-
-class MalformedEmailApiError(ApiError):
-    status_code = 422
-    code = "malformed_email"
-
-
-class ServiceUnavailableError(ApiError):
-    status_code = 503
-    code = "unavailable"
+def headers_of(exc: DeskpilotError) -> dict[str, str]:
+    if isinstance(exc, LoginRequired):
+        return {"Location": exc.location}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, LimitReached) and exc.retry_after is not None:
+        return {"Retry-After": str(exc.retry_after)}
+    return {}
 
 
 def _body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def _is_page(request: Request) -> bool:
+    """The web pages' routes are left out of the OpenAPI schema; everything else is API."""
+    route = request.scope.get("route")
+    return route is not None and getattr(route, "include_in_schema", True) is False
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def on_api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(
-            _body(exc.code, exc.message), status_code=exc.status_code, headers=exc.headers
-        )
+    @app.exception_handler(DeskpilotError)
+    async def on_error(request: Request, exc: DeskpilotError) -> Response:
+        status, headers = status_of(exc), headers_of(exc)
+        if _is_page(request) and status != 303:
+            response = render(
+                request, "error.html", status_code=status, code=exc.code, message=exc.message
+            )
+            response.headers.update(headers)
+            return response
+        return JSONResponse(_body(exc.code, exc.message), status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -18,16 +18,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
-from api.errors import (
-    BadRequestError,
-    ConflictError,
-    ServiceUnavailableError,
-    UnauthorizedError,
-    UpstreamError,
-)
 from integrations.gmail.client import GmailClient
 from integrations.gmail.oauth import GoogleOAuth
-from kernel.errors import IntegrationError
+from kernel.errors import Conflict, IntegrationError, Invalid, Transient, Unauthorized
 from kernel.settings import Settings
 from models.db import unit_of_work
 from models.gmail import GmailAlreadyConnected, connect_gmail
@@ -46,9 +39,7 @@ class GmailConnected(BaseModel):
 
 def google_oauth(settings: Settings) -> GoogleOAuth:
     if not settings.gmail_client_id or settings.gmail_client_secret is None:
-        raise ServiceUnavailableError(
-            "Gmail is not configured: set GMAIL_CLIENT_ID and GMAIL_CLIENT_SECRET"
-        )
+        raise Transient("Gmail is not configured: set GMAIL_CLIENT_ID and GMAIL_CLIENT_SECRET")
     return GoogleOAuth(
         settings.gmail_client_id,
         settings.gmail_client_secret.get_secret_value(),
@@ -89,16 +80,16 @@ async def callback(
     error: str | None = None,
 ) -> GmailConnected:
     if not state:
-        raise BadRequestError("the callback needs a state")
+        raise Invalid("the callback needs a state")
     # Spent first, in its own transaction: whatever fails next, it cannot be replayed.
     async with unit_of_work(sessions) as session:
         user_id = await consume_oauth_state(session, state, provider=GOOGLE)
     if user_id is None:
-        raise UnauthorizedError("the consent state is unknown, expired or already used")
+        raise Unauthorized("the consent state is unknown, expired or already used")
     if error:
-        raise BadRequestError(f"Google did not grant access to Gmail ({error})")
+        raise Invalid(f"Google did not grant access to Gmail ({error})")
     if not code:
-        raise BadRequestError("the callback needs a code")
+        raise Invalid("the callback needs a code")
 
     connection_id, address = await complete_connect(sessions, settings, user_id, code)
     syncing = False
@@ -134,7 +125,9 @@ async def complete_connect(
         finally:
             await gmail.aclose()
     except IntegrationError as exc:
-        raise UpstreamError(f"could not finish connecting Gmail: {exc}") from exc
+        raise IntegrationError(
+            f"could not finish connecting Gmail: {exc}", retryable=exc.retryable, code=exc.code
+        ) from exc
     finally:
         await oauth.aclose()
     try:
@@ -152,5 +145,5 @@ async def complete_connect(
                 keep_position=keep_position,
             )
     except GmailAlreadyConnected as exc:
-        raise ConflictError(str(exc)) from exc
+        raise Conflict(str(exc)) from exc
     return connection_id, profile.email_address

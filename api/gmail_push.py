@@ -20,7 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.body import read_limited_body
 from api.deps import SessionsDep, SettingsDep, TaskQueueDep, TemporalDep
-from api.errors import BadRequestError, ServiceUnavailableError, UnauthorizedError
+from kernel.errors import Invalid, Transient, Unauthorized
 from models.gmail import GmailMetadata, find_gmail_by_address
 from services.mailbox_workflows import ensure_mailbox_sync
 
@@ -68,14 +68,14 @@ async def push(
 ) -> Response:
     secret = settings.gmail_push_secret
     if secret is None:
-        raise ServiceUnavailableError("Gmail push is not configured: set GMAIL_PUSH_SECRET")
+        raise Transient("Gmail push is not configured: set GMAIL_PUSH_SECRET")
     if token is None or not hmac.compare_digest(token.encode(), secret.get_secret_value().encode()):
-        raise UnauthorizedError("the push token does not match GMAIL_PUSH_SECRET")
+        raise Unauthorized("the push token does not match GMAIL_PUSH_SECRET")
     body = await read_limited_body(request, MAX_PUSH_BYTES)
     try:
         address, history_id = parse_push(body)
     except ValueError as exc:
-        raise BadRequestError(str(exc)) from exc
+        raise Invalid(str(exc)) from exc
 
     async with sessions() as session:
         connection = await find_gmail_by_address(session, address)
@@ -97,5 +97,5 @@ async def push(
     except Exception as exc:
         # Not acknowledged: Pub/Sub delivers it again, and polling covers us meanwhile.
         logger.exception("could not signal the mailbox sync")
-        raise ServiceUnavailableError("could not reach Temporal; deliver again later") from exc
+        raise Transient("could not reach Temporal; deliver again later") from exc
     return Response(status_code=204)

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import ServiceUnavailableError
+from kernel.errors import Transient
 from models.migrate import head_revision
 
 router = APIRouter(tags=["health"])
@@ -33,12 +33,12 @@ async def readyz(request: Request) -> dict[str, str]:
             ).scalar_one_or_none()
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
         # OSError: the driver could not even reach the server (socket missing, refused).
-        raise ServiceUnavailableError(
+        raise Transient(
             f"database not ready: {type(exc).__name__}: {next(iter(str(exc).splitlines()), '')}"
         ) from exc
     expected = head_revision()
     if current != expected:
-        raise ServiceUnavailableError(
+        raise Transient(
             f"database schema is at {current!r}, expected {expected!r}: run `deskpilot db upgrade`"
         )
     return {"status": "ready", "database": "ok", "schema": current}

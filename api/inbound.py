@@ -16,8 +16,7 @@ from api.deps import (
     SettingsDep,
     TaskQueueDep,
 )
-from api.errors import MalformedEmailApiError, PayloadTooLargeError
-from domain.mail.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
+from domain.mail.mime import MAX_EMAIL_BYTES, parse_email
 from services.ingest import ingest_parsed
 
 router = APIRouter(prefix="/api/inbound", tags=["inbound"])
@@ -49,12 +48,7 @@ async def receive_email(
     task_queue: TaskQueueDep,
 ) -> InboundAccepted:
     raw = await read_limited_body(request, MAX_EMAIL_BYTES)
-    try:
-        parsed = parse_email(raw)
-    except EmailTooLargeError as exc:
-        raise PayloadTooLargeError(str(exc)) from exc
-    except MalformedEmailError as exc:
-        raise MalformedEmailApiError(str(exc)) from exc
+    parsed = parse_email(raw)  # MalformedEmailError answers 422, EmailTooLargeError 413
 
     stored = await ingest_parsed(
         session, sessions, temporal, settings, user_id, raw, parsed, task_queue=task_queue

@@ -3,69 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
-from api.errors import NotFoundError
-from kernel.enums import ActionStatus, ActionType, MessageDirection
+from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut
+from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
 from models.suggestion import AISuggestion
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
-
-
-class MessageOut(BaseModel):
-    id: uuid.UUID
-    direction: MessageDirection
-    message_id: str
-    from_address: str
-    to_address: str | None
-    subject: str
-    body_text: str
-    sent_at: datetime
-    order_id: uuid.UUID | None
-
-
-class ThreadOut(BaseModel):
-    id: uuid.UUID
-    subject: str
-    customer_email: str
-    last_message_at: datetime
-
-
-class GuardrailNoteOut(BaseModel):
-    code: str
-    detail: str
-
-
-class SuggestionOut(BaseModel):
-    id: uuid.UUID
-    reply: str
-    proposed_action: ActionType
-    confidence: float
-    order_id: uuid.UUID | None
-    provider: str
-    intent: str
-    rationale: str
-    guardrails: list[GuardrailNoteOut]  # what the guardrails changed, and why
-    prompt_tokens: int
-    completion_tokens: int
-    created_at: datetime
-
-
-class ActionOut(BaseModel):
-    id: uuid.UUID
-    type: ActionType
-    status: ActionStatus
-    payload: dict[str, Any]
-    error: str | None
-    executed_at: datetime | None
 
 
 class MessageDetail(BaseModel):
@@ -92,7 +42,7 @@ async def get_message(
         )
     ).one_or_none()
     if found is None:
-        raise NotFoundError(f"message {message_id} not found")
+        raise NotFound(f"message {message_id} not found")
     message, thread = found
     suggestion = (
         await session.execute(

@@ -1,8 +1,9 @@
 """The inbox and thread pages, their decision forms, and the live-update stream.
 
-The pages read through the JSON API's own functions (api/threads.py) and decide through
-the same code path as POST /api/actions/{id}/approve|reject (api/actions.py), so the
-browser and the API cannot drift apart; they only turn errors into readable pages.
+The pages read the same rows and shapes as the JSON API (`models.thread_view`,
+`models.inbox_listing`, `api.schemas`) and decide through `services.decisions`, as
+POST /api/actions/{id}/approve|reject does, so the browser and the API cannot drift
+apart; they only turn errors into readable pages.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 
-from api import actions, threads
 from api.deps import CsrfProtected, OptionalTemporalDep, SessionsDep, WebUser
-from api.errors import ApiError, NotFoundError
+from api.errors import status_of
 from api.live import event_stream
-from api.messages import ActionOut
-from api.threads import ThreadDetail
-from api.web_auth import render
+from api.rendering import render
+from api.schemas import ActionOut, ThreadDetail, ThreadPage, thread_detail_out, thread_page_out
 from kernel.enums import ActionStatus
+from kernel.errors import Conflict, DeskpilotError, NotFound
 from kernel.settings import Settings
 from models.action import Action
 from models.conversation import Message
-from models.inbox_listing import InboxView
+from models.inbox_listing import Cursor, InboxView, list_threads
 from models.order import Order
+from models.thread_view import load_thread
+from services import decisions
 
 router = APIRouter(include_in_schema=False)
 
@@ -106,9 +108,9 @@ def editable_payload(action: ActionOut | None) -> dict[str, Any]:
 async def _thread_context(
     sessions: SessionsDep, request: Request, user_id: uuid.UUID, thread_id: uuid.UUID
 ) -> dict[str, Any]:
-    """Everything the thread page shows; NotFoundError for another owner's thread."""
+    """Everything the thread page shows; NotFound for another owner's thread."""
     async with sessions() as session:
-        detail: ThreadDetail = await threads.get_thread(thread_id, user_id, session)
+        detail: ThreadDetail = thread_detail_out(await load_thread(session, user_id, thread_id))
         details: dict[str, Any] | None = None
         if detail.order is not None:
             details = (
@@ -159,7 +161,7 @@ async def _thread_page(
 ) -> HTMLResponse:
     try:
         context = await _thread_context(sessions, request, user_id, thread_id)
-    except NotFoundError:
+    except NotFound:
         return _not_found(request)
     context.update(overrides)
     return render(request, "thread.html", status_code=status_code, **context)
@@ -180,16 +182,19 @@ async def inbox(
 ) -> HTMLResponse:
     query = (q or "").strip()
     error: str | None = None
-    page: threads.ThreadPage | None = None
+    page: ThreadPage | None = None
     async with sessions() as session:
         try:
-            page = await threads.get_threads(
-                user_id, session, view=view, q=query or None, cursor=cursor, limit=PAGE_SIZE
+            after = Cursor.decode(cursor) if cursor else None
+            page = thread_page_out(
+                await list_threads(
+                    session, user_id, view=view, q=query or None, cursor=after, limit=PAGE_SIZE
+                )
             )
-        except ApiError as exc:
+        except DeskpilotError as exc:
             error = f"{exc.message}. Showing the newest threads instead."
-            page = await threads.get_threads(
-                user_id, session, view=view, q=query or None, cursor=None, limit=PAGE_SIZE
+            page = thread_page_out(
+                await list_threads(session, user_id, view=view, q=query or None, limit=PAGE_SIZE)
             )
 
     def link(**changes: str | None) -> str:
@@ -234,14 +239,13 @@ async def _current_action(
 ) -> None:
     """404 for another owner's thread; 409 when the form was for an older suggestion."""
     async with sessions() as session:
-        detail = await threads.get_thread(thread_id, user_id, session)
+        detail = thread_detail_out(await load_thread(session, user_id, thread_id))
     if detail.action is None or detail.action.id != action_id:
         raise _StaleForm("this thread has a newer suggestion: review it before deciding")
 
 
-class _StaleForm(ApiError):
-    status_code = 409
-    code = "conflict"
+class _StaleForm(Conflict):
+    """The form was for an action the thread no longer waits on."""
 
 
 async def _decided(
@@ -256,11 +260,11 @@ async def _decided(
     """Runs a decision; redirects to the thread, or shows the error with what was typed."""
     try:
         await decide()
-    except NotFoundError:
+    except NotFound:
         return _not_found(request)
-    except ApiError as exc:
+    except DeskpilotError as exc:
         return await _thread_page(
-            request, sessions, user_id, thread_id, status_code=exc.status_code,
+            request, sessions, user_id, thread_id, status_code=status_of(exc),
             decision_error=exc.message, **typed,
         )  # fmt: skip
     return RedirectResponse(f"/threads/{thread_id}?decided={outcome}", status_code=303)
@@ -298,13 +302,14 @@ async def approve_form(
     async def decide() -> None:
         await _current_action(sessions, user_id, thread_id, action_id)
         async with sessions() as session:
-            await actions.approve(
-                action_id,
-                user_id,
+            await decisions.approve(
                 session,
                 temporal,
+                user_id,
+                action_id,
+                reply=reply,
                 # An untouched payload is left out: the suggestion's stays as it is.
-                actions.ApproveBody(reply=reply, payload=None if unchanged else edited),
+                payload=None if unchanged else edited,
             )
 
     return await _decided(request, sessions, user_id, thread_id, decide, "approved", **typed)
@@ -330,9 +335,7 @@ async def reject_form(
     async def decide() -> None:
         await _current_action(sessions, user_id, thread_id, action_id)
         async with sessions() as session:
-            await actions.reject(
-                action_id, user_id, session, temporal, actions.RejectBody(reason=reason.strip())
-            )
+            await decisions.reject(session, temporal, user_id, action_id, reason.strip())
 
     return await _decided(request, sessions, user_id, thread_id, decide, "rejected", **typed)
 

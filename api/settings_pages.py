@@ -25,27 +25,27 @@ from api.deps import (
     TaskQueueDep,
     WebUser,
 )
-from api.errors import BadRequestError, NotFoundError
-from api.settings_api import (
-    EventFilter,
-    InvalidPlaybookError,
+from api.rendering import render
+from domain.plans import COUNTERS
+from domain.playbook_rules import PlaybookRuleError
+from kernel.enums import ConnectionType
+from kernel.errors import Invalid, NotFound
+from kernel.settings import Settings
+from models.audit_log import EventFilter, event_kinds, list_events
+from services.connections import (
+    after_connection_change,
+    list_connections,
+    set_connection_enabled,
+)
+from services.playbook_settings import (
     PlaybookPatch,
     PlaybookRulesIn,
-    after_connection_change,
-    event_kinds,
     get_playbook,
-    list_connections,
-    list_events,
     list_playbooks,
     patch_playbook_flags,
-    set_connection_enabled,
     update_playbook_rules,
-    usage_for,
 )
-from api.web_auth import render
-from domain.plans import COUNTERS
-from kernel.enums import ConnectionType
-from kernel.settings import Settings
+from services.usage import usage_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,7 +129,7 @@ async def connection_enabled_form(
     on = _truthy(enabled)
     try:
         connection = await set_connection_enabled(session, user_id, connection_id, on)
-    except NotFoundError:
+    except NotFound:
         await session.rollback()
         return await _connections(
             request, session, settings, user_id, error=MISSING_CONNECTION, status_code=404
@@ -189,7 +189,7 @@ async def playbook_enabled_form(
     on = _truthy(enabled)
     try:
         await patch_playbook_flags(session, user_id, playbook_id, PlaybookPatch(enabled=on))
-    except NotFoundError:
+    except NotFound:
         return await _missing_playbook(request, session, user_id)
     await session.commit()
     notice = "enabled" if on else "disabled"
@@ -210,7 +210,7 @@ async def playbook_edit_page(
 ) -> HTMLResponse:
     try:
         playbook = await get_playbook(session, user_id, playbook_id)
-    except NotFoundError:
+    except NotFound:
         return await _missing_playbook(request, session, user_id)
     form = {
         "trigger": _pretty(playbook.trigger),
@@ -259,7 +259,7 @@ async def playbook_edit_form(
     # Ownership first: another merchant's id is 404 whatever the form holds.
     try:
         playbook = await get_playbook(session, user_id, playbook_id)
-    except NotFoundError:
+    except NotFound:
         return await _missing_playbook(request, session, user_id)
     form = {
         "trigger": trigger,
@@ -287,7 +287,7 @@ async def playbook_edit_form(
                 requires_approval=requires_approval is not None,
             )
             await update_playbook_rules(session, user_id, playbook_id, rules)
-        except InvalidPlaybookError as exc:
+        except PlaybookRuleError as exc:
             errors.append(exc.message)
         except ValidationError as exc:
             errors.extend(e["msg"] for e in exc.errors())
@@ -350,7 +350,7 @@ def _day(value: str | None, *, end: bool = False) -> datetime | None:
     try:
         day = datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(), UTC)
     except ValueError as exc:
-        raise BadRequestError(f"{value!r} is not a date (yyyy-mm-dd)") from exc
+        raise Invalid(f"{value!r} is not a date (yyyy-mm-dd)") from exc
     return day + timedelta(days=1) if end else day
 
 
@@ -389,7 +389,7 @@ async def audit_page(
         events = page.events
         if page.next_cursor:
             next_query = {**kept, "cursor": page.next_cursor}
-    except BadRequestError as exc:
+    except Invalid as exc:
         error = exc.message
     types, entities = await event_kinds(session, user_id)
     return render(

@@ -21,16 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, SessionsDep, SettingsDep
-from api.errors import (
-    BadRequestError,
-    ConflictError,
-    ServiceUnavailableError,
-    UnauthorizedError,
-    UpstreamError,
-)
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
 from kernel.enums import ConnectionType
+from kernel.errors import Conflict, IntegrationError, Invalid, Transient, Unauthorized
 from kernel.http import new_http_client
 from kernel.settings import Settings
 from kernel.values import ShopTarget
@@ -40,6 +34,8 @@ from models.event import log_event
 from models.oauth_state import SHOPIFY, consume_oauth_state, create_oauth_state
 
 logger = logging.getLogger(__name__)
+SHOPIFY_ERROR = "shopify_error"
+
 router = APIRouter(prefix="/shopify", tags=["shopify"])
 
 API_VERSION = "2026-10"
@@ -64,9 +60,7 @@ def shop_admin_base(settings: Settings, shop: str) -> str:
 
 def _credentials(settings: Settings) -> tuple[str, str]:
     if not settings.shopify_api_key or settings.shopify_api_secret is None:
-        raise ServiceUnavailableError(
-            "Shopify is not configured: set SHOPIFY_API_KEY and SHOPIFY_API_SECRET"
-        )
+        raise Transient("Shopify is not configured: set SHOPIFY_API_KEY and SHOPIFY_API_SECRET")
     return settings.shopify_api_key, settings.shopify_api_secret.get_secret_value()
 
 
@@ -75,11 +69,11 @@ def _checked_query(request: Request, secret: str) -> tuple[dict[str, str], str]:
     params = dict(request.query_params)
     shop = params.get("shop", "")
     if not valid_shop_domain(shop):
-        raise BadRequestError("shop must be a domain like example.myshopify.com")
+        raise Invalid("shop must be a domain like example.myshopify.com")
     if not verify_oauth_query(params, secret):
-        raise UnauthorizedError("the request's hmac does not match: it was not signed by Shopify")
+        raise Unauthorized("the request's hmac does not match: it was not signed by Shopify")
     if not fresh_timestamp(params.get("timestamp"), datetime.now(UTC)):
-        raise UnauthorizedError("the request's timestamp is missing or too old")
+        raise Unauthorized("the request's timestamp is missing or too old")
     return params, shop
 
 
@@ -96,7 +90,7 @@ async def install(
         # domain they typed; Shopify's callback is what gets verified.
         shop = request.query_params.get("shop", "").strip().lower()
         if not valid_shop_domain(shop):
-            raise BadRequestError("shop must be a domain like example.myshopify.com")
+            raise Invalid("shop must be a domain like example.myshopify.com")
     async with unit_of_work(sessions) as session:
         state = await create_oauth_state(session, user_id, provider=SHOPIFY, shop_domain=shop)
     query = urlencode(
@@ -122,15 +116,23 @@ async def _exchange_code(
             headers={"Accept": "application/json"},
         )
     except httpx.TransportError as exc:
-        raise UpstreamError(
-            f"could not reach the shop to finish the install: {type(exc).__name__}"
+        raise IntegrationError(
+            f"could not reach the shop to finish the install: {type(exc).__name__}",
+            retryable=True,
+            code=SHOPIFY_ERROR,
         ) from exc
     if not response.is_success:
-        raise UpstreamError(f"Shopify refused the authorization code (HTTP {response.status_code})")
+        raise IntegrationError(
+            f"Shopify refused the authorization code (HTTP {response.status_code})",
+            retryable=False,
+            code=SHOPIFY_ERROR,
+        )
     body = response.json()
     token, scope = body.get("access_token"), body.get("scope", "")
     if not isinstance(token, str) or not token:
-        raise UpstreamError("Shopify's token answer has no access_token")
+        raise IntegrationError(
+            "Shopify's token answer has no access_token", retryable=False, code=SHOPIFY_ERROR
+        )
     return token, str(scope)
 
 
@@ -146,7 +148,7 @@ async def _store_connection(
             )
         ).scalar_one_or_none()
         if connection is not None and connection.user_id != user_id:
-            raise ConflictError(f"{shop} is already connected to another deskpilot account")
+            raise Conflict(f"{shop} is already connected to another deskpilot account")
         reinstall = connection is not None
         if connection is None:
             connection = Connection(user_id=user_id, type=ConnectionType.SHOPIFY, shop_domain=shop)
@@ -172,12 +174,12 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
     params, shop = _checked_query(request, secret)
     code, state = params.get("code"), params.get("state")
     if not code or not state:
-        raise BadRequestError("the callback needs code and state")
+        raise Invalid("the callback needs code and state")
     # Spent in its own transaction, so whatever fails next the state cannot be replayed.
     async with unit_of_work(sessions) as session:
         user_id = await consume_oauth_state(session, state, provider=SHOPIFY, shop_domain=shop)
     if user_id is None:
-        raise UnauthorizedError("the install state is unknown, expired, used or for another shop")
+        raise Unauthorized("the install state is unknown, expired, used or for another shop")
 
     async with unit_of_work(sessions) as session:
         owner = (
@@ -189,7 +191,7 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
         ).scalar_one_or_none()
     if owner is not None and owner != user_id:
         # Checked before the exchange too: no token is fetched for a shop we will refuse.
-        raise ConflictError(f"{shop} is already connected to another deskpilot account")
+        raise Conflict(f"{shop} is already connected to another deskpilot account")
 
     base = shop_admin_base(settings, shop)
     async with new_http_client() as http:
@@ -197,9 +199,7 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
         try:
             connection_id = await _store_connection(sessions, user_id, shop, token, scope, base)
         except IntegrityError as exc:  # another merchant won a race for the same shop
-            raise ConflictError(
-                f"{shop} is already connected to another deskpilot account"
-            ) from exc
+            raise Conflict(f"{shop} is already connected to another deskpilot account") from exc
     callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
     admin = ShopifyAdmin()
     try:

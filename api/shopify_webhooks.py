@@ -17,8 +17,8 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api.body import read_limited_body
 from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
-from api.errors import ApiError, ServiceUnavailableError, UnauthorizedError
 from integrations.shopify_verify import valid_shop_domain, verify_webhook
+from kernel.errors import Invalid, Transient, Unauthorized
 from models.db import unit_of_work
 from models.shopify import ShopifyWebhook
 from models.shopify_dispatch import shop_connection
@@ -31,8 +31,7 @@ router = APIRouter(prefix="/shopify", tags=["shopify"])
 MAX_WEBHOOK_BYTES = 4 * 1024 * 1024
 
 
-class BadWebhookError(ApiError):
-    status_code = 400
+class BadWebhookError(Invalid):
     code = "bad_webhook"
 
 
@@ -61,7 +60,7 @@ async def receive_webhook(
 ) -> WebhookAccepted:
     if settings.shopify_api_secret is None:
         # Shopify retries a 503; a 401 would read as "forged" and the delivery would be lost.
-        raise ServiceUnavailableError("Shopify is not configured: set SHOPIFY_API_SECRET")
+        raise Transient("Shopify is not configured: set SHOPIFY_API_SECRET")
     raw = await read_limited_body(request, MAX_WEBHOOK_BYTES)
     headers = request.headers
     if not verify_webhook(
@@ -71,7 +70,7 @@ async def receive_webhook(
             "shopify webhook with a bad signature refused",
             extra={"topic": headers.get("x-shopify-topic", "")[:100]},
         )
-        raise UnauthorizedError("the webhook's X-Shopify-Hmac-Sha256 does not match its body")
+        raise Unauthorized("the webhook's X-Shopify-Hmac-Sha256 does not match its body")
 
     topic = headers.get("x-shopify-topic", "")
     shop = headers.get("x-shopify-shop-domain", "")

@@ -15,19 +15,17 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, pass_context
-from jinja2.runtime import Context
-from markupsafe import Markup, escape
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.errors import ApiError, UnauthorizedError
+from api.errors import LoginRequired, headers_of
+from api.rendering import CSRF_FIELD, csrf_token_for, render
+from kernel.errors import Forbidden, LimitReached, Unauthorized
 from models.db import unit_of_work
 from models.login_throttle import clear_login_failures, login_retry_after, record_login_failure
 from models.user import MAX_PASSWORD_LENGTH, User, verify_password
@@ -41,7 +39,6 @@ from models.web_session import (
 
 SESSION_COOKIE = "deskpilot_session"
 LOGIN_CSRF_COOKIE = "deskpilot_login_csrf"
-CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 # Where a sign-in lands when it was not sent from a page.
 HOME_PATH = "/inbox"
@@ -51,48 +48,12 @@ _WRONG_CREDENTIALS = "The email or password is not correct."
 
 router = APIRouter(tags=["sign-in"])
 
-templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
-
-@pass_context
-def _csrf_input(context: Context) -> Markup:
-    """`{{ csrf_input() }}` inside a <form method="post">."""
-    token = context.get("csrf_token") or ""
-    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, escape(token))
-
-
-templates.globals["csrf_input"] = _csrf_input
-
-
-class ForbiddenError(ApiError):
-    status_code = 403
-    code = "forbidden"
-
-
-class TooManyAttemptsError(ApiError):
-    status_code = 429
+class TooManyAttemptsError(LimitReached):
     code = "too_many_attempts"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(_throttled_message(retry_after))
-        self.headers = {"Retry-After": str(retry_after)}
-
-
-class LoginRequiredError(ApiError):
-    """A page asked for without a session: the browser is sent to the sign-in form."""
-
-    status_code = 303
-    code = "login_required"
-
-    def __init__(self, next_path: str | None) -> None:
-        super().__init__("sign in to see this page")
-        location = "/login" if next_path is None else f"/login?next={quote(next_path, safe='/')}"
-        self.headers = {"Location": location}
+        super().__init__(_throttled_message(retry_after), retry_after=retry_after)
 
 
 def _throttled_message(retry_after: int) -> str:
@@ -116,13 +77,6 @@ def _login_form_key(request: Request) -> bytes:
         key = hmac.new(secret.encode("utf-8"), b"deskpilot/login-form/v1", hashlib.sha256).digest()
         request.app.state.login_form_key = key
     return key
-
-
-def csrf_token_for(signed_in: SignedIn) -> str:
-    """The CSRF token of a session: an HMAC of its secret, never the secret itself."""
-    return hmac.new(
-        bytes.fromhex(signed_in.csrf_secret), b"deskpilot/csrf/v1", hashlib.sha256
-    ).hexdigest()
 
 
 def _login_form_token(request: Request, nonce: str) -> str:
@@ -176,7 +130,7 @@ async def check_csrf(request: Request, session: SignedIn) -> None:
         # Starlette keeps the parsed form: the route's Form() parameters read it again.
         given = (await request.form()).get(CSRF_FIELD)
     if not _same(given, csrf_token_for(session)):
-        raise ForbiddenError(
+        raise Forbidden(
             "the form's security token is missing or out of date: reload the page and try again"
         )
 
@@ -188,7 +142,7 @@ async def _web_user(request: Request) -> uuid.UUID:
         if request.method in SAFE_METHODS:
             query = f"?{request.url.query}" if request.url.query else ""
             next_path = request.url.path + query
-        raise LoginRequiredError(next_path)
+        raise LoginRequired(next_path)
     if request.method not in SAFE_METHODS:
         await check_csrf(request, session)
     return session.user_id
@@ -197,7 +151,7 @@ async def _web_user(request: Request) -> uuid.UUID:
 async def _csrf_protected(request: Request) -> uuid.UUID:
     session = await signed_in(request)
     if session is None:
-        raise LoginRequiredError(None)
+        raise LoginRequired(None)
     await check_csrf(request, session)
     return session.user_id
 
@@ -206,19 +160,6 @@ async def _csrf_protected(request: Request) -> uuid.UUID:
 WebUser = Annotated[uuid.UUID, Depends(_web_user)]
 # A form POST: WebUser whose CSRF token has been checked (403 when missing or wrong).
 CsrfProtected = Annotated[uuid.UUID, Depends(_csrf_protected)]
-
-
-def render(request: Request, name: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-    """A page from api/templates with `user` (SignedIn or None) and `csrf_token` added."""
-    session: SignedIn | None = getattr(request.state, "web_session", None)
-    values: dict[str, Any] = {
-        "request": request,
-        "path": request.url.path,
-        "user": session,
-        "csrf_token": csrf_token_for(session) if session else "",
-    }
-    values.update(context)
-    return HTMLResponse(templates.get_template(name).render(values), status_code=status_code)
 
 
 # --- cookies ---------------------------------------------------------------------------------
@@ -270,7 +211,7 @@ async def _authenticate(request: Request, email: str, password: str) -> tuple[Us
                 replacing=request.cookies.get(SESSION_COOKIE),
             )
     if user is None:
-        raise UnauthorizedError(_WRONG_CREDENTIALS)
+        raise Unauthorized(_WRONG_CREDENTIALS)
     return user, cookie
 
 
@@ -344,9 +285,9 @@ async def login(
             email=email,
             error=exc.message,
             status_code=429,
-            headers=exc.headers,
+            headers=headers_of(exc),
         )
-    except UnauthorizedError as exc:
+    except Unauthorized as exc:
         return _login_page(
             request, next_path=target, email=email, error=exc.message, status_code=401
         )
@@ -411,7 +352,7 @@ async def current_session(request: Request) -> SessionOut:
     """The signed-in user and the session's CSRF token."""
     session = await signed_in(request)
     if session is None:
-        raise UnauthorizedError("not signed in")
+        raise Unauthorized("not signed in")
     return SessionOut(
         user=SessionUserOut(id=session.user_id, email=session.email, name=session.name),
         csrf_token=csrf_token_for(session),
@@ -423,7 +364,7 @@ async def delete_session(request: Request) -> Response:
     """Sign out: the session ends on the server and the cookie is cleared."""
     session = await signed_in(request)
     if session is None:
-        raise UnauthorizedError("not signed in")
+        raise Unauthorized("not signed in")
     await check_csrf(request, session)
     async with unit_of_work(_sessions(request)) as db:
         await end_web_session(db, request.cookies[SESSION_COOKIE])

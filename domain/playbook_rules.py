@@ -15,10 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from kernel.enums import ActionType
+from kernel.errors import Malformed
 
 
-class PlaybookRuleError(ValueError):
+class PlaybookRuleError(Malformed, ValueError):
     """A playbook document is not valid; the message names the part and the reason."""
+
+    code = "invalid_playbook"
 
 
 class Intent(StrEnum):

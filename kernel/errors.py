@@ -28,7 +28,8 @@ class Invalid(DeskpilotError):
 
 
 class Malformed(Invalid):
-    """Well-formed as a request, but its content cannot be read (an email that is not one)."""
+    """Well-formed as a request, but its content cannot be used: an email that is not one,
+    playbook rules that do not validate."""
 
     code = "malformed"
 
@@ -39,6 +40,12 @@ class TooLarge(Invalid):
 
 class Unauthorized(DeskpilotError):
     code = "unauthorized"
+
+
+class Forbidden(DeskpilotError):
+    """Known caller, refused request (a form without its CSRF token)."""
+
+    code = "forbidden"
 
 
 class NotFound(DeskpilotError):
@@ -54,9 +61,16 @@ class Conflict(DeskpilotError):
 
 
 class LimitReached(DeskpilotError):
-    """The plan's limit for this billing period is reached."""
+    """A limit is reached: the plan's for this billing period, or too many attempts.
+    `retry_after` (seconds) says when trying again can pass, when that is known."""
 
     code = "limit_reached"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class Refused(DeskpilotError):

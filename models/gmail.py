@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.email_address import EmailAddress
 from kernel.enums import ConnectionType
+from kernel.errors import Conflict, NotFound
 from models.connection import Connection
 from models.event import log_event
 
@@ -41,11 +42,11 @@ class GmailMetadata(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class GmailAlreadyConnected(Exception):
+class GmailAlreadyConnected(Conflict):
     """The address is connected to another merchant: a push must route to one owner."""
 
 
-class GmailConnectionGone(Exception):
+class GmailConnectionGone(NotFound):
     """The connection was removed or is not a Gmail one."""
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.enums import ActionStatus, ActionType
+from kernel.errors import Invalid
 
 SNIPPET_CHARS = 160
 
@@ -32,7 +33,7 @@ class InboxView(enum.StrEnum):
     all = "all"
 
 
-class InvalidCursorError(ValueError):
+class InvalidCursorError(Invalid, ValueError):
     """A cursor this module did not issue (or that was altered)."""
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.errors import Malformed
 from kernel.values import OrderSnapshot
 from models.connection import Connection
 from models.order import Order
@@ -32,7 +33,7 @@ _FULFILLMENT = {
 }
 
 
-class OrderPayloadError(ValueError):
+class OrderPayloadError(Malformed, ValueError):
     """The body is not an order we can store; retrying will not change that."""
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Index, String, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from kernel.errors import Invalid
 from models.base import Base, created_at, updated_at, uuid_pk
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ MAX_PASSWORD_LENGTH = 1024
 _hasher = PasswordHasher()
 
 
-class PasswordError(ValueError):
+class PasswordError(Invalid, ValueError):
     """The password cannot be used; the message says why."""
 
 

@@ -7,13 +7,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.email_address import check_address
+from kernel.errors import Invalid
 from models.event import log_event
 from models.user import User
 from services.playbooks import seed_default_playbooks
 from services.usage import ensure_subscription
 
 
-class AccountError(ValueError):
+class AccountError(Invalid, ValueError):
     """The account cannot be created as asked; the message says why."""
 
 

@@ -19,11 +19,12 @@ from domain.plans import (
     trial_period,
 )
 from kernel.enums import PlanType, SubscriptionStatus
+from kernel.errors import NotFound
 from models.billing import Subscription, UsageRecord
 from models.event import log_event
 
 
-class SubscriptionMissingError(LookupError):
+class SubscriptionMissingError(NotFound, LookupError):
     """The user has no subscription; call ensure_subscription first."""
 
 
@@ -240,3 +241,16 @@ async def increment_ai_suggestions(
     session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
 ) -> bool:
     return await _increment(session, user_id, "ai_suggestions", now)
+
+
+class UsageOut(BaseModel):
+    summary: UsageSummary
+    history: list[UsagePeriod]  # newest first
+
+
+async def usage_for(session: AsyncSession, user_id: uuid.UUID) -> UsageOut:
+    # Every merchant gets a trial at sign-up; an account made before that still gets one.
+    await ensure_subscription(session, user_id)
+    summary = await get_usage_summary(session, user_id)
+    history = await get_usage_history(session, user_id)
+    return UsageOut(summary=summary, history=history)

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from api.deps import CsrfProtected, WebUser
-from api.web_auth import SESSION_COOKIE, render, safe_next
+from api.rendering import render
+from api.web_auth import SESSION_COOKIE, safe_next
 from kernel.settings import Settings
 from models.api_token import issue_api_token
 from models.db import unit_of_work

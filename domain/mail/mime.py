@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from domain.mail.quoting import split_reply
+from kernel.errors import Malformed, TooLarge
 
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 SYNTHETIC_DOMAIN = "deskpilot.synthetic"
@@ -34,11 +35,13 @@ _FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
-class MalformedEmailError(ValueError):
+class MalformedEmailError(Malformed, ValueError):
     """The bytes are not an email we can take in; the message says why."""
 
+    code = "malformed_email"
 
-class EmailTooLargeError(MalformedEmailError):
+
+class EmailTooLargeError(TooLarge, MalformedEmailError):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"the message is {size} bytes; the limit is {limit} bytes")
         self.size = size

@@ -10,8 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from kernel.errors import Invalid
 
-class RefundPlanError(ValueError):
+
+class RefundPlanError(Invalid, ValueError):
     """The refund cannot be made as asked; the message says why."""
 
 
