@@ -1,8 +1,8 @@
 """The starter set of playbooks every merchant gets (`services.accounts` seeds them).
 
-Each template starts enabled but with `requires_approval`: it shapes the
-suggestion and says what it would do, and a merchant opts into hands-off
-approval by turning that flag off.
+Each template starts enabled with `requires_approval` set. The rules are stored
+and validated; nothing evaluates them yet, so every suggestion waits for a person
+whatever the flag says.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Versioned schemas for a Playbook's `trigger`, `conditions` and `actions` JSON.
 
 Every document carries `version`; a reader picks the model for that version,
-so rules written today keep parsing after the format grows. The engine that
-evaluates them lives elsewhere; this module only says what is well-formed.
+so rules written today keep parsing after the format grows. This module only
+says what is well-formed: nothing evaluates playbooks yet.
 """
 
 from __future__ import annotations
