@@ -83,7 +83,11 @@ def test_every_package_of_ours_is_in_the_contracts() -> None:
         ("api/actions.py", "import activities.errors", "api is not allowed to import activities"),
         ("api/pages.py", "import api.threads", "api.pages is not allowed to import api.threads"),
         ("services/ingest.py", "import api.app", "services is not allowed to import api"),
-        ("sandbox/gmail.py", "import domain.mail.threads", "sandbox is not allowed to import domain"),
+        (
+            "sandbox/gmail.py",
+            "import domain.mail.threads",
+            "sandbox is not allowed to import domain",
+        ),
     ],
 )
 def test_a_wrong_way_import_breaks_a_contract(
