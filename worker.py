@@ -23,6 +23,7 @@ from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
+from services.gmail_connections import google_oauth
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
@@ -44,12 +45,7 @@ def google_oauth_client(settings: Settings) -> GoogleOAuth | None:
     """Refreshes Gmail tokens; None when no Google OAuth client is configured."""
     if not settings.gmail_client_id or settings.gmail_client_secret is None:
         return None
-    return GoogleOAuth(
-        settings.gmail_client_id,
-        settings.gmail_client_secret.get_secret_value(),
-        auth_url=settings.google_auth_url,
-        token_url=settings.google_token_url,
-    )
+    return google_oauth(settings)
 
 
 @asynccontextmanager

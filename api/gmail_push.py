@@ -31,29 +31,29 @@ MAX_PUSH_BYTES = 64 * 1024  # an envelope is a few hundred bytes
 
 
 def parse_push(body: bytes) -> tuple[str, int]:
-    """(emailAddress, historyId) from a Pub/Sub push envelope; ValueError says what is wrong."""
+    """(emailAddress, historyId) from a Pub/Sub push envelope; Invalid (400) says what is wrong."""
     try:
         envelope: Any = json.loads(body)
         data = envelope["message"]["data"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError("the body is not a Pub/Sub push envelope with message.data") from exc
+        raise Invalid("the body is not a Pub/Sub push envelope with message.data") from exc
     if not isinstance(data, str):
-        raise ValueError("message.data must be a base64 string")
+        raise Invalid("message.data must be a base64 string")
     try:
         decoded = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
         notice = json.loads(decoded)
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("message.data is not base64-encoded JSON") from exc
+        raise Invalid("message.data is not base64-encoded JSON") from exc
     if not isinstance(notice, dict):
-        raise ValueError("message.data must hold a JSON object")
+        raise Invalid("message.data must hold a JSON object")
     address, history_id = notice.get("emailAddress"), notice.get("historyId")
     if not isinstance(address, str) or "@" not in address:
-        raise ValueError("message.data has no emailAddress")
+        raise Invalid("message.data has no emailAddress")
     # Gmail sends a number; some relays turn it into a string.
     if isinstance(history_id, str) and history_id.isdigit():
         history_id = int(history_id)
     if not isinstance(history_id, int) or isinstance(history_id, bool) or history_id < 0:
-        raise ValueError("message.data has no usable historyId")
+        raise Invalid("message.data has no usable historyId")
     return address, history_id
 
 
@@ -72,10 +72,7 @@ async def push(
     if token is None or not hmac.compare_digest(token.encode(), secret.get_secret_value().encode()):
         raise Unauthorized("the push token does not match GMAIL_PUSH_SECRET")
     body = await read_limited_body(request, MAX_PUSH_BYTES)
-    try:
-        address, history_id = parse_push(body)
-    except ValueError as exc:
-        raise Invalid(str(exc)) from exc
+    address, history_id = parse_push(body)
 
     async with sessions() as session:
         connection = await find_gmail_by_address(session, address)

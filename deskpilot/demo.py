@@ -22,7 +22,6 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.gmail_oauth import complete_connect, google_oauth, redirect_uri
 from api.shopify_oauth import WEBHOOK_PATH, WEBHOOK_TOPICS
 from integrations.shopify.admin import ShopifyAdmin
 from kernel.enums import ConnectionType
@@ -36,6 +35,7 @@ from models.user import User, set_password, verify_password
 from sandbox.server import Sandbox, shop_base
 from sandbox.shopify.server import DEMO_SHOP
 from services.accounts import create_user
+from services.gmail_connections import complete_connect, google_oauth, redirect_uri
 
 DEMO_EMAIL = "demo@deskpilot.local"
 DEMO_FILE = "demo.json"
