@@ -108,7 +108,7 @@ async def _store(session: AsyncSession, user_id: uuid.UUID, raw: bytes) -> Store
 async def test_a_reply_to_our_reply_stays_in_the_thread(session: AsyncSession) -> None:
     user = await make_user(session)
     first = await _store(session, user.id, _raw("<q@customer.example>", "Order #1001"))
-    # What send_reply records for the reply it sends (activities/message.py).
+    # What send_reply records for the reply it sends (activities/message_reply.py).
     ours = "<reply-1@demo-store.example>"
     session.add(
         Message(
