@@ -8,6 +8,7 @@ Re-reading is harmless: each message is stored once per owner by its Message-ID.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -174,7 +175,7 @@ class MailboxActivities:
         if not wanted(message.label_ids):
             return
         try:
-            parsed = parse_email(message.raw)
+            parsed = await asyncio.to_thread(parse_email, message.raw)
         except (MalformedEmailError, EmailTooLargeError) as exc:
             # Unreadable mail must not stop the mailbox: recorded, and the sync goes on.
             async with unit_of_work(self._sessions) as session:

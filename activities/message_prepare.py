@@ -3,6 +3,7 @@ through the guardrails, and store the PENDING action a person (or a playbook) de
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from temporalio import activity
 
 from activities.message_records import message_of, shop_of
 from activities.suggestion_inputs import guardrail_context, store_domains, thread_history
-from domain.guardrails import apply_guardrails
+from domain.guardrails import GuardedSuggestion, GuardrailContext, apply_guardrails
 from domain.mail.classify import automated_reason
 from domain.order_names import order_names_in
 from integrations.ports import ShopifyPort, SuggesterPort
@@ -113,7 +114,11 @@ class PrepareStep:
         if quota != 0:
             draft, unavailable = await self._draft(request)
         # Whatever the provider said, only what passes the guardrails is stored.
-        guarded = apply_guardrails(draft, context) if draft is not None else None
+        guarded = None
+        if draft is not None:
+            guarded = await _guarded(draft, context)
+            if guarded is None:
+                draft, unavailable = None, "no AI suggestion: the message could not be analysed"
 
         async with unit_of_work(self._sessions) as session:
             message = await message_of(session, data.user_id, data.message_id)
@@ -219,6 +224,13 @@ class PrepareStep:
                 raise
             log.warning("no suggestion: the provider failed", extra={"error": str(exc)})
             return None, f"no AI suggestion: {exc}"
+        except Exception as exc:
+            # A bug or a message no rule can read: retrying cannot help, a person can.
+            log.exception("no suggestion: the message could not be analysed")
+            return (
+                None,
+                f"no AI suggestion: the message could not be analysed ({type(exc).__name__})",
+            )
 
     async def _fresh_order(self, session: AsyncSession, order: Order) -> OrderSnapshot | None:
         """The order as the store has it now; None if the store refuses (the suggestion
@@ -233,6 +245,16 @@ class PrepareStep:
                 extra={"order": order.name, "error": str(exc)},
             )
             return None
+
+
+async def _guarded(draft: SuggestionDraft, context: GuardrailContext) -> GuardedSuggestion | None:
+    """The guardrails' verdict, computed off the event loop; None if they could not run,
+    and then nothing of the draft may be stored."""
+    try:
+        return await asyncio.to_thread(apply_guardrails, draft, context)
+    except Exception:
+        log.exception("the guardrails could not check the draft")
+        return None
 
 
 async def _prepared_from(session: AsyncSession, message: Message, action: Action) -> Prepared:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from fastapi import APIRouter, Request
@@ -48,7 +49,9 @@ async def receive_email(
     task_queue: TaskQueueDep,
 ) -> InboundAccepted:
     raw = await read_limited_body(request, MAX_EMAIL_BYTES)
-    parsed = parse_email(raw)  # MalformedEmailError answers 422, EmailTooLargeError 413
+    # Off the event loop: a 25 MB message takes a while to parse, and the API must not wait.
+    # MalformedEmailError answers 422, EmailTooLargeError 413.
+    parsed = await asyncio.to_thread(parse_email, raw)
 
     stored = await ingest_parsed(
         session, sessions, temporal, settings, user_id, raw, parsed, task_queue=task_queue

@@ -8,6 +8,7 @@ ingest step the HTTP endpoint uses: parse, store, commit, start the workflow.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -114,7 +115,8 @@ class InboundSmtpHandler:
         if isinstance(raw, str):  # only with decode_data=True, which serve_smtp never sets
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            parsed = parse_email(raw)
+            # Off the event loop: the receiver keeps answering while a large message parses.
+            parsed = await asyncio.to_thread(parse_email, raw)
         except EmailTooLargeError as exc:
             return f"552 5.3.4 {exc}"
         except MalformedEmailError as exc:

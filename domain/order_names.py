@@ -10,7 +10,8 @@ import unicodedata
 # space ("注文#1004を"), and `\b` sees no boundary between a digit and a kana. Japanese
 # input methods also type the number sign and the digits full-width (U+FF03, U+FF10...).
 _ORDER_NAME = re.compile(
-    r"(?:[#\uff03]|\border\s*(?:no\.?|number|nr\.?)?\s*[#\uff03]?)\s*(\d{4,10})(?![0-9A-Za-z_])",
+    r"(?:[#\uff03]|\border\s{0,3}(?:no\.?|number|nr\.?)?\s{0,3}[#\uff03]?)\s{0,3}(\d{4,10})"
+    r"(?![0-9A-Za-z_])",
     re.I,
 )
 

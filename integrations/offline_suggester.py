@@ -7,6 +7,8 @@ the extraction of items and addresses, and the reply templates live in
 
 from __future__ import annotations
 
+import asyncio
+
 from integrations.offline import PROVIDER, suggest_offline
 from integrations.ports import SuggesterPort
 from kernel.values import SuggestionDraft, SuggestionRequest
@@ -16,4 +18,5 @@ __all__ = ["PROVIDER", "OfflineSuggester", "suggest_offline"]
 
 class OfflineSuggester(SuggesterPort):
     async def suggest(self, request: SuggestionRequest) -> SuggestionDraft:
-        return suggest_offline(request)
+        # CPU work: in a thread, so the event loop it shares (API, SMTP, other steps) runs on.
+        return await asyncio.to_thread(suggest_offline, request)

@@ -4,9 +4,9 @@ drafted, an email to send. Plain pydantic models, no behaviour."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from kernel.enums import ActionType
 
@@ -70,21 +70,34 @@ class OutboundEmail(BaseModel):
     raw: bytes  # the complete RFC 5322 message
 
 
+# How much of a message the suggester and the guardrails read: enough for any real request,
+# and a ceiling on their work whatever arrives (one 1 MB word, 25 MB of prose). The whole
+# message is stored; only the analysis reads this head of it.
+ANALYSED_TEXT_CHARS = 20_000
+ANALYSED_SUBJECT_CHARS = 1_000
+
+
+def _head(limit: int) -> Any:
+    return BeforeValidator(lambda value: value[:limit] if isinstance(value, str) else value)
+
+
 class ThreadTurn(BaseModel):
     """An earlier message of the same thread, as context for the suggester."""
 
     role: Literal["customer", "store"]
-    text: str
+    text: Annotated[str, _head(ANALYSED_TEXT_CHARS)]
 
 
 class SuggestionRequest(BaseModel):
     store_name: str
     customer_email: str
-    subject: str
-    text: str  # the new message; quoted history in it is split off when `quoted` is empty
+    subject: Annotated[str, _head(ANALYSED_SUBJECT_CHARS)]
+    # The new message; quoted history in it is split off when `quoted` is empty.
+    text: Annotated[str, _head(ANALYSED_TEXT_CHARS)]
     order: OrderSnapshot | None = None
     policy: str = ""  # the store's policy text, from settings
-    quoted: str = ""  # the quoted history of this message, already split off by the caller
+    # The quoted history of this message, already split off by the caller.
+    quoted: Annotated[str, _head(ANALYSED_TEXT_CHARS)] = ""
     history: list[ThreadTurn] = Field(default_factory=list)  # earlier messages, newest first
     # When no order matched for sure: the sender's orders the suggester may pick from.
     candidate_orders: list[OrderSnapshot] = Field(default_factory=list)

@@ -19,8 +19,8 @@ _INSTRUCTIONS = re.compile(
     r"|\bnew instructions\b"
     r"|\b(?:developer|admin|god|jailbreak) mode\b"
     r"|\bact as (?:an? |the )?(?:admin|administrator|system|developer|manager)\b"
-    r"|(?:^|\n)\s*[\[<(]?\s*(?:system|assistant|developer)\s*[\]>)]?\s*:"
-    r"|<\|?\s*/?\s*(?:system|im_start|im_end)\b",
+    r"|(?:^|\n)[ \t]{0,8}(?:[\[<(][ \t]{0,8})?(?:system|assistant|developer)[ \t]{0,8}[\]>)]?[ \t]{0,8}:"
+    r"|<\|?\s{0,4}/?\s{0,4}(?:system|im_start|im_end)\b",
     re.I,
 )
 
@@ -29,7 +29,9 @@ _CURRENCY = r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|INR|CAD|AUD|JPY|CHF|SEK|NZD)\b|\
 # currency backtracks quadratically on a long run of digits (seconds for 5,000 digits).
 _NUMBER = r"(?<![\d,.])(\d{1,3}(?:,\d{3}){1,10}(?:\.\d{1,6})?|\d{1,30}(?:\.\d{1,6})?)"
 _MONEY = re.compile(rf"{_CURRENCY}\s?{_NUMBER}|{_NUMBER}\s?{_CURRENCY}", re.I)
-_EMAIL = re.compile(r"[\w.+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Matched only from the start of a run of address characters, and bounded as RFC 5321 bounds
+# an address: `[\w.+'-]+@` tried at every position of a long word is quadratic.
+_EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
 
 
 def money_amounts(text: str) -> list[Decimal]:

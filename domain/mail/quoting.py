@@ -55,14 +55,24 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 _QUOTED_LINE = re.compile(r"^\s*>")
+# No attribution, separator or signature line is longer; a longer line is text. The bound
+# also keeps the line patterns (some backtrack over a line) linear in the message's size.
+MARKER_LINE_MAX = 300
+# Where the new text ends is found in a message's first lines, and a trailing quote in its
+# last ones; the lines between are kept whole but not examined one by one.
+SCANNED_LINES = 5_000
 
 
 def _attribution_at(lines: list[str], i: int) -> bool:
     if _ATTRIBUTION.match(lines[i]):
         return True
     # Gmail wraps a long attribution: "On Tue, ... Ava Patel <" / "ava@example.com> wrote:".
-    return i + 1 < len(lines) and bool(
-        lines[i].strip() and _ATTRIBUTION.match(f"{lines[i].rstrip()} {lines[i + 1].strip()}")
+    return (
+        i + 1 < len(lines)
+        and len(lines[i + 1]) <= MARKER_LINE_MAX
+        and bool(
+            lines[i].strip() and _ATTRIBUTION.match(f"{lines[i].rstrip()} {lines[i + 1].strip()}")
+        )
     )
 
 
@@ -79,7 +89,7 @@ def _trailing_quote_start(lines: list[str]) -> int | None:
     Only the trailing run: inline answers between quoted lines are new text.
     """
     start: int | None = None
-    for i in range(len(lines) - 1, -1, -1):
+    for i in range(len(lines) - 1, max(len(lines) - SCANNED_LINES, 0) - 1, -1):
         if _QUOTED_LINE.match(lines[i]):
             start = i
         elif lines[i].strip():
@@ -88,7 +98,9 @@ def _trailing_quote_start(lines: list[str]) -> int | None:
 
 
 def _boundary(lines: list[str]) -> int | None:
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines[:SCANNED_LINES]):
+        if len(line) > MARKER_LINE_MAX:
+            continue
         if (
             _SEPARATOR.match(line)
             or _SIGNATURE_DELIMITER.match(line)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 SUBJECT_WINDOW = timedelta(days=14)
+SUBJECT_MAX = 1000
+MAX_PREFIXES = 50
 
 # Reply and forward prefixes in the languages mail clients localise them in, with
 # optional counters ("Re[2]:", "Re^3:"), and ticket tags such as "[#1234]" or "[Ticket 42]".
@@ -35,8 +37,12 @@ _REPLY_PREFIX = re.compile(
 def normalize_subject(subject: str) -> str:
     """The subject without reply/forward prefixes or ticket tags, whitespace and case folded."""
     previous = None
-    text = subject
-    while previous != text:
+    # Prefixes and tags sit at the start: a bounded head keeps a pathological subject
+    # (one 1 MB word, thousands of "Re:") cheap, and no two real subjects differ only later.
+    text = subject[:SUBJECT_MAX]
+    for _ in range(MAX_PREFIXES):
+        if previous == text:
+            break
         previous = text
         text = _PREFIX.sub("", text, count=1)
     return " ".join(text.split()).casefold()

@@ -134,6 +134,10 @@ _TRAILING_PROSE = re.compile(
 )
 
 
+# No part of an address is longer; skipping longer text keeps the patterns below linear.
+_SEGMENT_MAX = 200
+
+
 def _segments(text: str) -> list[str]:
     parts = []
     for line in text.splitlines():
@@ -141,7 +145,7 @@ def _segments(text: str) -> list[str]:
         parts += [
             _TRAILING_PROSE.sub(r"\1", p.strip(" .?!"))
             for p in re.split(r"[,;]", line)
-            if p.strip(" .?!")
+            if p.strip(" .?!") and len(p) <= _SEGMENT_MAX
         ]
     return parts
 

@@ -402,7 +402,7 @@ SIGNALS: dict[str, re.Pattern[str]] = {
         r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|prompts?|rules|"
         r"polic(?:y|ies)|guidelines|limits?)\b"
         r"|\b(?:you are now|new instructions|system prompt|as an ai|developer mode|admin mode)\b"
-        r"|(?:^|\n)\s*[\[<(]?\s*(?:system|assistant|developer)\s*[\]>)]?\s*:"
+        r"|(?:^|\n)[ \t]{0,8}(?:[\[<(][ \t]{0,8})?(?:system|assistant|developer)[ \t]{0,8}[\]>)]?[ \t]{0,8}:"
         r"|\bignora\w* (?:las |tus )?(?:instrucciones|reglas)"
         r"|\bignorier\w* (?:alle |die |deine )*(?:anweisungen|regeln)"
         r"|\bignore[rz]? (?:les |vos |tes )*(?:instructions|r[èe]gles|consignes)"
