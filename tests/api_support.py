@@ -47,3 +47,16 @@ def raw_email(
     if in_reply_to:
         headers += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
     return ("\r\n".join(headers) + "\r\n\r\n" + body + "\r\n").encode()
+
+
+def deeply_nested_email(levels: int, *, to: str = "support@store.test") -> bytes:
+    """A message whose MIME parts nest `levels` deep, each multipart holding the next."""
+    head = (
+        f"From: ava.patel@example.com\r\nTo: {to}\r\nSubject: deep\r\n"
+        f"Message-ID: {make_msgid(domain='customer.test')}\r\nMIME-Version: 1.0\r\n"
+    )
+    opening = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n' for i in range(levels)
+    )
+    closing = "".join(f"--b{i}--\r\n" for i in reversed(range(levels)))
+    return (head + opening + "Content-Type: text/plain\r\n\r\nhello\r\n" + closing).encode()

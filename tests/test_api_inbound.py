@@ -26,7 +26,7 @@ from models import Action, Message, Thread
 from models.db import unit_of_work
 from services.accounts import create_user
 from services.message_workflows import reconcile_unstarted, start_message_workflow
-from tests.api_support import api_client, raw_email, token_for
+from tests.api_support import api_client, deeply_nested_email, raw_email, token_for
 from workflows import search_attributes
 from workflows.contracts import MessageWorkflowInput, message_workflow_id
 
@@ -388,3 +388,12 @@ async def test_a_closed_decision_window_is_409(
             assert "decision window is closed" in response.json()["error"]["message"]
             rejected = await client.post(f"/api/actions/{action_id}/reject", json={"reason": "x"})
             assert rejected.status_code == 409
+
+
+async def test_deeply_nested_mime_is_422_not_500(
+    engine_of: AsyncEngine, merchant: Merchant
+) -> None:
+    async with api_client(create_app(engine_of, settings=SETTINGS), merchant.token) as client:
+        response = await client.post("/api/inbound/email", content=deeply_nested_email(2_000))
+    assert response.status_code == 422
+    assert "too deeply" in response.json()["error"]["message"]

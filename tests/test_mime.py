@@ -12,6 +12,7 @@ from domain.mail.mime import (
     parse_email,
     synthetic_message_id,
 )
+from tests.api_support import deeply_nested_email
 
 PLAIN = (
     b'From: "Ava Patel" <Ava.Patel@Example.COM>\r\n'
@@ -186,3 +187,9 @@ def test_duplicate_headers_keep_the_first_and_are_flagged() -> None:
     assert parsed.message_id == "<one@x>"
     assert parsed.defects == ["2 Message-ID headers; kept the first"]
     assert parsed.headers["Message-ID"] == ["<one@x>", "<two@x>"]
+
+
+def test_deep_nesting_is_refused_with_a_reason_and_shallow_nesting_is_read() -> None:
+    assert parse_email(deeply_nested_email(200)).text == "hello"
+    with pytest.raises(MalformedEmailError, match="nests its MIME parts too deeply"):
+        parse_email(deeply_nested_email(2_000))

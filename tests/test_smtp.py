@@ -38,7 +38,7 @@ from models.db import unit_of_work
 from sandbox.mail_sink import MailSink
 from sandbox.smtp_sink import serving_smtp_sink
 from services.accounts import create_user
-from tests.api_support import api_client, raw_email, token_for
+from tests.api_support import api_client, deeply_nested_email, raw_email, token_for
 from tests.pipeline import Merchant, running_pipeline
 from workflows.contracts import message_workflow_id
 
@@ -204,6 +204,22 @@ async def test_receiver_refuses_mail_for_an_alias_disabled_after_rcpt(
         with pytest.raises(SMTPDataError) as refused:
             await client.data(raw_email(to=alias))
         assert refused.value.code == 550
+    assert await _inbound(own_sessions, owner) == []
+
+
+async def test_receiver_refuses_deeply_nested_mime_with_a_reason(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    owner, alias, _, _ = await _owner_with_aliases(own_sessions)
+    async with (
+        smtp_receiver(own_sessions, None, SETTINGS, port=0) as port,
+        _client(port) as client,
+    ):
+        await client.mail("c@example.com")
+        await client.rcpt(alias)
+        with pytest.raises(SMTPDataError) as refused:
+            await client.data(deeply_nested_email(2_000, to=alias))
+        assert refused.value.code == 550 and "too deeply" in refused.value.message
     assert await _inbound(own_sessions, owner) == []
 
 

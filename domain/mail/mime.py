@@ -396,6 +396,15 @@ def _headers(msg: EmailMessage) -> dict[str, str | list[str]]:
 
 
 def parse_email(raw: bytes, *, max_bytes: int = MAX_EMAIL_BYTES) -> ParsedEmail:
+    try:
+        return _parse(raw, max_bytes)
+    except RecursionError as exc:
+        # The stdlib parser recurses once per nested part: thousands of levels (no mail
+        # client writes more than a few) exhaust the stack. Refused, not a crash.
+        raise MalformedEmailError("the message nests its MIME parts too deeply to be read") from exc
+
+
+def _parse(raw: bytes, max_bytes: int) -> ParsedEmail:
     if len(raw) > max_bytes:
         raise EmailTooLargeError(len(raw), max_bytes)
     if not raw.strip():
