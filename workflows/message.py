@@ -129,12 +129,16 @@ class MessageWorkflow:
                     timeout=max(data.expire_after - data.reminder_after, timedelta(seconds=1)),
                 )
             except TimeoutError:
-                if self._decision is None:
+                # A decision taken just before the expiry settles it, unless recording it
+                # fails: then nothing was decided and the action expires after all.
+                await workflow.wait_condition(
+                    lambda: self._decision_recorded or self._decision is None
+                )
+                if not self._decision_recorded:
                     await self._close_undecided(
                         f"expired after {data.expire_after} without a decision"
                     )
-                    return
-                await workflow.wait_condition(lambda: self._decision_recorded)
+                return
         if not self._decision_recorded and self._superseded_by is not None:
             await self._close_undecided(
                 f"superseded by a newer message in the thread ({self._superseded_by.newer_message_id})"
