@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from kernel.errors import IntegrationError
+from kernel.logs import redact
 
 
 def new_http_client(*, timeout: float = 15.0) -> httpx.AsyncClient:
@@ -22,5 +23,5 @@ def classify_status(response: httpx.Response, what: str) -> None:
         return
     retryable = response.status_code == 429 or response.status_code >= 500
     raise IntegrationError(
-        f"{what}: HTTP {response.status_code}: {response.text[:300]}", retryable=retryable
+        f"{what}: HTTP {response.status_code}: {redact(response.text[:300])}", retryable=retryable
     )

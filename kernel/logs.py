@@ -18,8 +18,28 @@ _URL_SECRET = re.compile(
 )
 
 
+# Secrets with a shape of their own, wherever they turn up: an Authorization header, a
+# token in a vendor's JSON answer, our API tokens, Shopify's and OpenAI's keys, Google's
+# access tokens. Bounded patterns only: redaction runs on every line.
+_SHAPED_SECRETS = (
+    (re.compile(r"(?i)(\bbearer\s{1,5})[\w.~+/=-]{8,4096}"), r"\1[redacted]"),
+    (
+        re.compile(
+            r"(?i)(\\?\"(?:access_token|refresh_token|id_token|client_secret|password|api_key)"
+            r"\\?\"\s{0,5}:\s{0,5}\\?\")[^\"\\]{0,4096}"
+        ),
+        r"\1[redacted]",
+    ),
+    (re.compile(r"\b(?:dpk|shpat|shpca|shpss|sk)[_-][\w-]{8,512}"), "[redacted]"),
+    (re.compile(r"\bya29\.[\w-]{8,4096}"), "[redacted]"),
+)
+
+
 def redact(text: str) -> str:
-    return _URL_SECRET.sub(r"\1[redacted]", text)
+    text = _URL_SECRET.sub(r"\1[redacted]", text)
+    for pattern, replacement in _SHAPED_SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,12 +48,13 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        # The whole line, so a secret in an `extra=` field or a traceback is caught too.
+        return redact(json.dumps(entry, default=str))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -18,6 +18,7 @@ import httpx
 
 from kernel.errors import IntegrationError
 from kernel.http import classify_status, new_http_client, raise_for_transport
+from kernel.logs import redact
 
 GMAIL_API = "https://gmail.googleapis.com"
 # Gmail answers 403 (not 429) when a per-user or per-project quota is exceeded.
@@ -239,7 +240,7 @@ class GmailClient:
         except httpx.TransportError as exc:
             raise raise_for_transport(exc, label) from exc
         if response.status_code == 404:
-            raise _NotFound(f"{label}: HTTP 404: {response.text[:300]}", retryable=False)
+            raise _NotFound(f"{label}: HTTP 404: {redact(response.text[:300])}", retryable=False)
         if response.status_code == 401:
             raise AccessTokenRejected(f"{label}: Google refused the access token (HTTP 401)")
         if response.status_code == 403 and not _rate_limited(response):
