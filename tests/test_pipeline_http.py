@@ -261,7 +261,9 @@ async def test_a_poison_message_never_stalls_the_desk(pipeline: Pipeline) -> Non
         await prober
     assert pending["action"]["status"] == "PENDING"
     assert len(pending["message"]["subject"]) == len(word)  # stored whole; only analysis is bounded
-    assert latencies and max(latencies) < 1.0, f"slowest /healthz: {max(latencies):.2f}s"
+    assert latencies, "the API was never probed"
+    print(f"poison message: {len(latencies)} /healthz polls, slowest {max(latencies):.3f}s")
+    assert max(latencies) < 1.0, f"slowest /healthz: {max(latencies):.2f}s"
 
     after = await pipeline.ingest(
         raw_email(sender=pipeline.customer("1001"), body="Please cancel order #1001.")
