@@ -23,7 +23,7 @@ from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
-from services.gmail_connections import google_oauth
+from services.gmail_connections import gmail_configured, google_oauth
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
@@ -43,9 +43,7 @@ class WorkerDependencies:
 
 def google_oauth_client(settings: Settings) -> GoogleOAuth | None:
     """Refreshes Gmail tokens; None when no Google OAuth client is configured."""
-    if not settings.gmail_client_id or settings.gmail_client_secret is None:
-        return None
-    return google_oauth(settings)
+    return google_oauth(settings) if gmail_configured(settings) else None
 
 
 @asynccontextmanager

@@ -34,6 +34,7 @@ from models.inbox_listing import Cursor, InboxView, list_threads
 from models.order import Order
 from models.thread_view import load_thread
 from services import decisions
+from workflows.contracts import EXECUTION_KEYS
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,8 +46,6 @@ TABS = (
 )
 # Shown beside the suggestion (or in the reply box), not in the editable payload.
 _SHOWN_ELSEWHERE = frozenset({"reply", "intent", "rationale", "provider", "guardrails", "note"})
-# Written by the execution: an edit could not change them (the workflow ignores them).
-_EXECUTION_KEYS = frozenset({"outcome", "performing_since", "prepared"})
 _DECIDED = {"approved": "Approved: the action is running.", "rejected": "Rejected."}
 
 
@@ -101,7 +100,7 @@ def _order_lines(details: dict[str, Any] | None) -> list[dict[str, Any]]:
 def editable_payload(action: ActionOut | None) -> dict[str, Any]:
     if action is None:
         return {}
-    hidden = _SHOWN_ELSEWHERE | _EXECUTION_KEYS
+    hidden = _SHOWN_ELSEWHERE | EXECUTION_KEYS
     return {key: value for key, value in action.payload.items() if key not in hidden}
 
 

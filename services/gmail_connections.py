@@ -16,12 +16,17 @@ from models.db import unit_of_work
 from models.gmail import connect_gmail
 
 
+def gmail_configured(settings: Settings) -> bool:
+    return bool(settings.gmail_client_id) and settings.gmail_client_secret is not None
+
+
 def google_oauth(settings: Settings) -> GoogleOAuth:
-    if not settings.gmail_client_id or settings.gmail_client_secret is None:
+    secret = settings.gmail_client_secret
+    if not gmail_configured(settings) or secret is None:
         raise Transient("Gmail is not configured: set GMAIL_CLIENT_ID and GMAIL_CLIENT_SECRET")
     return GoogleOAuth(
         settings.gmail_client_id,
-        settings.gmail_client_secret.get_secret_value(),
+        secret.get_secret_value(),
         auth_url=settings.google_auth_url,
         token_url=settings.google_token_url,
     )

@@ -1,22 +1,16 @@
 """The one error hierarchy, rendered once for HTTP and mapped once to Temporal (where bad
-data, a KeyError or ValueError, is final too)."""
+data, a KeyError or ValueError, is final too: tests/test_pipeline_http.py shows it through the
+real pipeline)."""
 
 from __future__ import annotations
-
-import asyncio
-import uuid
 
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import activity
-from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities.errors import ErrorMapping, to_application_error
+from activities.errors import to_application_error
 from api.app import create_app
 from api.errors import LoginRequired, headers_of, status_of
 from domain.mail.mime import EmailTooLargeError, MalformedEmailError, parse_email
@@ -37,14 +31,6 @@ from kernel.errors import (
 )
 from kernel.settings import Settings
 from models.inbox_listing import Cursor
-from workflows.contracts import (
-    MESSAGE_WORKFLOW,
-    PREPARE_MESSAGE,
-    MessageWorkflowInput,
-    Prepared,
-    PrepareInput,
-)
-from workflows.message import MessageWorkflow
 
 
 @pytest.mark.parametrize(
@@ -132,41 +118,3 @@ async def test_a_page_answers_the_html_error_page(client: httpx.AsyncClient) -> 
     assert response.headers["content-type"].startswith("text/html")
     assert "no such &lt;thing&gt;" in response.text  # escaped, inside the site's layout
     assert "<code>not_found</code>" in response.text and 'href="/inbox"' in response.text
-
-
-@activity.defn(name=PREPARE_MESSAGE)
-async def _prepare_on_bad_data(data: PrepareInput) -> Prepared:
-    return Prepared(**{"action_id": {}["line_item_id"]})  # the KeyError a bad payload raised
-
-
-async def test_a_key_error_in_an_activity_is_final_with_its_message(
-    temporal_dev: WorkflowEnvironment,
-) -> None:
-    queue = f"errors-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        temporal_dev.client,
-        task_queue=queue,
-        workflows=[MessageWorkflow],
-        activities=[_prepare_on_bad_data],
-        interceptors=[ErrorMapping()],
-    ):
-        handle = await temporal_dev.client.start_workflow(
-            MESSAGE_WORKFLOW,
-            MessageWorkflowInput(user_id=uuid.uuid4(), message_id=uuid.uuid4()),
-            id=f"msg-errors-{uuid.uuid4()}",
-            task_queue=queue,
-        )
-        with pytest.raises(WorkflowFailureError) as failed:
-            async with asyncio.timeout(30):
-                await handle.result()
-    cause = failed.value.cause.cause  # the workflow's failure is the activity's
-    assert isinstance(cause, ApplicationError)
-    assert (cause.type, cause.non_retryable) == ("Invalid", True)
-    assert "KeyError" in cause.message and "line_item_id" in cause.message
-    history = await handle.fetch_history()
-    attempts = [
-        e.activity_task_started_event_attributes.attempt
-        for e in history.events
-        if e.HasField("activity_task_started_event_attributes")
-    ]
-    assert attempts == [1]  # never retried

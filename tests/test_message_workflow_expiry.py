@@ -1,9 +1,10 @@
 """Every path after the expiry ends: a decision in flight when the expiry fires, whose
 recording then fails, leaves the action expired instead of a workflow waiting for ever.
 
-Workflow logic alone, under the dev server with windows of seconds: the steps are stand-ins
-registered under the activities' contract names, so the decision's recording can be held
-until the workflow's history shows the expiry fired, then failed.
+The real worker, activities, PostgreSQL and sandbox, under the dev server with windows of
+seconds. The test holds the action's row lock, so the approval's recording waits on it;
+once the workflow's history shows the expiry fired, it marks the action decided elsewhere
+and lets go, and the recording fails as it would on any conflict.
 """
 
 from __future__ import annotations
@@ -13,69 +14,17 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from temporalio import activity
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from kernel.enums import ActionStatus, ActionType
-from workflows.contracts import (
-    APPROVE_UPDATE,
-    MESSAGE_WORKFLOW,
-    PREPARE_MESSAGE,
-    RECORD_DECISION,
-    REMIND,
-    STATE_QUERY,
-    ActionRef,
-    ApproveInput,
-    DecisionInput,
-    MessageState,
-    MessageWorkflowInput,
-    Prepared,
-    PrepareInput,
-    Stage,
-)
-from workflows.message import MessageWorkflow
-
-ACTION_ID = uuid.uuid4()
-
-
-class Steps:
-    def __init__(self) -> None:
-        self.approval_started = asyncio.Event()
-        self.fail_approval = asyncio.Event()
-        self.recorded: list[DecisionInput] = []
-
-    @activity.defn(name=PREPARE_MESSAGE)
-    async def prepare(self, data: PrepareInput) -> Prepared:
-        return Prepared(
-            action_id=ACTION_ID, action_type=ActionType.REFUND, action_status=ActionStatus.PENDING
-        )
-
-    @activity.defn(name=REMIND)
-    async def remind(self, data: ActionRef) -> None:
-        return None
-
-    @activity.defn(name=RECORD_DECISION)
-    async def record(self, data: DecisionInput) -> ActionStatus:
-        if data.decision == "approve":
-            self.approval_started.set()
-            await self.fail_approval.wait()
-            raise ApplicationError("the database refused it", type="Conflict", non_retryable=True)
-        self.recorded.append(data)
-        return ActionStatus.REJECTED
-
-
-async def _timers_fired(handle: WorkflowHandle, *, at_least: int) -> bool:
-    history = await handle.fetch_history()
-    fired = sum(1 for event in history.events if event.HasField("timer_fired_event_attributes"))
-    return fired >= at_least
-
-
-async def _awaiting(handle: WorkflowHandle) -> bool:
-    state = await handle.query(STATE_QUERY, result_type=MessageState)
-    return state.stage == Stage.AWAITING_DECISION
+from kernel.enums import ActionStatus
+from models import Action
+from services.message_workflows import start_message_workflow
+from tests.pipeline import running_pipeline, store_message
+from workflows.contracts import APPROVE_UPDATE, STATE_QUERY, ApproveInput, MessageState, Stage
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -84,45 +33,59 @@ async def _until(check: Callable[[], Awaitable[bool]]) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _timers_fired(handle: WorkflowHandle, *, at_least: int) -> bool:
+    history = await handle.fetch_history()
+    fired = sum(1 for event in history.events if event.HasField("timer_fired_event_attributes"))
+    return fired >= at_least
+
+
 async def test_a_decision_whose_recording_fails_after_the_expiry_still_ends(
-    temporal_dev: WorkflowEnvironment,
+    temporal_dev: WorkflowEnvironment, own_sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    env, steps, queue = temporal_dev, Steps(), f"expiry-{uuid.uuid4().hex[:8]}"
-    async with Worker(
-        env.client,
-        task_queue=queue,
-        workflows=[MessageWorkflow],
-        activities=[steps.prepare, steps.remind, steps.record],
-    ):
-        handle = await env.client.start_workflow(
-            MESSAGE_WORKFLOW,
-            MessageWorkflowInput(
-                user_id=uuid.uuid4(),
-                message_id=uuid.uuid4(),
-                reminder_after=timedelta(seconds=1),
-                expire_after=timedelta(seconds=2),
-            ),
-            id=f"msg-expiry-{uuid.uuid4()}",
-            task_queue=queue,
-            result_type=MessageState,
+    queue = f"expiry-{uuid.uuid4().hex[:8]}"
+    async with running_pipeline(temporal_dev.client, own_sessions, queue) as merchant:
+        message_id, _, workflow_id = await store_message(
+            own_sessions,
+            merchant,
+            sender=merchant.orders["1001"]["email"],
+            subject="Damaged mug",
+            text="My order #1001 arrived broken, I want a refund.",
         )
-        async with asyncio.timeout(30):
-            await _until(lambda: _awaiting(handle))
-            approval = asyncio.create_task(
-                handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=ACTION_ID))
-            )
-            await steps.approval_started.wait()
-            # The reminder's timer, then the expiry's, fire while the approval is recording.
-            await _until(lambda: _timers_fired(handle, at_least=2))
-            steps.fail_approval.set()
-            try:
+        await start_message_workflow(
+            temporal_dev.client,
+            merchant.user_id,
+            message_id,
+            workflow_id,
+            timedelta(seconds=1),
+            timedelta(seconds=2),
+            task_queue=queue,
+        )
+        handle = temporal_dev.client.get_workflow_handle(workflow_id, result_type=MessageState)
+
+        async def awaiting() -> bool:
+            state = await handle.query(STATE_QUERY, result_type=MessageState)
+            return state.stage == Stage.AWAITING_DECISION
+
+        async with asyncio.timeout(60):
+            await _until(awaiting)
+            state = await handle.query(STATE_QUERY, result_type=MessageState)
+            assert state.action_id is not None
+            async with own_sessions() as elsewhere:
+                action = (
+                    await elsewhere.execute(
+                        select(Action).where(Action.id == state.action_id).with_for_update()
+                    )
+                ).scalar_one()
+                approval = asyncio.create_task(
+                    handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=state.action_id))
+                )
+                # The reminder's timer, then the expiry's, fire while the approval waits.
+                await _until(lambda: _timers_fired(handle, at_least=2))
+                action.status = ActionStatus.REJECTED
+                await elsewhere.commit()
+            with pytest.raises(WorkflowUpdateFailedError):
                 await approval
-            except WorkflowUpdateFailedError:
-                pass
-            else:
-                raise AssertionError("a decision that could not be recorded was accepted")
             final = await handle.result()
 
     assert final.stage == Stage.REJECTED and final.action_status == ActionStatus.REJECTED
     assert final.note is not None and final.note.startswith("expired after")
-    assert [d.decided_by for d in steps.recorded] == ["system"]

@@ -269,3 +269,28 @@ async def test_a_poison_message_never_stalls_the_desk(pipeline: Pipeline) -> Non
         raw_email(sender=pipeline.customer("1001"), body="Please cancel order #1001.")
     )
     assert (await pipeline.wait_pending(after["message_id"]))["suggestion"] is not None
+
+
+async def test_a_payload_the_store_client_cannot_read_fails_at_once(pipeline: Pipeline) -> None:
+    """A refund line without its `line_item_id` raises a KeyError in the Shopify client:
+    bad data, final on the first attempt with its message, not retried for half an hour."""
+    accepted = await pipeline.ingest(
+        raw_email(sender=pipeline.customer("1001"), body="Order #1001 arrived broken, refund it.")
+    )
+    pending = await pipeline.wait_pending(accepted["message_id"])
+    assert pending["action"]["type"] == "REFUND"
+    approved = await pipeline.api.post(
+        f"/api/actions/{pending['action']['id']}/approve",
+        json={"payload": {"line_items": [{"qty": 1}]}},
+    )
+    assert approved.status_code == 200, approved.text
+
+    failed = await pipeline.wait_for(accepted["message_id"], _status("FAILED"))
+    assert "KeyError" in failed["action"]["error"] and "line_item_id" in failed["action"]["error"]
+    handle = pipeline.env.client.get_workflow_handle(accepted["workflow_id"])
+    execute_attempts = [
+        event.activity_task_started_event_attributes.attempt
+        for event in (await handle.fetch_history()).events
+        if event.HasField("activity_task_started_event_attributes")
+    ]
+    assert max(execute_attempts) == 1  # no step was tried twice
