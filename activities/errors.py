@@ -25,7 +25,11 @@ _BAD_DATA = (KeyError, ValueError, TypeError)
 
 
 def to_application_error(exc: DeskpilotError) -> ApplicationError:
-    return ApplicationError(exc.message, type=type(exc).__name__, non_retryable=not exc.retryable)
+    """The details travel as the error's one detail, so the API can answer with them."""
+    details = [exc.details] if exc.details else []
+    return ApplicationError(
+        exc.message, *details, type=type(exc).__name__, non_retryable=not exc.retryable
+    )
 
 
 def bad_data_error(exc: BaseException) -> ApplicationError:

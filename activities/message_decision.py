@@ -1,4 +1,8 @@
-"""Recording a decision on a PENDING action, and reminding that one is waiting."""
+"""Recording a decision on a PENDING action, and reminding that one is waiting.
+
+An approval is checked against the order as last read and reserves the reply's email in
+the same transaction, so an approval that could not be carried out leaves the action
+PENDING, and the store never acts for a reply the plan cannot send."""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from kernel.enums import ActionStatus
 from kernel.errors import Conflict
 from models.action_log import log_action_event, transition
 from models.db import unit_of_work
+from models.order import Order
+from services.decisions import check_decision
+from services.email_quota import reserve_email
 from workflows.contracts import (
-    EXECUTION_KEYS,
     RECORD_DECISION,
     REMIND,
     ActionRef,
@@ -36,10 +42,13 @@ class DecisionStep:
             if action.status != ActionStatus.PENDING:
                 raise Conflict(f"action is already {action.status.value}")
             changes: dict[str, Any] = {}
-            if data.payload is not None:
-                changes.update({k: v for k, v in data.payload.items() if k not in EXECUTION_KEYS})
-            if data.reply is not None:
-                changes["reply"] = data.reply
+            if target is ActionStatus.APPROVED:
+                order = await session.get(Order, action.order_id) if action.order_id else None
+                check_decision(action, order, data.reply, data.payload)
+                await reserve_email(session, data.user_id, action.id)
+                changes.update(data.payload or {})
+                if data.reply is not None:
+                    changes["reply"] = data.reply
             if changes:
                 action.payload = {**action.payload, **changes}
             await transition(

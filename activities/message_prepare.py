@@ -84,7 +84,16 @@ class PrepareStep:
             if order is not None and message.order_id is None:
                 message.order_id = order.id
             store = await store_name(session, message)
-            quota = (await get_usage_summary(session, data.user_id)).remaining.ai_suggestions
+            usage = await get_usage_summary(session, data.user_id)
+            # Checked before the model is called: a suggestion the plan cannot count is
+            # never asked for (and never paid for).
+            allowance = (
+                "AI suggestions are not included: the subscription has ended"
+                if not usage.entitled
+                else "AI suggestion limit reached for this period"
+                if usage.remaining.ai_suggestions == 0
+                else None
+            )
             fresh = await self._fresh_order(session, order) if order is not None else None
             if order is not None and fresh is not None:
                 # Synced orders are summaries; keep what the store said now, items included,
@@ -110,8 +119,8 @@ class PrepareStep:
             thread_id = thread.id if thread else message.thread_id
 
         # The model call runs outside any transaction: it can take seconds.
-        draft, unavailable = None, "AI suggestion limit reached for this period"
-        if quota != 0:
+        draft, unavailable = None, allowance
+        if allowance is None:
             draft, unavailable = await self._draft(request)
         # Whatever the provider said, only what passes the guardrails is stored.
         guarded = None

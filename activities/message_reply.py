@@ -15,13 +15,13 @@ from domain.mail.compose import ReplyTo, Sender, reply_email
 from integrations.gmail.client import SentMessage
 from integrations.ports import MailPort
 from kernel.enums import MessageDirection
-from kernel.errors import LimitReached, NotFound, Refused
+from kernel.errors import NotFound, Refused
 from kernel.values import OutboundEmail
 from models.action_log import log_action_event
 from models.conversation import Message, Thread
 from models.db import unit_of_work
 from models.reply_route import reply_route
-from services.usage import can_send_email, increment_email_sent
+from services.email_quota import consume_email, holds_reservation, reserve_email
 from workflows.contracts import SEND_REPLY, ActionRef
 
 
@@ -71,8 +71,9 @@ class ReplyStep:
             sent = await _outbound(session, data.user_id, outbound_id)
             if sent is not None and sent.headers.get("X-Deskpilot-Delivery") == "sent":
                 return outbound_id
-            if not await can_send_email(session, data.user_id):
-                raise LimitReached("the plan's email limit for this period is reached")
+            if not await holds_reservation(session, action.id):
+                # Reserved at approval; taken here for an action that never reserved one.
+                await reserve_email(session, data.user_id, action.id)
             text = str(action.payload.get("reply", ""))
             email = reply_email(
                 ReplyTo(
@@ -141,7 +142,7 @@ class ReplyStep:
             thread = await session.get(Thread, sent.thread_id)
             if thread is not None:
                 thread.last_message_at = sent.sent_at
-            await increment_email_sent(session, data.user_id)
+            await consume_email(session, data.action_id)
             await log_action_event(
                 session, "reply.sent", data.user_id, data.action_id, {"message_id": outbound_id}
             )

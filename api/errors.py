@@ -1,5 +1,5 @@
-"""`kernel.errors` rendered for HTTP, once: JSON `{"error": {"code", "message"}}` for the API,
-the HTML error page for the web pages. Routes raise; they never translate."""
+"""`kernel.errors` rendered for HTTP, once: JSON `{"error": {"code", "message", ...details}}`
+for the API, the HTML error page for the web pages. Routes raise; they never translate."""
 
 from __future__ import annotations
 
@@ -69,8 +69,10 @@ def headers_of(exc: DeskpilotError) -> dict[str, str]:
     return {}
 
 
-def _body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
+def _body(
+    code: str, message: str, details: dict[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    return {"error": {**(details or {}), "code": code, "message": message}}
 
 
 def _is_page(request: Request) -> bool:
@@ -89,7 +91,9 @@ def install_error_handlers(app: FastAPI) -> None:
             )
             response.headers.update(headers)
             return response
-        return JSONResponse(_body(exc.code, exc.message), status_code=status, headers=headers)
+        return JSONResponse(
+            _body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,7 +2,8 @@
 mapped once to Temporal (`activities/errors.py`).
 
 `code` is the machine-readable name a client sees; `retryable` says whether trying the
-same thing again can help (only `Transient`, and a vendor failure marked so).
+same thing again can help (only `Transient`, and a vendor failure marked so); `details`
+are extra machine-readable fields of the answer (which field of a decision is wrong).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ class DeskpilotError(Exception):
     code: ClassVar[str] = "error"
     retryable: bool = False
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.details = dict(details or {})
         if code is not None:
             self.code = code  # type: ignore[misc]
 
@@ -32,6 +36,16 @@ class Malformed(Invalid):
     playbook rules that do not validate."""
 
     code = "malformed"
+
+
+class InvalidDecision(Malformed):
+    """A decision that cannot be carried out as edited; `details` name the field and why.
+    The action stays PENDING so the person can correct it."""
+
+    code = "invalid_decision"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", details={"field": field, "reason": reason})
 
 
 class TooLarge(Invalid):
@@ -77,6 +91,19 @@ class Refused(DeskpilotError):
     """We will not do it: the action no longer holds, or a connection forbids it."""
 
     code = "refused"
+
+
+class NotEntitled(Refused):
+    """The subscription does not cover this (a trial that ended, a cancelled plan)."""
+
+    code = "not_entitled"
+
+
+class PlanLimit(Refused):
+    """Carrying this out would pass the plan's limit for the period. Unlike LimitReached
+    (429, try later), it is a refusal of this decision now: 409."""
+
+    code = "limit_reached"
 
 
 class Transient(DeskpilotError):

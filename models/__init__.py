@@ -13,7 +13,7 @@ from kernel.enums import (
 from models.action import Action
 from models.api_token import ApiToken, issue_api_token, user_for_token
 from models.base import Base
-from models.billing import Subscription, UsageRecord
+from models.billing import EmailReservation, Subscription, UsageRecord
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message, Thread
 from models.event import Event, log_event
@@ -35,6 +35,7 @@ __all__ = [
     "Connection",
     "ConnectionType",
     "CustomEmailMetadata",
+    "EmailReservation",
     "Event",
     "Message",
     "MessageDirection",

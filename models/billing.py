@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel.enums import PlanType, SubscriptionStatus
@@ -70,3 +70,32 @@ class UsageRecord(Base):
     updated_at: Mapped[datetime] = updated_at()
 
     subscription: Mapped[Subscription] = relationship(back_populates="usage_records")
+
+
+class EmailReservation(Base):
+    """One reply's email, reserved in a period before the store acts for it.
+
+    Open (settled_at NULL) while the action runs; settled as sent (then counted in
+    `emails_sent`) or released. Open reservations count against the plan's limit, so
+    the store never acts for a reply the plan could not send."""
+
+    __tablename__ = "email_reservations"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('sent', 'released')", name="outcome_known"),
+        Index(
+            "ix_email_reservations_open",
+            "usage_record_id",
+            postgresql_where=text("settled_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    action_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("actions.id", ondelete="CASCADE"), unique=True
+    )
+    usage_record_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("usage_records.id", ondelete="CASCADE")
+    )
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = created_at()
+    settled_at: Mapped[datetime | None]

@@ -1,6 +1,8 @@
 """Recording a person's decision on a pending action: the API, the pages and the CLI send it
-to the action's MessageWorkflow as an update, whose validator is the authority on whether
-it is still possible. The database check here only saves a round trip for the obvious case.
+to the action's MessageWorkflow as an update, whose validator and recording step are the
+authority on whether it is still possible (and reserve the reply's email). The checks
+here answer the obvious cases without a round trip: a decided action, an edit that
+cannot be carried out (`check_decision`).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,10 +19,25 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain.decision_check import decision_problems, edit_problems
+from domain.guardrails.payload import PAYLOAD_KEYS
 from kernel.enums import ActionStatus
-from kernel.errors import Conflict, NotFound, Transient
+from kernel.errors import (
+    Conflict,
+    DeskpilotError,
+    Invalid,
+    InvalidDecision,
+    Malformed,
+    NotEntitled,
+    NotFound,
+    PlanLimit,
+    Refused,
+    Transient,
+)
+from kernel.values import OrderSnapshot
 from models.action import Action
 from models.conversation import Message
+from models.order import Order
 from workflows.contracts import (
     APPROVE_UPDATE,
     REJECT_UPDATE,
@@ -35,28 +53,86 @@ logger = logging.getLogger(__name__)
 UPDATE_TIMEOUT_S = 60
 
 
+def last_read_order(order: Order | None) -> OrderSnapshot | None:
+    """The full order as the pipeline last read it from Shopify, if it did."""
+    if order is None or not order.details:
+        return None
+    try:
+        return OrderSnapshot.model_validate(order.details)
+    except ValueError:  # a synced summary without its line items
+        return None
+
+
+def check_decision(
+    action: Action, order: Order | None, reply: str | None, payload: dict[str, Any] | None
+) -> tuple[str, dict[str, Any]]:
+    """The reply and payload the approval would carry out (the suggestion's with the edit
+    applied); InvalidDecision naming the first field that cannot be carried out."""
+    problems = edit_problems(action.type, reply, payload)
+    effective_reply = reply if reply is not None else str(action.payload.get("reply") or "")
+    keys = PAYLOAD_KEYS[action.type]
+    effective = {k: v for k, v in action.payload.items() if k in keys} | (payload or {})
+    problems = problems or decision_problems(
+        action.type, effective_reply, effective, last_read_order(order)
+    )
+    if problems:
+        first = problems[0]
+        raise InvalidDecision(first.field, first.reason)
+    return effective_reply, effective
+
+
 async def _pending_action_workflow(
-    session: AsyncSession, user_id: uuid.UUID, action_id: uuid.UUID
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    action_id: uuid.UUID,
+    check: Callable[[Action, Order | None], object] | None = None,
 ) -> str:
     """The workflow id deciding this action; NotFound for another merchant's, Conflict if
     already decided."""
     found = (
         await session.execute(
-            select(Action.status, Message.workflow_id)
+            select(Action, Message.workflow_id)
             .outerjoin(Message, Message.id == Action.message_id)
             .where(Action.id == action_id, Action.user_id == user_id)
         )
     ).one_or_none()
+    if found is None:
+        await session.close()
+        raise NotFound(f"action {action_id} not found")
+    action, workflow_id = found
+    order = await session.get(Order, action.order_id) if action.order_id else None
     # Release the connection before waiting on Temporal: the workflow writes this row.
     await session.close()
-    if found is None:
-        raise NotFound(f"action {action_id} not found")
-    status, workflow_id = found
-    if status is not ActionStatus.PENDING:
-        raise Conflict(f"action {action_id} is already {status.value}")
+    if action.status is not ActionStatus.PENDING:
+        raise Conflict(f"action {action_id} is already {action.status.value}")
     if workflow_id is None:
         raise Conflict(f"action {action_id} is not waiting for a decision in a workflow")
+    if check is not None:
+        check(action, order)
     return workflow_id
+
+
+# What the validator and the recording step refuse a decision with, by the class name the
+# error travels under (activities/errors.py); anything else reads as a conflict.
+_REFUSALS: dict[str, type[DeskpilotError]] = {
+    cls.__name__: cls
+    for cls in (Conflict, NotFound, Refused, NotEntitled, PlanLimit, Invalid, Malformed)
+}
+
+
+def _refusal(exc: WorkflowUpdateFailedError) -> DeskpilotError:
+    """The kernel error the validator or the recording step refused with, rebuilt from the
+    ApplicationError it travelled as (its type is the class name, its detail the details)."""
+    cause: BaseException | None = exc.cause
+    while cause is not None and not isinstance(cause, ApplicationError):
+        cause = getattr(cause, "cause", None)
+    if not isinstance(cause, ApplicationError):
+        return Conflict(str(exc.cause) or "the decision was refused")
+    message = cause.message or "the decision was refused"
+    details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
+    if cause.type == InvalidDecision.__name__ and {"field", "reason"} <= set(details):
+        return InvalidDecision(str(details["field"]), str(details["reason"]))
+    return _REFUSALS.get(cause.type or "", Conflict)(message)
 
 
 async def _send(
@@ -71,10 +147,9 @@ async def _send(
                 update, arg, result_type=DecisionResult
             )
     except WorkflowUpdateFailedError as exc:
-        # The validator (or handler) refused: a stale, repeated or invalid decision.
-        cause = exc.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise Conflict(reason or "the decision was refused") from exc
+        # The validator (or handler) refused: a stale, repeated or invalid decision, or one
+        # the plan does not allow. The action is still PENDING.
+        raise _refusal(exc) from exc
     except RPCError as exc:
         if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Conflict(
@@ -102,7 +177,12 @@ async def approve(
     payload: dict[str, Any] | None = None,
 ) -> DecisionResult:
     """Approve, with the reply and payload edited or (None) as suggested."""
-    workflow_id = await _pending_action_workflow(session, user_id, action_id)
+    workflow_id = await _pending_action_workflow(
+        session,
+        user_id,
+        action_id,
+        lambda action, order: check_decision(action, order, reply, payload),
+    )
     return await _send(
         temporal,
         workflow_id,

@@ -98,7 +98,7 @@ async def ensure_subscription(
     return subscription
 
 
-async def _subscription(session: AsyncSession, user_id: uuid.UUID) -> Subscription:
+async def subscription_of(session: AsyncSession, user_id: uuid.UUID) -> Subscription:
     subscription = (
         await session.execute(select(Subscription).where(Subscription.user_id == user_id))
     ).scalar_one_or_none()
@@ -107,7 +107,7 @@ async def _subscription(session: AsyncSession, user_id: uuid.UUID) -> Subscripti
     return subscription
 
 
-def _period(subscription: Subscription, now: datetime) -> tuple[datetime, datetime]:
+def period_of(subscription: Subscription, now: datetime) -> tuple[datetime, datetime]:
     return period_containing(
         subscription.plan_type,
         subscription.current_period_start,
@@ -116,7 +116,7 @@ def _period(subscription: Subscription, now: datetime) -> tuple[datetime, dateti
     )
 
 
-async def _ensure_record(
+async def ensure_usage_record(
     session: AsyncSession, subscription: Subscription, start: datetime, end: datetime
 ) -> None:
     """Create the period's usage row if missing; concurrent callers agree on one."""
@@ -129,7 +129,7 @@ async def _ensure_record(
     )
 
 
-def _record_of(subscription: Subscription, start: datetime) -> ColumnElement[bool]:
+def usage_record_of(subscription: Subscription, start: datetime) -> ColumnElement[bool]:
     return and_(UsageRecord.subscription_id == subscription.id, UsageRecord.period_start == start)
 
 
@@ -138,12 +138,12 @@ async def get_usage_summary(
 ) -> UsageSummary:
     """Usage and limits of the period containing `now`. Reads only."""
     now = now or _now()
-    subscription = await _subscription(session, user_id)
-    start, end = _period(subscription, now)
+    subscription = await subscription_of(session, user_id)
+    start, end = period_of(subscription, now)
     record = (
         await session.execute(
             select(UsageRecord)
-            .where(_record_of(subscription, start))
+            .where(usage_record_of(subscription, start))
             .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
@@ -188,14 +188,6 @@ async def get_usage_history(
     ]
 
 
-async def can_send_email(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
-) -> bool:
-    summary = await get_usage_summary(session, user_id, now=now)
-    left = summary.remaining.emails_sent
-    return summary.entitled and (left is None or left > 0)
-
-
 async def _increment(
     session: AsyncSession, user_id: uuid.UUID, counter: str, now: datetime | None
 ) -> bool:
@@ -205,15 +197,15 @@ async def _increment(
     concurrent callers take turns and none can push the counter past the limit.
     """
     now = now or _now()
-    subscription = await _subscription(session, user_id)
+    subscription = await subscription_of(session, user_id)
     if not is_entitled(
         subscription.plan_type, subscription.status, subscription.current_period_end, now
     ):
         return False
-    start, end = _period(subscription, now)
-    await _ensure_record(session, subscription, start, end)
+    start, end = period_of(subscription, now)
+    await ensure_usage_record(session, subscription, start, end)
     column = getattr(UsageRecord, counter)
-    statement = update(UsageRecord).where(_record_of(subscription, start))
+    statement = update(UsageRecord).where(usage_record_of(subscription, start))
     limit = getattr(PLAN_LIMITS[subscription.plan_type], counter)
     if limit is not None:
         statement = statement.where(column < limit)
@@ -223,12 +215,6 @@ async def _increment(
         .execution_options(synchronize_session=False)
     )
     return result.scalar_one_or_none() is not None
-
-
-async def increment_email_sent(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
-) -> bool:
-    return await _increment(session, user_id, "emails_sent", now)
 
 
 async def increment_email_received(

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowQueryFailedError, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -221,10 +222,8 @@ async def test_newer_message_in_the_thread_supersedes_the_pending_suggestion(pip
     await second.terminate("test done")
 
 
-async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
+async def test_an_approval_the_order_cannot_carry_is_refused_and_stays_pending(pipeline) -> None:
     env, sessions, merchant, queue = pipeline
-    # The person approves more than the order can still refund (the guardrails would
-    # have held back such a suggestion; an edit by a person is checked at execution).
     number = merchant.number(lambda o: not o["cancelled"] and o["refundable"] > 0)
     message_id, _, workflow_id = await store_message(
         sessions,
@@ -235,19 +234,105 @@ async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
     )
     handle = await _start(env, merchant, queue, message_id, workflow_id)
     state = await _awaiting(handle)
-    await handle.execute_update(
+    too_much = str(merchant.orders[number]["refundable"] + 100)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            APPROVE_UPDATE,
+            ApproveInput(action_id=state.action_id, payload={"amount": too_much}),
+            result_type=DecisionResult,
+        )
+    cause = refused.value.cause.cause  # the recording step's error
+    assert isinstance(cause, ApplicationError) and cause.type == "InvalidDecision"
+    assert cause.details[0]["field"] == "payload.amount" and "exceeds" in cause.message
+    assert (await _action(sessions, state.action_id)).status == ActionStatus.PENDING
+    assert (await handle.query(STATE_QUERY, result_type=MessageState)).stage == (
+        Stage.AWAITING_DECISION
+    )
+
+    # A smaller amount under the suggested reply would tell the customer the wrong sum.
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            APPROVE_UPDATE,
+            ApproveInput(action_id=state.action_id, payload={"amount": "1.00"}),
+            result_type=DecisionResult,
+        )
+    cause = refused.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.details[0]["field"] == "reply"
+
+    # Corrected, the same action is approved and carried out.
+    result = await handle.execute_update(
         APPROVE_UPDATE,
         ApproveInput(
             action_id=state.action_id,
-            payload={"amount": str(merchant.orders[number]["refundable"] + 100)},
+            payload={"amount": "1.00"},
+            reply=f"We have refunded 1.00 USD on order #{number}.",
         ),
         result_type=DecisionResult,
+    )
+    assert result.status == ActionStatus.APPROVED
+    final = await handle.result()
+    assert final.stage == Stage.EXECUTED
+    assert [r["amount"] for r in merchant.refunds()] == ["1.00"]
+
+
+async def test_an_edit_that_can_never_run_is_refused_by_the_update_validator(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    number = merchant.number(lambda o: not o["cancelled"] and o["refundable"] > 0)
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, number),
+        subject="Refund",
+        text=f"Refund order #{number}",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    for edit, field in (
+        (ApproveInput(action_id=state.action_id, reply="   "), "reply"),
+        (ApproveInput(action_id=state.action_id, payload={"amount": "1e309"}), "payload.amount"),
+        (ApproveInput(action_id=state.action_id, payload={"order_id": "x"}), "payload.order_id"),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(APPROVE_UPDATE, edit, result_type=DecisionResult)
+        cause = refused.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "InvalidDecision"
+        assert cause.details[0]["field"] == field
+    assert (await _action(sessions, state.action_id)).status == ActionStatus.PENDING
+    await handle.terminate("test done")
+
+
+async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
+    env, sessions, merchant, queue = pipeline
+    number = merchant.number(
+        lambda o: (
+            not o["cancelled"] and o["refundable"] > 0 and o["fulfillment_status"] == "UNFULFILLED"
+        )
+    )
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, number),
+        subject="Refund",
+        text=f"Refund order #{number}",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    state = await _awaiting(handle)
+    # The merchant cancels (and so refunds) the order in Shopify after the suggestion: the
+    # approval passes on the order as last read, and the store refuses at execution.
+    order = merchant.shop.by_name(f"#{number}")
+    assert order is not None
+    merchant.shop.cancel(
+        order.id, reason="CUSTOMER", restock=True, refund=True, notify=False, staff_note=None
+    )
+    merchant.shop.run_due_jobs(everything=True)
+    await handle.execute_update(
+        APPROVE_UPDATE, ApproveInput(action_id=state.action_id), result_type=DecisionResult
     )
     final = await handle.result()
     assert final.stage == Stage.FAILED and "exceeds" in (final.note or "")
     action = await _action(sessions, state.action_id)
     assert action.status == ActionStatus.FAILED and "exceeds" in (action.error or "")
-    assert merchant.shop.ledger == [] and merchant.sandbox.sink.deliveries == []
+    assert merchant.refunds() == [] and merchant.sandbox.sink.deliveries == []
 
 
 async def test_auto_replies_are_stored_but_never_answered(pipeline) -> None:

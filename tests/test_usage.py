@@ -12,20 +12,18 @@ from domain.plans import PLAN_LIMITS, TRIAL_DAYS
 from kernel.enums import PlanType, SubscriptionStatus
 from models import Event, Subscription, UsageRecord
 from services.usage import (
-    can_send_email,
     ensure_subscription,
     get_usage_history,
     get_usage_summary,
     increment_ai_suggestions,
     increment_email_received,
-    increment_email_sent,
 )
 from tests.factories import make_user
 
-TRIAL_SENT = PLAN_LIMITS[PlanType.TRIAL].emails_sent
+TRIAL_AI = PLAN_LIMITS[PlanType.TRIAL].ai_suggestions
 
 
-async def _set_sent(session: AsyncSession, user_id: object, value: int) -> None:
+async def _set_ai(session: AsyncSession, user_id: object, value: int) -> None:
     assert await increment_email_received(session, user_id)  # creates the period's row
     subscription_id = (
         select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
@@ -33,7 +31,7 @@ async def _set_sent(session: AsyncSession, user_id: object, value: int) -> None:
     await session.execute(
         update(UsageRecord)
         .where(UsageRecord.subscription_id == subscription_id)
-        .values(emails_sent=value)
+        .values(ai_suggestions=value)
     )
 
 
@@ -56,14 +54,13 @@ async def test_usage_summary_reports_usage_limits_and_remaining(session: AsyncSe
     fresh = await get_usage_summary(session, user.id)  # before anything was counted
     assert fresh.usage.model_dump() == {"emails_sent": 0, "emails_received": 0, "ai_suggestions": 0}
     assert (await session.execute(select(func.count()).select_from(UsageRecord))).scalar_one() == 0
-    assert await increment_email_sent(session, user.id)
     assert await increment_email_received(session, user.id)
     assert await increment_email_received(session, user.id)
     assert await increment_ai_suggestions(session, user.id)
     summary = await get_usage_summary(session, user.id)
     assert summary.plan_type == PlanType.TRIAL and summary.entitled
     assert summary.usage.model_dump() == {
-        "emails_sent": 1,
+        "emails_sent": 0,
         "emails_received": 2,
         "ai_suggestions": 1,
     }
@@ -72,15 +69,13 @@ async def test_usage_summary_reports_usage_limits_and_remaining(session: AsyncSe
     assert summary.remaining.emails_received == limits.emails_received - 2
 
 
-async def test_can_send_until_the_limit_then_not(session: AsyncSession) -> None:
+async def test_counts_until_the_limit_then_not(session: AsyncSession) -> None:
     user = await make_user(session)
     await ensure_subscription(session, user.id)
-    await _set_sent(session, user.id, TRIAL_SENT - 1)
-    assert await can_send_email(session, user.id)
-    assert await increment_email_sent(session, user.id)
-    assert not await can_send_email(session, user.id)
-    assert not await increment_email_sent(session, user.id)
-    assert (await get_usage_summary(session, user.id)).usage.emails_sent == TRIAL_SENT
+    await _set_ai(session, user.id, TRIAL_AI - 1)
+    assert await increment_ai_suggestions(session, user.id)
+    assert not await increment_ai_suggestions(session, user.id)
+    assert (await get_usage_summary(session, user.id)).usage.ai_suggestions == TRIAL_AI
 
 
 async def test_enterprise_is_unlimited(session: AsyncSession) -> None:
@@ -88,18 +83,16 @@ async def test_enterprise_is_unlimited(session: AsyncSession) -> None:
     subscription = await ensure_subscription(session, user.id)
     subscription.plan_type = PlanType.ENTERPRISE
     await session.flush()
-    await _set_sent(session, user.id, 10**6)
-    assert await can_send_email(session, user.id)
-    assert await increment_email_sent(session, user.id)
-    assert (await get_usage_summary(session, user.id)).remaining.emails_sent is None
+    await _set_ai(session, user.id, 10**6)
+    assert await increment_ai_suggestions(session, user.id)
+    assert (await get_usage_summary(session, user.id)).remaining.ai_suggestions is None
 
 
-async def test_expired_trial_cannot_send(session: AsyncSession) -> None:
+async def test_expired_trial_counts_nothing(session: AsyncSession) -> None:
     user = await make_user(session)
     await ensure_subscription(session, user.id)
     later = datetime.now(UTC) + timedelta(days=TRIAL_DAYS + 1)
-    assert not await can_send_email(session, user.id, now=later)
-    assert not await increment_email_sent(session, user.id, now=later)
+    assert not await increment_ai_suggestions(session, user.id, now=later)
     assert not (await get_usage_summary(session, user.id, now=later)).entitled
 
 
@@ -116,9 +109,9 @@ async def test_history_lists_periods_newest_first(session: AsyncSession) -> None
     for month in (1, 2, 3):
         now = datetime(2026, month, 10, tzinfo=UTC)
         for _ in range(month):
-            assert await increment_email_sent(session, user.id, now=now)
+            assert await increment_ai_suggestions(session, user.id, now=now)
     history = await get_usage_history(session, user.id)
-    assert [(p.period_start.month, p.usage.emails_sent) for p in history] == [
+    assert [(p.period_start.month, p.usage.ai_suggestions) for p in history] == [
         (3, 3),
         (2, 2),
         (1, 1),
@@ -139,27 +132,27 @@ async def test_missing_subscription_is_a_clear_error(session: AsyncSession) -> N
 # --- concurrency: separate connections, real commits ---------------------------------------
 
 
-async def test_fifty_concurrent_senders_at_the_boundary_never_exceed_the_limit(
+async def test_fifty_concurrent_counts_at_the_boundary_never_exceed_the_limit(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with own_sessions() as session, session.begin():
         user = await make_user(session)
         await ensure_subscription(session, user.id)
-        await _set_sent(session, user.id, TRIAL_SENT - 7)
+        await _set_ai(session, user.id, TRIAL_AI - 7)
 
     async def send() -> bool:
         async with own_sessions() as s, s.begin():
-            return await increment_email_sent(s, user.id)
+            return await increment_ai_suggestions(s, user.id)
 
     results = await asyncio.gather(*(send() for _ in range(50)))
 
     async with own_sessions() as session:
         summary = await get_usage_summary(session, user.id)
     assert results.count(True) == 7
-    assert summary.usage.emails_sent == TRIAL_SENT
+    assert summary.usage.ai_suggestions == TRIAL_AI
 
 
-async def test_fifty_concurrent_first_senders_share_one_usage_row(
+async def test_fifty_concurrent_first_counts_share_one_usage_row(
     own_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The period's row does not exist yet: all callers race to create it."""
@@ -169,13 +162,13 @@ async def test_fifty_concurrent_first_senders_share_one_usage_row(
 
     async def send() -> bool:
         async with own_sessions() as s, s.begin():
-            return await increment_email_sent(s, user.id)
+            return await increment_ai_suggestions(s, user.id)
 
     results = await asyncio.gather(*(send() for _ in range(50)))
     async with own_sessions() as session:
         rows = (await session.execute(select(UsageRecord))).scalars().all()
     assert all(results)
-    assert [r.emails_sent for r in rows] == [50]
+    assert [r.ai_suggestions for r in rows] == [50]
 
 
 async def test_concurrent_ensure_subscription_creates_exactly_one(

@@ -262,3 +262,12 @@ def _reply_for(
     if action is ActionType.REPLACE_ITEM:
         return replies.replacing(store, target.name)
     return replies.address_changed(store, target.name)
+
+
+def reply_problem(
+    reply: str, action: ActionType, payload: dict[str, Any], order: OrderSnapshot | None
+) -> str | None:
+    """Why a reply does not match its action (an act it does not do, more money than it
+    moves), for a person's edit; None when it matches."""
+    findings = _reply_findings(reply, action, _refund_ceiling(action, payload, order))
+    return findings[0].detail if findings else None

@@ -40,7 +40,8 @@ class Finding:
 
 _ADDRESS_FIELDS = frozenset(MAILING_ADDRESS_FIELDS)
 _CANCEL_REASONS = frozenset({"CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"})
-_KEYS: dict[ActionType, frozenset[str]] = {
+# The keys each action's payload may hold: what `integrations/shopify/admin.py` reads.
+PAYLOAD_KEYS: dict[ActionType, frozenset[str]] = {
     ActionType.REFUND: frozenset({"amount", "line_items", "note"}),
     ActionType.CANCEL: frozenset({"reason", "note"}),
     ActionType.ADDRESS_CHANGE: frozenset({"address", "note"}),
@@ -87,7 +88,7 @@ def _short_text(value: Any) -> bool:
 
 def payload_shape(action: ActionType, payload: Mapping[str, Any]) -> Finding | None:
     """Keys and types only; values that need the order are checked against it afterwards."""
-    unknown = sorted(str(key)[:40] for key in payload if key not in _KEYS[action])
+    unknown = sorted(str(key)[:40] for key in payload if key not in PAYLOAD_KEYS[action])
     if unknown:
         remedy = Remedy.DROP_PAYLOAD if action in REPLY_ONLY else Remedy.HOLD
         return Finding(Code.PAYLOAD_INVALID, f"{action} payload has keys {unknown}", remedy)
