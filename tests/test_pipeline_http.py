@@ -8,17 +8,22 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from domain.plans import PLAN_LIMITS
 from kernel.settings import Settings
+from models import Action, UsageRecord
 from services.message_workflows import reconcile_unstarted
+from services.usage import ensure_subscription, increment_email_received
 from tests.api_support import api_client, raw_email, token_for
 from tests.pipeline import Merchant, running_pipeline
 from workflows.contracts import STATE_QUERY, MessageState, Stage
@@ -176,8 +181,13 @@ async def test_concurrent_approvals_one_wins(pipeline: Pipeline) -> None:
     assert codes == [200, 409, 409, 409, 409], [a.text for a in answers]
     for answer in answers:
         if answer.status_code == 409:
-            message = answer.json()["error"]["message"]
-            assert "already approved" in message.lower(), message
+            # Refused while the winner's decision is recorded, or once its action runs.
+            error = answer.json()["error"]
+            assert error["code"] == "conflict", error
+            assert any(
+                why in error["message"].lower()
+                for why in ("already approved", "not waiting for a decision")
+            ), error
     assert (await _result(pipeline, accepted["workflow_id"])).stage == Stage.EXECUTED
     assert len(pipeline.merchant.refunds()) == 1
 
@@ -271,22 +281,55 @@ async def test_a_poison_message_never_stalls_the_desk(pipeline: Pipeline) -> Non
     assert (await pipeline.wait_pending(after["message_id"]))["suggestion"] is not None
 
 
+async def test_a_payload_the_store_client_cannot_read_is_refused_at_approval(
+    pipeline: Pipeline,
+) -> None:
+    accepted = await pipeline.ingest(
+        raw_email(sender=pipeline.customer("1001"), body="Order #1001 arrived broken, refund it.")
+    )
+    pending = await pipeline.wait_pending(accepted["message_id"])
+    action_id = pending["action"]["id"]
+    refused = {
+        "payload.line_items": {"payload": {"line_items": [{"qty": 1}]}},
+        "payload.amount": {"payload": {"amount": "-5"}},
+        "payload.shop_domain": {"payload": {"shop_domain": "other.myshopify.com"}},
+        "reply": {"reply": "  "},
+    }
+    for field, body in refused.items():
+        answer = await pipeline.api.post(f"/api/actions/{action_id}/approve", json=body)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "invalid_decision" and error["field"].startswith(
+            field.split(".")[0]
+        )
+        assert error["reason"], error
+    # Too much money, checked against the order as last read.
+    answer = await pipeline.api.post(
+        f"/api/actions/{action_id}/approve", json={"payload": {"amount": "100000.00"}}
+    )
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "payload.amount"
+    assert (await pipeline.message(accepted["message_id"]))["action"]["status"] == "PENDING"
+    assert pipeline.merchant.refunds() == [] and pipeline.merchant.sandbox.sink.deliveries == []
+
+
 async def test_a_payload_the_store_client_cannot_read_fails_at_once(pipeline: Pipeline) -> None:
-    """A refund line without its `line_item_id` raises a KeyError in the Shopify client:
-    bad data, final on the first attempt with its message, not retried for half an hour."""
+    """A request stored by an earlier attempt that the Shopify client cannot read (here: no
+    `refund_input`) raises a KeyError: bad data, final on the first attempt with its message,
+    not retried for half an hour."""
     accepted = await pipeline.ingest(
         raw_email(sender=pipeline.customer("1001"), body="Order #1001 arrived broken, refund it.")
     )
     pending = await pipeline.wait_pending(accepted["message_id"])
     assert pending["action"]["type"] == "REFUND"
-    approved = await pipeline.api.post(
-        f"/api/actions/{pending['action']['id']}/approve",
-        json={"payload": {"line_items": [{"qty": 1}]}},
-    )
+    async with pipeline.sessions() as session, session.begin():
+        action = await session.get(Action, uuid.UUID(pending["action"]["id"]))
+        assert action is not None
+        action.payload = {**action.payload, "prepared": {"refund": {}}}
+    approved = await pipeline.api.post(f"/api/actions/{pending['action']['id']}/approve")
     assert approved.status_code == 200, approved.text
 
     failed = await pipeline.wait_for(accepted["message_id"], _status("FAILED"))
-    assert "KeyError" in failed["action"]["error"] and "line_item_id" in failed["action"]["error"]
+    assert "KeyError" in failed["action"]["error"] and "refund_input" in failed["action"]["error"]
     handle = pipeline.env.client.get_workflow_handle(accepted["workflow_id"])
     execute_attempts = [
         event.activity_task_started_event_attributes.attempt
@@ -294,3 +337,35 @@ async def test_a_payload_the_store_client_cannot_read_fails_at_once(pipeline: Pi
         if event.HasField("activity_task_started_event_attributes")
     ]
     assert max(execute_attempts) == 1  # no step was tried twice
+
+
+async def test_an_approval_the_plan_cannot_send_is_refused_and_nothing_moves(
+    pipeline: Pipeline,
+) -> None:
+    accepted = await pipeline.ingest(
+        raw_email(sender=pipeline.customer("1001"), body="Order #1001 arrived broken, refund it.")
+    )
+    action_id = (await pipeline.wait_pending(accepted["message_id"]))["action"]["id"]
+    user_id = pipeline.merchant.user_id
+    async with pipeline.sessions() as session, session.begin():
+        subscription = await ensure_subscription(session, user_id)
+        assert await increment_email_received(session, user_id)  # the period's row
+        await session.execute(
+            update(UsageRecord)
+            .where(UsageRecord.subscription_id == subscription.id)
+            .values(emails_sent=PLAN_LIMITS[subscription.plan_type].emails_sent)
+        )
+    at_limit = await pipeline.api.post(f"/api/actions/{action_id}/approve")
+    assert at_limit.status_code == 409, at_limit.text
+    assert at_limit.json()["error"]["code"] == "limit_reached"
+
+    async with pipeline.sessions() as session, session.begin():
+        subscription = await ensure_subscription(session, user_id)
+        subscription.current_period_end = datetime.now(UTC) - timedelta(minutes=1)
+        subscription.current_period_start = subscription.current_period_end - timedelta(days=14)
+    expired = await pipeline.api.post(f"/api/actions/{action_id}/approve")
+    assert expired.status_code == 409, expired.text
+    assert expired.json()["error"]["code"] == "not_entitled"
+
+    assert (await pipeline.message(accepted["message_id"]))["action"]["status"] == "PENDING"
+    assert pipeline.merchant.refunds() == [] and pipeline.merchant.sandbox.sink.deliveries == []
