@@ -416,6 +416,16 @@ async def test_invalid_input_is_shown_in_the_page_and_keeps_what_was_typed(
     )
     assert array.status_code == 422 and "it must be a JSON object" in array.text
 
+    # Checked before it reaches the workflow: the reason is shown, the action stays PENDING.
+    for edit, shown in (
+        ({"reply": "   ", "payload": ""}, "reply: the reply is empty"),
+        ({"reply": reply, "payload": '{"order_id": "x"}'}, "payload.order_id: a "),
+    ):
+        refused = await client.post(
+            f"{url}/approve", data={"csrf": csrf, "action_id": str(seeded.action_id), **edit}
+        )
+        assert refused.status_code == 422 and shown in refused.text, refused.text
+
     no_reason = await client.post(
         f"{url}/reject", data={"csrf": csrf, "action_id": str(seeded.action_id), "reason": "  "}
     )
