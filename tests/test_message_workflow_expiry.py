@@ -18,13 +18,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from kernel.enums import ActionStatus
 from models import Action
 from services.message_workflows import start_message_workflow
 from tests.pipeline import running_pipeline, store_message
 from workflows.contracts import APPROVE_UPDATE, STATE_QUERY, ApproveInput, MessageState, Stage
+from workflows.message import MessageWorkflow
 
 
 async def _until(check: Callable[[], Awaitable[bool]]) -> None:
@@ -86,6 +89,11 @@ async def test_a_decision_whose_recording_fails_after_the_expiry_still_ends(
             with pytest.raises(WorkflowUpdateFailedError):
                 await approval
             final = await handle.result()
+            history = await handle.fetch_history()
 
     assert final.stage == Stage.REJECTED and final.action_status == ActionStatus.REJECTED
     assert final.note is not None and final.note.startswith("expired after")
+    # The path replays: the workflow code reaches the same end from its history.
+    await Replayer(
+        workflows=[MessageWorkflow], data_converter=pydantic_data_converter
+    ).replay_workflow(history)
