@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import ColumnElement, and_, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,7 @@ from domain.plans import (
 )
 from kernel.enums import PlanType, SubscriptionStatus
 from kernel.errors import NotFound
-from models.billing import Subscription, UsageRecord
+from models.billing import EmailReservation, Subscription, UsageRecord
 from models.event import log_event
 
 
@@ -47,6 +47,7 @@ class UsageSummary(BaseModel):
     period_start: datetime
     period_end: datetime
     usage: UsageCounts
+    emails_reserved: int = 0  # replies of approved actions, not sent yet
     limits: UsageLimits
     remaining: UsageLimits
 
@@ -149,6 +150,20 @@ async def get_usage_summary(
     ).scalar_one_or_none()
     usage = UsageCounts(**{c: getattr(record, c) for c in COUNTERS}) if record else UsageCounts()
     limits = PLAN_LIMITS[subscription.plan_type]
+    reserved = 0
+    if record is not None:
+        reserved = (
+            await session.execute(
+                select(func.count())
+                .select_from(EmailReservation)
+                .where(
+                    EmailReservation.usage_record_id == record.id,
+                    EmailReservation.settled_at.is_(None),
+                )
+            )
+        ).scalar_one()
+    # Replies reserved by approved actions are spoken for: what is left excludes them.
+    taken = usage.model_dump() | {"emails_sent": usage.emails_sent + reserved}
     return UsageSummary(
         plan_type=subscription.plan_type,
         status=subscription.status,
@@ -158,10 +173,9 @@ async def get_usage_summary(
         period_start=start,
         period_end=end,
         usage=usage,
+        emails_reserved=reserved,
         limits=UsageLimits(**{c: getattr(limits, c) for c in COUNTERS}),
-        remaining=UsageLimits(
-            **{c: remaining(getattr(limits, c), getattr(usage, c)) for c in COUNTERS}
-        ),
+        remaining=UsageLimits(**{c: remaining(getattr(limits, c), taken[c]) for c in COUNTERS}),
     )
 
 

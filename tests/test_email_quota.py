@@ -64,6 +64,8 @@ async def test_open_reservations_count_against_the_limit_until_released(
     await _set_sent(session, user.id, TRIAL_SENT - 1)
     first, second = await _action(session, user.id), await _action(session, user.id)
     await reserve_email(session, user.id, first)
+    summary = await get_usage_summary(session, user.id)
+    assert (summary.emails_reserved, summary.remaining.emails_sent) == (1, 0)
     with pytest.raises(PlanLimit, match="1 waiting to be sent"):
         await reserve_email(session, user.id, second)
     await release_email(session, first)  # nothing was sent for it
