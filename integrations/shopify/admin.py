@@ -2,11 +2,19 @@
 
 Each action re-reads what it needs from Shopify and turns `userErrors` into a
 non-retryable IntegrationError carrying Shopify's message, which the merchant sees.
+
+Every action happens once however often it is performed under the same key: refundCreate,
+orderCancel and returnCreate carry `@idempotent(key:)` (an action sends at most one keyed
+mutation, so the action's key serves as is), and a retry first looks for what an earlier
+attempt did where Shopify may not remember (an order already cancelled, an edit already
+committed, an exchange already open). An address change sets the whole address, so
+sending it again changes nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +27,7 @@ from kernel.errors import IntegrationError
 from kernel.values import MAILING_ADDRESS_FIELDS, ActionOutcome, OrderSnapshot, ShopTarget
 
 JOB_POLL_SECONDS = 0.5
-JOB_PATIENCE_SECONDS = 30.0
+JOB_PATIENCE_SECONDS = 30.0  # then a retryable error: the retry waits for the same job
 
 
 def _refused(action: str, messages: list[str]) -> IntegrationError:
@@ -125,11 +133,11 @@ class ShopifyAdmin:
         if action is ActionType.REFUND:
             return await self.create_refund(shop, prepared["refund_input"], idempotency_key)
         if action is ActionType.CANCEL:
-            return await self.cancel(shop, order_id, prepared)
+            return await self.cancel(shop, order_id, prepared, idempotency_key)
         if action is ActionType.ADDRESS_CHANGE:
             return await self.change_address(shop, order_id, prepared)
         if action is ActionType.REPLACE_ITEM:
-            return await self.replace_item(shop, order_id, prepared)
+            return await self.replace_item(shop, order_id, prepared, idempotency_key)
         return ActionOutcome()  # NONE and INFO_REQUEST change nothing in the store
 
     async def plan_refund(
@@ -184,13 +192,15 @@ class ShopifyAdmin:
         return ActionOutcome(reference=refund["id"], detail={"amount": total})
 
     async def cancel(
-        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any], key: str
     ) -> ActionOutcome:
-        # orderCancel is not idempotent: an order that is already cancelled was most
-        # likely cancelled by an earlier attempt of this same action.
+        # An order already cancelled was most likely cancelled by an earlier attempt.
         current = await self.get_order(shop, order_id)
         if current.cancelled:
             return ActionOutcome(reference=order_id, detail={"already_cancelled": True})
+        # Not cancelled yet, but an earlier attempt's job may still be running: under the
+        # same key Shopify hands back that attempt's answer (its job) instead of cancelling
+        # again or refusing an order that is being cancelled, and we wait for that job.
         result = (
             await self._graphql.execute(
                 shop,
@@ -199,10 +209,14 @@ class ShopifyAdmin:
                     "id": order_id,
                     "reason": payload.get("reason", "CUSTOMER"),
                     "note": payload.get("note"),
+                    "key": key,
                 },
             )
         )["orderCancel"]
         if errors := user_errors(result, "orderCancelUserErrors"):
+            # A key Shopify no longer remembers, and the earlier job finished meanwhile.
+            if (await self.get_order(shop, order_id)).cancelled:
+                return ActionOutcome(reference=order_id, detail={"already_cancelled": True})
             raise _refused("the cancellation", errors)
         job = result.get("job") or {}
         if job.get("id") and not job.get("done"):
@@ -210,14 +224,15 @@ class ShopifyAdmin:
         return ActionOutcome(reference=job.get("id"), detail={"cancelled": True})
 
     async def _wait_for_job(self, shop: ShopTarget, job_id: str) -> None:
-        waited = 0.0
-        while waited < JOB_PATIENCE_SECONDS:
+        """Poll until the job is done, for JOB_PATIENCE_SECONDS of wall time in all."""
+        deadline = time.monotonic() + JOB_PATIENCE_SECONDS
+        while True:
             data = await self._graphql.execute(shop, doc.JOB, {"id": job_id})
             if (data.get("job") or {}).get("done"):
                 return
+            if time.monotonic() >= deadline:
+                raise IntegrationError(f"Shopify job {job_id} is still running", retryable=True)
             await asyncio.sleep(JOB_POLL_SECONDS)
-            waited += JOB_POLL_SECONDS
-        raise IntegrationError(f"Shopify job {job_id} is still running", retryable=True)
 
     async def change_address(
         self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
@@ -225,8 +240,10 @@ class ShopifyAdmin:
         address = payload.get("address")
         if not isinstance(address, dict) or not address.get("address1"):
             raise _refused("the address change", ["a full shipping address is required"])
-        # Shopify replaces the whole address: send every field, not just the changed ones.
-        shipping = {k: address.get(k) for k in MAILING_ADDRESS_FIELDS if address.get(k) is not None}
+        # Every field is sent, null where the customer gave none, so the order ends with
+        # exactly this address whatever it had before: a repeat after a lost answer sets
+        # the same address again and is harmless, and needs no key.
+        shipping = {k: address.get(k) for k in MAILING_ADDRESS_FIELDS}
         result = (
             await self._graphql.execute(
                 shop,
@@ -239,25 +256,29 @@ class ShopifyAdmin:
         return ActionOutcome(reference=order_id, detail={"address": shipping})
 
     async def replace_item(
-        self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
+        self, shop: ShopTarget, order_id: str, payload: dict[str, Any], key: str
     ) -> ActionOutcome:
         """An unfulfilled line is swapped by an order edit; a fulfilled one becomes an exchange."""
         line_id = payload.get("line_item_id")
-        variant_id = payload.get("variant_id")
         quantity = int(payload.get("quantity", 1))
         order = await self.get_order(shop, order_id)
         line = next((item for item in order.line_items if item.id == line_id), None)
         if line is None:
             raise _refused("the replacement", [f"line item {line_id} is not on order {order.name}"])
-        if line.quantity == 0:
-            # Order edits are not idempotent: a line already at zero was swapped by an
-            # earlier attempt of this action, so do not edit the order a second time.
-            return ActionOutcome(reference=order_id, detail={"already_replaced": line_id})
-        variant_id = variant_id or line.variant_id
+        variant_id = payload.get("variant_id") or line.variant_id
         if not variant_id:
             raise _refused("the replacement", ["no replacement variant given"])
+        if line.quantity == 0:
+            # Order edits take no key. A committed edit of an earlier attempt left the line
+            # at zero and the new variant on another line: do not edit the order again.
+            if any(
+                item.id != line_id and item.variant_id == variant_id and item.quantity > 0
+                for item in order.line_items
+            ):
+                return ActionOutcome(reference=order_id, detail={"already_replaced": line_id})
+            raise _refused("the replacement", [f"line item {line_id} was removed from the order"])
         if line.fulfilled:
-            return await self._exchange(shop, order_id, line_id, variant_id, quantity)
+            return await self._exchange(shop, order_id, line_id, variant_id, quantity, key)
         return await self._edit(shop, order_id, line_id, variant_id, quantity)
 
     async def _edit(
@@ -306,13 +327,20 @@ class ShopifyAdmin:
         )
 
     async def _exchange(
-        self, shop: ShopTarget, order_id: str, line_id: str, variant_id: str, quantity: int
+        self,
+        shop: ShopTarget,
+        order_id: str,
+        line_id: str,
+        variant_id: str,
+        quantity: int,
+        key: str,
     ) -> ActionOutcome:
         data = await self._graphql.execute(shop, doc.FULFILLMENT_LINES, {"id": order_id})
+        order = data.get("order") or {}
         fulfillment_line = next(
             (
                 node
-                for fulfillment in (data.get("order") or {}).get("fulfillments") or []
+                for fulfillment in order.get("fulfillments") or []
                 for node in fulfillment["fulfillmentLineItems"]["nodes"]
                 if node["lineItem"]["id"] == line_id
             ),
@@ -320,6 +348,14 @@ class ShopifyAdmin:
         )
         if fulfillment_line is None:
             raise _refused("the exchange", [f"line item {line_id} has no fulfilment to return"])
+        # The key covers a retry Shopify still remembers; an open return of this line for
+        # this variant is the earlier attempt's exchange whether or not it does.
+        earlier = _exchange_of(order, fulfillment_line["id"], variant_id)
+        if earlier is not None:
+            return ActionOutcome(
+                reference=earlier,
+                detail={"exchange": line_id, "with": variant_id, "already_exchanged": True},
+            )
         return_input = {
             "orderId": order_id,
             "returnLineItems": [
@@ -332,11 +368,28 @@ class ShopifyAdmin:
             "exchangeLineItems": [{"variantId": variant_id, "quantity": quantity}],
             "notifyCustomer": True,
         }
-        result = (await self._graphql.execute(shop, doc.RETURN_CREATE, {"input": return_input}))[
-            "returnCreate"
-        ]
+        result = (
+            await self._graphql.execute(
+                shop, doc.RETURN_CREATE, {"input": return_input, "key": key}
+            )
+        )["returnCreate"]
         if errors := user_errors(result):
             raise _refused("the exchange", errors)
         return ActionOutcome(
             reference=result["return"]["id"], detail={"exchange": line_id, "with": variant_id}
         )
+
+
+def _exchange_of(order: dict[str, Any], fulfillment_line_id: str, variant_id: str) -> str | None:
+    """The id of a live return that sends this fulfilment line back for this variant."""
+    for found in (order.get("returns") or {}).get("nodes") or []:
+        if found.get("status") in ("CANCELED", "DECLINED"):
+            continue
+        returned = {
+            (node.get("fulfillmentLineItem") or {}).get("id")
+            for node in found["returnLineItems"]["nodes"]
+        }
+        wanted = {node.get("variantId") for node in found["exchangeLineItems"]["nodes"]}
+        if fulfillment_line_id in returned and variant_id in wanted:
+            return str(found["id"])
+    return None

@@ -98,8 +98,10 @@ mutation RefundCreate($input: RefundInput!, $key: String!) {{
 }}
 """
 
+# Under the same key a retry gets the first attempt's job back instead of a refusal to
+# cancel an order that is being cancelled.
 ORDER_CANCEL = """
-mutation OrderCancel($id: ID!, $reason: OrderCancelReason!, $note: String) {
+mutation OrderCancel($id: ID!, $reason: OrderCancelReason!, $note: String, $key: String!) {
   orderCancel(
     orderId: $id
     reason: $reason
@@ -107,7 +109,7 @@ mutation OrderCancel($id: ID!, $reason: OrderCancelReason!, $note: String) {
     notifyCustomer: true
     staffNote: $note
     refundMethod: { originalPaymentMethodsRefund: true }
-  ) {
+  ) @idempotent(key: $key) {
     job { id done }
     orderCancelUserErrors { field message code }
   }
@@ -165,19 +167,31 @@ mutation OrderEditCommit($id: ID!, $note: String) {
 }
 """
 
+# What an exchange needs: the fulfilment line to send back, and the order's returns, where
+# an earlier attempt's exchange would show.
 FULFILLMENT_LINES = """
 query FulfillmentLines($id: ID!) {
   order(id: $id) {
     fulfillments(first: 5) {
       fulfillmentLineItems(first: 20) { nodes { id quantity lineItem { id } } }
     }
+    returns(first: 5) {
+      nodes {
+        id
+        status
+        returnLineItems(first: 5) {
+          nodes { ... on ReturnLineItem { fulfillmentLineItem { id } } }
+        }
+        exchangeLineItems(first: 5) { nodes { variantId } }
+      }
+    }
   }
 }
 """
 
 RETURN_CREATE = """
-mutation ReturnCreate($input: ReturnInput!) {
-  returnCreate(returnInput: $input) {
+mutation ReturnCreate($input: ReturnInput!, $key: String!) {
+  returnCreate(returnInput: $input) @idempotent(key: $key) {
     return { id }
     userErrors { field message }
   }
