@@ -77,8 +77,15 @@ class ExecutionStep:
                     "prepared": prepared,
                     "performing_since": datetime.now(UTC).isoformat(),
                 }
+        # Heartbeats while the store keeps us waiting: the workflow gives this step a long
+        # timeout but notices a dead worker by its missing heartbeats.
         outcome = await self._shopify.perform(
-            shop, order_gid, action_type, prepared, idempotency_key(data.action_id)
+            shop,
+            order_gid,
+            action_type,
+            prepared,
+            idempotency_key(data.action_id),
+            progress=activity.heartbeat,
         )
 
         result = outcome.model_dump(mode="json")

@@ -3,6 +3,7 @@ the values they exchange are `kernel.values`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kernel.enums import ActionType
@@ -40,7 +41,13 @@ class ShopifyPort(Protocol):
         action: ActionType,
         prepared: dict[str, Any],
         idempotency_key: str,
-    ) -> ActionOutcome: ...
+        progress: Callable[[], None] | None = None,
+    ) -> ActionOutcome:
+        """Send the prepared request once: a retry under the same key must not act twice.
+
+        `progress` is called now and then while the store keeps the action waiting (a
+        job, a rate limit), so the caller can tell a long wait from a dead worker."""
+        ...
 
 
 # --- mail -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,15 +19,34 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
+from temporalio.testing import WorkflowEnvironment
 
+from integrations.shopify import admin as shopify_admin
 from integrations.shopify import documents as doc
 from integrations.shopify.admin import ShopifyAdmin
-from integrations.shopify.graphql import ShopifyGraphQL
-from kernel.enums import ActionType
+from integrations.shopify.graphql import DEFAULT_COST, Bucket, ShopifyGraphQL
+from kernel.enums import ActionStatus, ActionType
 from kernel.errors import IntegrationError
 from kernel.values import ActionOutcome, OrderSnapshot, ShopTarget
 from sandbox.server import Sandbox, serving, shop_base
+from sandbox.shopify.cost import requested_cost
+from sandbox.shopify.schema import admin_schema
 from sandbox.shopify.state import Order, Shop
+from tests.pipeline import running_pipeline, store_message
+from tests.test_message_workflow import _awaiting
+from workflows.contracts import (
+    APPROVE_UPDATE,
+    EXECUTE_ACTION,
+    MESSAGE_WORKFLOW,
+    ApproveInput,
+    MessageState,
+    MessageWorkflowInput,
+    Stage,
+)
+from workflows.message import execute_timeouts
 
 APP = "exactly-once-tests"
 KEY = "deskpilot-action-retried"
@@ -78,9 +98,10 @@ class Store:
         order: OrderSnapshot,
         action: ActionType,
         prepared: dict[str, Any],
+        progress: Callable[[], None] | None = None,
         key: str = KEY,
     ) -> ActionOutcome:
-        return await self.admin.perform(self.target, order.id, action, prepared, key)
+        return await self.admin.perform(self.target, order.id, action, prepared, key, progress)
 
     async def answer_lost(
         self,
@@ -160,12 +181,15 @@ async def test_cancel_retried_while_the_first_job_runs_waits_for_that_job(
     await store.answer_lost(lost, order, ActionType.CANCEL, prepared, lambda: state.cancelling)
     assert state.cancelling and state.cancelled_at is None  # the first job is still running
 
-    retried = await store.perform(order, ActionType.CANCEL, prepared)
+    beats: list[float] = []
+    retried = await store.perform(
+        order, ActionType.CANCEL, prepared, progress=lambda: beats.append(time.monotonic())
+    )
 
     (cancel,) = store.ledger("cancel", order)
     assert state.cancelled_at is not None and not state.cancelling
     assert retried.reference == cancel["job_id"]  # waited for the first attempt's job
-    assert retried.detail == {"cancelled": True}
+    assert retried.detail == {"cancelled": True} and beats  # and said so while it waited
     cancels = [b for b in store.sent if "orderCancel(" in str(b.get("query"))]
     assert len(cancels) == 2 and cancels[0] == cancels[1]  # the same request, the same key
 
@@ -330,3 +354,129 @@ async def test_address_change_retried_leaves_the_same_full_address(store: Store)
     assert store.order(order).shipping_address == after_first
     # The whole address is ours: nothing of the old one (its province) survives.
     assert after_first["address1"] == "1 New Road" and after_first["provinceCode"] is None
+
+
+# --- timeouts -----------------------------------------------------------------------------
+
+
+def _longest_wait(body: dict[str, Any]) -> float:
+    """The longest the GraphQL client can wait on Shopify's rate limit for one request: a
+    wait before every post and after every THROTTLED answer, for the request's cost,
+    restored at 50 points a second (the client's own assumption; every plan is faster)."""
+    retries = inspect.signature(ShopifyGraphQL).parameters["max_throttle_retries"].default
+    ast = parse(body["query"])
+    operation = next(d for d in ast.definitions if isinstance(d, OperationDefinitionNode))
+    fragments = {d.name.value: d for d in ast.definitions if isinstance(d, FragmentDefinitionNode)}
+    cost = requested_cost(admin_schema(), operation, fragments, body.get("variables") or {})
+    empty = Bucket(available=0, maximum=2000, restore_rate=50, observed_at=0)
+    return (retries + 1) * (empty.wait_for(DEFAULT_COST, 0) + empty.wait_for(cost, 0))
+
+
+async def test_execute_step_outlasts_the_longest_wait_on_the_store(store: Store) -> None:
+    """The execution step's timeout covers every wait on the store its longest action can
+    meet; its heartbeat timeout covers the longest wait that sends no heartbeat."""
+    start_to_close, heartbeat = execute_timeouts(
+        MessageWorkflowInput.model_fields["step_timeout"].default
+    )
+
+    async def record(body: dict[str, Any]) -> None:
+        store.sent.append(body)
+
+    store.sandbox.shopify.before_graphql = record
+    shipped, unshipped = await store.first(_shipped), await store.first(_open_paid)
+
+    def replace(order: OrderSnapshot) -> dict[str, Any]:
+        line = order.line_items[0]
+        return {"line_item_id": line.id, "variant_id": _other_variant(store, line.variant_id)}
+
+    cases = [
+        (unshipped, ActionType.REFUND, {"amount": "1.00"}),
+        (unshipped, ActionType.ADDRESS_CHANGE, {"address": NEW_ADDRESS}),
+        (unshipped, ActionType.REPLACE_ITEM, replace(unshipped)),
+        (shipped, ActionType.REPLACE_ITEM, replace(shipped)),
+        (unshipped, ActionType.CANCEL, {}),
+    ]
+    for order, action, payload in cases:
+        store.sent.clear()
+        # The step reads the order before it prepares and performs: none of that heartbeats.
+        await store.admin.get_order(store.target, order.id)
+        prepared = await store.prepare(order, action, payload)
+        silent = list(store.sent)
+        await store.perform(order, action, prepared, progress=lambda: None, key=uuid.uuid4().hex)
+        performed = store.sent[len(silent) :]
+        waits = sum(_longest_wait(b) for b in silent + performed if "job(id:" not in b["query"])
+        polls = [b for b in performed if "job(id:" in b["query"]]
+        if polls:  # polling for JOB_PATIENCE_SECONDS, then one more poll
+            waits += shopify_admin.JOB_PATIENCE_SECONDS + _longest_wait(polls[0])
+        print(f"{action.value}: at most {waits:.0f} s waiting on the store, of {start_to_close}")
+        assert start_to_close.total_seconds() > waits, (action, waits)
+        for body in silent:
+            assert heartbeat.total_seconds() > _longest_wait(body), (action, body["query"][:40])
+    # Inside `perform` every wait reports progress at least this often.
+    assert heartbeat.total_seconds() > max(
+        shopify_admin.PROGRESS_EVERY_SECONDS, shopify_admin.JOB_POLL_SECONDS
+    )
+
+
+# --- through the workflow ----------------------------------------------------------------
+
+
+async def test_a_cancel_job_longer_than_the_heartbeat_timeout_runs_once_in_one_attempt(
+    temporal_dev: WorkflowEnvironment, own_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """The execution step heartbeats while Shopify's job runs, so Temporal neither times it
+    out nor starts a second attempt, however much longer than a step the job takes."""
+    step = timedelta(seconds=5)  # the heartbeat timeout; the job takes twice as long
+    queue = f"once-{uuid.uuid4().hex[:8]}"
+    async with running_pipeline(temporal_dev.client, own_sessions, queue) as merchant:
+        merchant.shop.job_delay = step * 2
+        number = merchant.number(
+            lambda o: (
+                o["fulfillment_status"] == "UNFULFILLED"
+                and not o["cancelled"]
+                and o["financial_status"] == "PAID"
+            )
+        )
+        message_id, _, workflow_id = await store_message(
+            own_sessions,
+            merchant,
+            sender=merchant.orders[number]["email"],
+            subject="Please cancel",
+            text=f"I ordered by mistake, please cancel order #{number}.",
+            started=True,
+        )
+        handle = await temporal_dev.client.start_workflow(
+            MESSAGE_WORKFLOW,
+            MessageWorkflowInput(
+                user_id=merchant.user_id, message_id=message_id, step_timeout=step
+            ),
+            id=workflow_id,
+            task_queue=queue,
+            result_type=MessageState,
+        )
+        state = await _awaiting(handle)
+        assert state.action_type == ActionType.CANCEL, state
+        await handle.execute_update(APPROVE_UPDATE, ApproveInput(action_id=state.action_id))
+        final = await handle.result()
+
+    assert final.stage == Stage.EXECUTED and final.action_status == ActionStatus.EXECUTED, final
+    assert [e["type"] for e in merchant.shop.ledger if e["type"] == "cancel"] == ["cancel"]
+    history = await handle.fetch_history()
+    scheduled = {
+        e.event_id: e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    }
+    (execute_id,) = [i for i, a in scheduled.items() if a.activity_type.name == EXECUTE_ACTION]
+    options = scheduled[execute_id]
+    assert (
+        options.start_to_close_timeout.ToTimedelta(),
+        options.heartbeat_timeout.ToTimedelta(),
+    ) == execute_timeouts(step)
+    (started,) = [
+        e.activity_task_started_event_attributes
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.scheduled_event_id == execute_id
+    ]
+    assert started.attempt == 1

@@ -58,7 +58,17 @@ RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=40,
 )
+# Executing may wait on the store much longer than a step takes: a cancellation job
+# (integrations/shopify/admin.py JOB_PATIENCE_SECONDS) and rate-limit waits. The attempt
+# gets EXECUTE_TIMEOUT for those, and heartbeats while it waits, so a dead worker is still
+# noticed after step_timeout. tests/test_exactly_once_actions.py holds the two to the waits.
+EXECUTE_TIMEOUT = timedelta(minutes=5)
 R = TypeVar("R")
+
+
+def execute_timeouts(step_timeout: timedelta) -> tuple[timedelta, timedelta]:
+    """(start-to-close, heartbeat) timeouts of the execution step."""
+    return max(step_timeout, EXECUTE_TIMEOUT), step_timeout
 
 
 @workflow.defn(name=MESSAGE_WORKFLOW)
@@ -163,7 +173,7 @@ class MessageWorkflow:
         self._state.stage = Stage.EXECUTING
         self._publish()
         try:
-            await self._activity(EXECUTE_ACTION, self._ref(), dict)
+            await self._activity(EXECUTE_ACTION, self._ref(), dict, heartbeats=True)
         except ActivityError as err:
             await self._fail(data, _reason(err))
             return
@@ -313,14 +323,21 @@ class MessageWorkflow:
         assert self._input is not None and self._state is not None and self._state.action_id
         return ActionRef(user_id=self._input.user_id, action_id=self._state.action_id)
 
-    async def _activity(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
-        """A step by its contract name (the workflow never imports the activities)."""
+    async def _activity(
+        self, name: str, arg: BaseModel, result_type: type[R], *, heartbeats: bool = False
+    ) -> R:
+        """A step by its contract name (the workflow never imports the activities); one
+        that `heartbeats` may run long as long as it keeps heartbeating."""
         assert self._input is not None
+        start_to_close, heartbeat = self._input.step_timeout, None
+        if heartbeats:
+            start_to_close, heartbeat = execute_timeouts(self._input.step_timeout)
         return await workflow.execute_activity(
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=self._input.step_timeout,
+            start_to_close_timeout=start_to_close,
+            heartbeat_timeout=heartbeat,
             retry_policy=RETRY,
         )
 

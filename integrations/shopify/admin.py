@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +31,36 @@ from kernel.values import MAILING_ADDRESS_FIELDS, ActionOutcome, OrderSnapshot, 
 
 JOB_POLL_SECONDS = 0.5
 JOB_PATIENCE_SECONDS = 30.0  # then a retryable error: the retry waits for the same job
+PROGRESS_EVERY_SECONDS = 1.0  # the longest a wait goes without reporting progress
+
+# Who to tell that the action performed in this task is still alive (the execution
+# activity's heartbeat). A context variable, because the GraphQL client's rate-limit waits
+# run inside calls that know nothing of the action; each task sees only its own.
+_progress: ContextVar[Callable[[], None] | None] = ContextVar("shopify_progress", default=None)
+
+
+@contextmanager
+def _reporting(progress: Callable[[], None] | None) -> Iterator[None]:
+    token = _progress.set(progress)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+async def _wait(seconds: float) -> None:
+    """Sleep, reporting progress at least every PROGRESS_EVERY_SECONDS while an action waits."""
+    progress = _progress.get()
+    if progress is None:
+        await asyncio.sleep(seconds)
+        return
+    remaining = seconds
+    while remaining > 0:
+        progress()
+        step = min(remaining, PROGRESS_EVERY_SECONDS)
+        await asyncio.sleep(step)
+        remaining -= step
+    progress()
 
 
 def _refused(action: str, messages: list[str]) -> IntegrationError:
@@ -40,7 +73,8 @@ def _numeric_id(gid: str) -> str:
 
 class ShopifyAdmin:
     def __init__(self, graphql: ShopifyGraphQL | None = None) -> None:
-        self._graphql = graphql or ShopifyGraphQL()
+        # Our own client waits out rate limits with `_wait`, so those waits report progress.
+        self._graphql = graphql or ShopifyGraphQL(sleep=_wait)
 
     async def aclose(self) -> None:
         await self._graphql.aclose()
@@ -129,16 +163,18 @@ class ShopifyAdmin:
         action: ActionType,
         prepared: dict[str, Any],
         idempotency_key: str,
+        progress: Callable[[], None] | None = None,
     ) -> ActionOutcome:
-        if action is ActionType.REFUND:
-            return await self.create_refund(shop, prepared["refund_input"], idempotency_key)
-        if action is ActionType.CANCEL:
-            return await self.cancel(shop, order_id, prepared, idempotency_key)
-        if action is ActionType.ADDRESS_CHANGE:
-            return await self.change_address(shop, order_id, prepared)
-        if action is ActionType.REPLACE_ITEM:
-            return await self.replace_item(shop, order_id, prepared, idempotency_key)
-        return ActionOutcome()  # NONE and INFO_REQUEST change nothing in the store
+        with _reporting(progress):
+            if action is ActionType.REFUND:
+                return await self.create_refund(shop, prepared["refund_input"], idempotency_key)
+            if action is ActionType.CANCEL:
+                return await self.cancel(shop, order_id, prepared, idempotency_key)
+            if action is ActionType.ADDRESS_CHANGE:
+                return await self.change_address(shop, order_id, prepared)
+            if action is ActionType.REPLACE_ITEM:
+                return await self.replace_item(shop, order_id, prepared, idempotency_key)
+            return ActionOutcome()  # NONE and INFO_REQUEST change nothing in the store
 
     async def plan_refund(
         self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
@@ -232,7 +268,7 @@ class ShopifyAdmin:
                 return
             if time.monotonic() >= deadline:
                 raise IntegrationError(f"Shopify job {job_id} is still running", retryable=True)
-            await asyncio.sleep(JOB_POLL_SECONDS)
+            await _wait(JOB_POLL_SECONDS)
 
     async def change_address(
         self, shop: ShopTarget, order_id: str, payload: dict[str, Any]
