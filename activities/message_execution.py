@@ -18,6 +18,7 @@ from kernel.values import OrderSnapshot, ShopTarget
 from models.action_log import log_action_event, transition
 from models.db import unit_of_work
 from models.order import Order
+from services.email_quota import release_email, reserve_email
 from workflows.contracts import (
     EXECUTE_ACTION,
     FINISH,
@@ -48,6 +49,9 @@ class ExecutionStep:
             action = await action_of(session, data.user_id, data.action_id)
             if action.status != ActionStatus.APPROVED:
                 raise Conflict(f"action is {action.status.value}, not APPROVED")
+            # Taken at approval; an action approved before reservations existed takes it
+            # now, so the store never acts for a reply the plan cannot send.
+            await reserve_email(session, data.user_id, action.id)
             if action.type in REPLY_ONLY:
                 return {}
             if "outcome" in action.payload:  # performed and recorded by an earlier attempt
@@ -115,6 +119,7 @@ class ExecutionStep:
             action = await action_of(session, data.user_id, data.action_id, lock=True)
             if action.status != ActionStatus.EXECUTED:
                 if data.reply_error:
+                    await release_email(session, action.id)
                     action.error = f"reply not sent: {data.reply_error}"
                     await log_action_event(
                         session,
@@ -137,6 +142,7 @@ class ExecutionStep:
         async with unit_of_work(self._sessions) as session:
             action = await action_of(session, data.user_id, data.action_id, lock=True)
             if action.status not in (ActionStatus.EXECUTED, ActionStatus.FAILED):
+                await release_email(session, action.id)
                 await transition(
                     session,
                     action,

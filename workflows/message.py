@@ -18,8 +18,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    from domain.decision_check import edit_problems
     from kernel.enums import REPLY_ONLY, ActionStatus
-    from kernel.errors import Conflict, NotFound
+    from kernel.errors import Conflict, InvalidDecision, NotFound
     from workflows import search_attributes as sa
     from workflows.contracts import (
         APPROVE_UPDATE,
@@ -275,6 +276,8 @@ class MessageWorkflow:
     @workflow.update(name=APPROVE_UPDATE)
     async def approve(self, data: ApproveInput) -> DecisionResult:
         assert self._input is not None
+        await workflow.wait_condition(lambda: not self._preparing())
+        self._check_edit(data)  # accepted while preparing, before the action type was known
         return await self._decide(
             DecisionInput(
                 user_id=self._input.user_id,
@@ -289,6 +292,21 @@ class MessageWorkflow:
     @approve.validator
     def _validate_approve(self, data: ApproveInput) -> None:
         self._validate(data.action_id)
+        if not self._preparing():
+            self._check_edit(data)
+
+    def _check_edit(self, data: ApproveInput) -> None:
+        """Refuse an edit that cannot be carried out whatever the order says; the recording
+        step checks the rest against the order. The action stays PENDING."""
+        assert self._state is not None and self._state.action_type is not None
+        problems = edit_problems(self._state.action_type, data.reply, data.payload)
+        if problems:
+            first = problems[0]
+            raise ApplicationError(
+                f"{first.field}: {first.reason}",
+                {"field": first.field, "reason": first.reason},
+                type=InvalidDecision.__name__,
+            )
 
     @workflow.update(name=REJECT_UPDATE)
     async def reject(self, data: RejectInput) -> DecisionResult:
