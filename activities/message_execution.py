@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.heartbeat import heartbeating
 from activities.message_records import action_of, shop_of
 from domain.order_rules import why_not_allowed
 from integrations.ports import ShopifyPort
@@ -45,6 +46,10 @@ class ExecutionStep:
 
         A store's refusal is final (the worker maps it to a non-retryable error); a store
         that cannot be reached is retried."""
+        async with heartbeating():
+            return await self._execute(data)
+
+    async def _execute(self, data: ActionRef) -> dict[str, Any]:
         async with unit_of_work(self._sessions) as session:
             action = await action_of(session, data.user_id, data.action_id)
             if action.status != ActionStatus.APPROVED:
