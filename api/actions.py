@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep
+from api.schemas import error_responses
 from kernel.enums import ActionStatus
 from services import decisions
 
@@ -33,7 +34,19 @@ class DecisionOut(BaseModel):
     status: ActionStatus
 
 
-@router.post("/{action_id}/approve", response_model=DecisionOut)
+# A decision is taken once, by the action's workflow (Temporal: 503 while unreachable).
+DECISION_ERRORS = error_responses(
+    400,
+    401,
+    403,
+    404,
+    (409, "already decided, or refused (codes limit_reached, not_entitled)"),
+    (422, "the body is not valid, or the edited decision cannot be carried out"),
+    503,
+)
+
+
+@router.post("/{action_id}/approve", response_model=DecisionOut, responses=DECISION_ERRORS)
 async def approve(
     action_id: uuid.UUID,
     user_id: CurrentUser,
@@ -48,7 +61,7 @@ async def approve(
     return DecisionOut(action_id=result.action_id, status=result.status)
 
 
-@router.post("/{action_id}/reject", response_model=DecisionOut)
+@router.post("/{action_id}/reject", response_model=DecisionOut, responses=DECISION_ERRORS)
 async def reject(
     action_id: uuid.UUID,
     user_id: CurrentUser,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
+from api.schemas import error_responses
 from kernel.errors import NotFound
 from models.shopify import ComplianceExport
 
@@ -32,7 +33,7 @@ class ExportDetail(ExportSummary):
     data: dict[str, Any]
 
 
-@router.get("/exports", response_model=list[ExportSummary])
+@router.get("/exports", response_model=list[ExportSummary], responses=error_responses(401))
 async def list_exports(user_id: CurrentUser, session: SessionDep) -> list[ExportSummary]:
     rows = (
         await session.execute(
@@ -45,7 +46,9 @@ async def list_exports(user_id: CurrentUser, session: SessionDep) -> list[Export
     return [ExportSummary.model_validate(row, from_attributes=True) for row in rows]
 
 
-@router.get("/exports/{export_id}", response_model=ExportDetail)
+@router.get(
+    "/exports/{export_id}", response_model=ExportDetail, responses=error_responses(401, 404, 422)
+)
 async def get_export(
     export_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
 ) -> ExportDetail:

@@ -3,11 +3,13 @@ for the API, the HTML error page for the web pages. Routes raise; they never tra
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from api.rendering import render
 from kernel.errors import (
@@ -94,6 +96,22 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body(exc.code, exc.message, exc.details), status_code=status, headers=headers
         )
+
+    @app.exception_handler(HTTPException)
+    async def on_http_error(request: Request, exc: HTTPException) -> Response:
+        """FastAPI's and Starlette's own refusals (a body that cannot be parsed, an unknown
+        path or method) answer in the same shape as ours, not as {"detail": ...}."""
+        phrase = HTTPStatus(exc.status_code).phrase
+        code = phrase.lower().replace(" ", "_")
+        message = exc.detail if isinstance(exc.detail, str) else phrase
+        headers = exc.headers or {}
+        if _is_page(request):
+            response = render(
+                request, "error.html", status_code=exc.status_code, code=code, message=message
+            )
+            response.headers.update(headers)
+            return response
+        return JSONResponse(_body(code, message), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
+from api.schemas import error_responses
 from kernel.errors import Invalid, Unauthorized
 from models.db import unit_of_work
 from models.oauth_state import GOOGLE, consume_oauth_state, create_oauth_state
@@ -33,7 +34,12 @@ class GmailConnected(BaseModel):
     syncing: bool  # False: stored, the sync starts when Temporal is reachable
 
 
-@router.get("/connect", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/connect",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=error_responses(401, 422, (503, "Gmail is not configured")),
+)
 async def connect(
     user_id: CurrentUser,
     sessions: SessionsDep,
@@ -50,7 +56,18 @@ async def connect(
     return RedirectResponse(url, status_code=302)
 
 
-@router.get("/callback", response_model=GmailConnected)
+@router.get(
+    "/callback",
+    response_model=GmailConnected,
+    responses=error_responses(
+        (400, "no state or code, or Google did not grant access"),
+        (401, "the consent state is unknown, expired or already used"),
+        (409, "the mailbox is connected to another merchant"),
+        422,
+        (502, "Google refused the code, or Gmail failed"),
+        (503, "Gmail is not configured"),
+    ),
+)
 async def callback(
     sessions: SessionsDep,
     settings: SettingsDep,

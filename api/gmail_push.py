@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from api.body import read_limited_body
 from api.deps import SessionsDep, SettingsDep, TaskQueueDep, TemporalDep
+from api.schemas import error_responses
 from kernel.errors import Invalid, Transient, Unauthorized
 from models.gmail import GmailMetadata, find_gmail_by_address
 from services.mailbox_workflows import ensure_mailbox_sync
@@ -47,7 +48,8 @@ def parse_push(body: bytes) -> tuple[str, int]:
     if not isinstance(notice, dict):
         raise Invalid("message.data must hold a JSON object")
     address, history_id = notice.get("emailAddress"), notice.get("historyId")
-    if not isinstance(address, str) or "@" not in address:
+    # A NUL cannot be in any stored address, and PostgreSQL refuses to even compare one.
+    if not isinstance(address, str) or "@" not in address or "\x00" in address:
         raise Invalid("message.data has no emailAddress")
     # Gmail sends a number; some relays turn it into a string.
     if isinstance(history_id, str) and history_id.isdigit():
@@ -57,7 +59,18 @@ def parse_push(body: bytes) -> tuple[str, int]:
     return address, history_id
 
 
-@router.post("/push", status_code=204, response_class=Response)
+@router.post(
+    "/push",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(
+        (400, "not a Pub/Sub push envelope of a Gmail notification"),
+        (401, "the token is not GMAIL_PUSH_SECRET"),
+        413,
+        422,
+        (503, "Gmail push is not configured, or Temporal is unreachable: deliver again"),
+    ),
+)
 async def push(
     request: Request,
     sessions: SessionsDep,

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.schemas import error_responses
 from kernel.errors import Transient
 from models.migrate import head_revision
 
@@ -22,7 +23,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=error_responses((503, "the database is not ready")))
 async def readyz(request: Request) -> dict[str, str]:
     """The database answers and carries the schema this code expects."""
     engine: AsyncEngine = request.app.state.engine

@@ -17,6 +17,7 @@ from api.deps import (
     SettingsDep,
     TaskQueueDep,
 )
+from api.schemas import error_responses
 from domain.mail.mime import MAX_EMAIL_BYTES, parse_email
 from services.ingest import ingest_parsed
 
@@ -32,6 +33,9 @@ class InboundAccepted(BaseModel):
     "/email",
     status_code=202,
     response_model=InboundAccepted,
+    responses=error_responses(
+        401, 403, 413, (422, "not an RFC 5322 message deskpilot can read (no From, empty...)")
+    ),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
-from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut
+from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut, error_responses
 from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
@@ -26,7 +26,7 @@ class MessageDetail(BaseModel):
     workflow_id: str | None
 
 
-@router.get("/{message_id}", response_model=MessageDetail)
+@router.get("/{message_id}", response_model=MessageDetail, responses=error_responses(401, 404, 422))
 async def get_message(
     message_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
 ) -> MessageDetail:

@@ -1,5 +1,6 @@
 """The JSON shapes of messages, threads, suggestions and actions, shared by the API's routes
-and the web pages (which render the same data), built from the rows `models` reads."""
+and the web pages (which render the same data), built from the rows `models` reads; and the
+error body every route answers with (`api/errors.py`), documented by `error_responses`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,62 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from kernel.enums import ActionStatus, ActionType, MessageDirection
 from models.inbox_listing import InboxPage
 from models.thread_view import ThreadRecords
+
+
+class ErrorInfo(BaseModel):
+    # Some errors add machine-readable fields beside these (a decision's `field` and `reason`).
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="machine-readable, e.g. not_found, invalid_request")
+    message: str = Field(description="for a person")
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer of the JSON API."""
+
+    error: ErrorInfo
+
+
+# What each status means on this API: kernel.errors' classes as api/errors.py maps them,
+# plus 422 for a request FastAPI could not read into the route's parameters.
+_ERROR_MEANINGS: dict[int, str] = {
+    400: "the input cannot be used as given (a JSON body that does not parse, too)",
+    401: "no valid API token or session",
+    403: "signed in with the session cookie, but without its X-CSRF-Token",
+    404: "no such row for this merchant (another merchant's id answers the same)",
+    409: "the row's state does not allow this, or we refuse to do it",
+    413: "the body is over the size limit",
+    422: "the parameters or body are not valid, or their content cannot be used",
+    429: "too many attempts; Retry-After says when trying again can pass",
+    502: "the vendor refused or failed the request made for the caller",
+    503: "something this depends on is unavailable for now; try again later",
+}
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds, when known"}},
+}
+
+
+def error_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's `responses=`: each error status it can answer, with the shared body.
+
+    A status alone gets its generic meaning; `(status, "...")` says what it means there."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for entry in statuses:
+        status, description = entry if isinstance(entry, tuple) else (entry, None)
+        response: dict[str, Any] = {
+            "model": ErrorOut,
+            "description": description or _ERROR_MEANINGS[status],
+        }
+        if status in _ERROR_HEADERS:
+            response["headers"] = _ERROR_HEADERS[status]
+        responses[status] = response
+    return responses
 
 
 class MessageOut(BaseModel):

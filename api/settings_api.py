@@ -17,7 +17,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep, SettingsDep, TaskQueueDep
+from api.schemas import error_responses
 from kernel.enums import PlaybookCategory
+from kernel.values import STORABLE_TEXT
 from models.audit_log import EventFilter, EventPage, list_events
 from models.playbook import Playbook
 from services.connections import (
@@ -51,13 +53,17 @@ class ConnectionPatch(BaseModel):
     enabled: bool
 
 
-@router.get("/connections", response_model=list[ConnectionOut])
+@router.get("/connections", response_model=list[ConnectionOut], responses=error_responses(401))
 async def get_connections(user_id: CurrentUser, session: SessionDep) -> list[ConnectionOut]:
     """The merchant's Shopify stores, Gmail mailboxes and forwarding aliases."""
     return await list_connections(session, user_id)
 
 
-@router.patch("/connections/{connection_id}", response_model=ConnectionOut)
+@router.patch(
+    "/connections/{connection_id}",
+    response_model=ConnectionOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
 async def patch_connection(
     connection_id: uuid.UUID,
     body: ConnectionPatch,
@@ -100,12 +106,14 @@ def playbook_out(playbook: Playbook) -> PlaybookOut:
     )
 
 
-@router.get("/playbooks", response_model=list[PlaybookOut])
+@router.get("/playbooks", response_model=list[PlaybookOut], responses=error_responses(401))
 async def get_playbooks(user_id: CurrentUser, session: SessionDep) -> list[PlaybookOut]:
     return [playbook_out(p) for p in await list_playbooks(session, user_id)]
 
 
-@router.get("/playbooks/{playbook_id}", response_model=PlaybookOut)
+@router.get(
+    "/playbooks/{playbook_id}", response_model=PlaybookOut, responses=error_responses(401, 404, 422)
+)
 async def get_one_playbook(
     playbook_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
 ) -> PlaybookOut:
@@ -115,7 +123,9 @@ async def get_one_playbook(
 @router.put(
     "/playbooks/{playbook_id}/rules",
     response_model=PlaybookOut,
-    responses={422: {"description": "the trigger, conditions or actions are not valid"}},
+    responses=error_responses(
+        400, 401, 403, 404, (422, "the trigger, conditions or actions are not valid")
+    ),
 )
 async def put_playbook_rules(
     playbook_id: uuid.UUID, body: PlaybookRulesIn, user_id: CurrentUser, session: SessionDep
@@ -126,7 +136,11 @@ async def put_playbook_rules(
     return playbook_out(playbook)
 
 
-@router.patch("/playbooks/{playbook_id}", response_model=PlaybookOut)
+@router.patch(
+    "/playbooks/{playbook_id}",
+    response_model=PlaybookOut,
+    responses=error_responses(400, 401, 403, 404, 422),
+)
 async def patch_playbook(
     playbook_id: uuid.UUID, body: PlaybookPatch, user_id: CurrentUser, session: SessionDep
 ) -> PlaybookOut:
@@ -139,7 +153,7 @@ async def patch_playbook(
 # --- usage and plan --------------------------------------------------------------------------
 
 
-@router.get("/usage", response_model=UsageOut)
+@router.get("/usage", response_model=UsageOut, responses=error_responses(401))
 async def get_usage(user_id: CurrentUser, session: SessionDep) -> UsageOut:
     """The current period's counters against the plan's limits, and past periods."""
     usage = await usage_for(session, user_id)
@@ -150,15 +164,22 @@ async def get_usage(user_id: CurrentUser, session: SessionDep) -> UsageOut:
 # --- the audit log ---------------------------------------------------------------------------
 
 
-@router.get("/events", response_model=EventPage)
+@router.get(
+    "/events",
+    response_model=EventPage,
+    responses=error_responses((400, "the cursor is not valid"), 401, 422),
+)
 async def get_events(
     user_id: CurrentUser,
     session: SessionDep,
     type: Annotated[
-        str | None, Query(max_length=100, description='exact, or a prefix ending in "*"')
+        str | None,
+        Query(
+            max_length=100, pattern=STORABLE_TEXT, description='exact, or a prefix ending in "*"'
+        ),
     ] = None,
-    entity: Annotated[str | None, Query(max_length=50)] = None,
-    entity_id: Annotated[str | None, Query(max_length=255)] = None,
+    entity: Annotated[str | None, Query(max_length=50, pattern=STORABLE_TEXT)] = None,
+    entity_id: Annotated[str | None, Query(max_length=255, pattern=STORABLE_TEXT)] = None,
     since: Annotated[datetime | None, Query(description="from this time (inclusive)")] = None,
     until: Annotated[datetime | None, Query(description="before this time")] = None,
     cursor: Annotated[str | None, Query(max_length=200, description="next_cursor")] = None,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import CurrentUser, SessionsDep, SettingsDep
+from api.schemas import error_responses
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
 from kernel.enums import ConnectionType
@@ -77,7 +78,16 @@ def _checked_query(request: Request, secret: str) -> tuple[dict[str, str], str]:
     return params, shop
 
 
-@router.get("/install", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/install",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=error_responses(
+        (400, "shop is not a domain like example.myshopify.com"),
+        (401, "no valid API token or session, or Shopify's hmac or timestamp is wrong"),
+        (503, "Shopify is not configured"),
+    ),
+)
 async def install(
     request: Request, user_id: CurrentUser, sessions: SessionsDep, settings: SettingsDep
 ) -> RedirectResponse:
@@ -168,7 +178,17 @@ async def _store_connection(
         return connection.id
 
 
-@router.get("/callback", response_model=Installed)
+@router.get(
+    "/callback",
+    response_model=Installed,
+    responses=error_responses(
+        (400, "no valid shop, code or state"),
+        (401, "Shopify's hmac or timestamp is wrong, or the state is unknown or used"),
+        (409, "the shop is connected to another merchant"),
+        (502, "the shop refused the code, or could not be reached"),
+        (503, "Shopify is not configured"),
+    ),
+)
 async def callback(request: Request, sessions: SessionsDep, settings: SettingsDep) -> Installed:
     api_key, secret = _credentials(settings)
     params, shop = _checked_query(request, secret)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api.body import read_limited_body
 from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
+from api.schemas import error_responses
 from integrations.shopify_verify import valid_shop_domain, verify_webhook
 from kernel.errors import Invalid, Transient, Unauthorized
 from models.db import unit_of_work
@@ -50,7 +51,16 @@ def _triggered_at(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@router.post("/webhooks", response_model=WebhookAccepted)
+@router.post(
+    "/webhooks",
+    response_model=WebhookAccepted,
+    responses=error_responses(
+        (400, "the Shopify headers are missing, or the body is not a JSON object"),
+        (401, "X-Shopify-Hmac-Sha256 does not match the body"),
+        413,
+        (503, "Shopify is not configured: Shopify delivers it again"),
+    ),
+)
 async def receive_webhook(
     request: Request,
     sessions: SessionsDep,

@@ -25,7 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import LoginRequired, headers_of
 from api.rendering import CSRF_FIELD, csrf_token_for, render
+from api.schemas import error_responses
 from kernel.errors import Forbidden, LimitReached, Unauthorized
+from kernel.values import STORABLE_TEXT
 from models.db import unit_of_work
 from models.login_throttle import clear_login_failures, login_retry_after, record_login_failure
 from models.user import MAX_PASSWORD_LENGTH, User, verify_password
@@ -313,7 +315,7 @@ async def logout(request: Request) -> Response:
 
 
 class SessionIn(BaseModel):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, pattern=STORABLE_TEXT)
     password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
 
 
@@ -329,7 +331,16 @@ class SessionOut(BaseModel):
     csrf_token: str
 
 
-@router.post("/api/session", response_model=SessionOut)
+@router.post(
+    "/api/session",
+    response_model=SessionOut,
+    responses=error_responses(
+        400,
+        (401, "the email or password is not correct"),
+        422,
+        (429, "too many failed sign-ins for this email or address"),
+    ),
+)
 async def create_session(request: Request, body: SessionIn, response: Response) -> SessionOut:
     """Sign in with email and password: sets the session cookie.
 
@@ -347,7 +358,7 @@ async def create_session(request: Request, body: SessionIn, response: Response) 
     )
 
 
-@router.get("/api/session", response_model=SessionOut)
+@router.get("/api/session", response_model=SessionOut, responses=error_responses(401))
 async def current_session(request: Request) -> SessionOut:
     """The signed-in user and the session's CSRF token."""
     session = await signed_in(request)
@@ -359,7 +370,12 @@ async def current_session(request: Request) -> SessionOut:
     )
 
 
-@router.delete("/api/session", status_code=204, response_class=Response)
+@router.delete(
+    "/api/session",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403),
+)
 async def delete_session(request: Request) -> Response:
     """Sign out: the session ends on the server and the cookie is cleared."""
     session = await signed_in(request)

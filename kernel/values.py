@@ -10,6 +10,10 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from kernel.enums import ActionType
 
+# PostgreSQL stores no NUL character, in text or in JSON: a string that reaches it must match
+# this (an input that does not is refused, 422, instead of failing in the database).
+STORABLE_TEXT = r"^[^\x00]*$"
+
 # The fields of Shopify's MailingAddressInput that an address change may carry.
 MAILING_ADDRESS_FIELDS = (
     "address1",
