@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep
 from api.schemas import error_responses
 from kernel.enums import ActionStatus
+from kernel.values import STORABLE_TEXT
 from services import decisions
 
 router = APIRouter(prefix="/api/actions", tags=["actions"])
@@ -26,7 +27,7 @@ class ApproveBody(BaseModel):
 
 
 class RejectBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(min_length=1, max_length=1000, pattern=STORABLE_TEXT)
 
 
 class DecisionOut(BaseModel):

@@ -41,6 +41,13 @@ def edit_problems(
     """What is wrong with the edit on its own, without the order: an empty reply, a key the
     action does not have, an amount that is not money. None means "keep the suggestion's"."""
     problems = []
+    # PostgreSQL stores no NUL character, in text or JSON: refused here, not failed there.
+    if reply is not None and "\x00" in reply:
+        problems.append(Problem("reply", "the reply contains a NUL character"))
+    if payload is not None and _holds_nul(payload):
+        problems.append(Problem("payload", "the payload contains a NUL character"))
+    if problems:
+        return problems
     if reply is not None:
         if not reply.strip():
             problems.append(Problem("reply", "the reply is empty"))
@@ -99,3 +106,13 @@ def _field(code: Code, action: ActionType) -> str:
     if action is ActionType.REPLACE_ITEM and field == "payload.line_items":
         return "payload.line_item_id"
     return field
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(item) for item in value)
+    return False

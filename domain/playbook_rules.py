@@ -64,7 +64,7 @@ CONDITION_FIELDS: dict[str, str] = {
     "customer.order_count": "number",
     "message.text": "text",
 }
-_OPERATORS_BY_KIND: dict[str, set[str]] = {
+OPERATORS_BY_KIND: dict[str, set[str]] = {
     "number": {"eq", "ne", "lt", "lte", "gt", "gte"},
     "text": {"eq", "ne", "in", "not_in", "contains"},
     "action_type": {"eq", "ne", "in", "not_in"},
@@ -104,7 +104,7 @@ class ConditionV1(_Strict):
         kind = CONDITION_FIELDS.get(self.field)
         if kind is None:
             raise ValueError(f"unknown field {self.field!r}; known: {sorted(CONDITION_FIELDS)}")
-        if self.operator not in _OPERATORS_BY_KIND[kind]:
+        if self.operator not in OPERATORS_BY_KIND[kind]:
             raise ValueError(f"operator {self.operator!r} does not apply to {self.field!r}")
         many = self.operator in {"in", "not_in"}
         if many != isinstance(self.value, list):

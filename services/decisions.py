@@ -198,6 +198,8 @@ async def reject(
     action_id: uuid.UUID,
     reason: str,
 ) -> DecisionResult:
+    if "\x00" in reason:  # PostgreSQL could not store it in the audit log
+        raise InvalidDecision("reason", "the reason contains a NUL character")
     workflow_id = await _pending_action_workflow(session, user_id, action_id)
     return await _send(
         temporal, workflow_id, REJECT_UPDATE, RejectInput(action_id=action_id, reason=reason)

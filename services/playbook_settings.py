@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.playbook_rules import (
-    _OPERATORS_BY_KIND,
     CONDITION_FIELDS,
+    OPERATORS_BY_KIND,
     TEMPLATE_PLACEHOLDERS,
     Intent,
     PlaybookRuleError,
@@ -53,7 +53,7 @@ def _object(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
 def _condition_schemas() -> list[dict[str, Any]]:
     """One shape per kind of fact and arity: its fields, its operators, its value."""
     shapes = []
-    for kind, operators in _OPERATORS_BY_KIND.items():
+    for kind, operators in OPERATORS_BY_KIND.items():
         fields = sorted(f for f, k in CONDITION_FIELDS.items() if k == kind)
         single = sorted(operators.difference(_MANY))
         many = sorted(operators.intersection(_MANY))

@@ -307,7 +307,8 @@ async def _action(
             message_id=message.id,
             type=ActionType.REFUND,
             status=status,
-            payload={"amount": "14.00"},
+            # As the pipeline stores one: the action's payload and the suggested reply.
+            payload={"amount": "14.00", "reply": "We have refunded 14.00 USD."},
         )
         session.add(action)
         await session.flush()

@@ -47,6 +47,12 @@ def test_the_reply_must_say_something() -> None:
     assert _fields(decision_problems(ActionType.NONE, "", {}, None)) == ["reply"]
 
 
+def test_text_postgres_cannot_store_is_refused() -> None:
+    assert _fields(edit_problems(ActionType.REFUND, "hi\x00", None)) == ["reply"]
+    nested = {"line_items": [{"line_item_id": "a\x00", "quantity": 1}]}
+    assert _fields(edit_problems(ActionType.REFUND, None, nested)) == ["payload"]
+
+
 def test_keys_the_action_does_not_have_are_refused() -> None:
     problems = edit_problems(
         ActionType.REFUND, None, {"shop_domain": "x", "order_id": "y", "amount": "1"}
