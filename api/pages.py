@@ -179,7 +179,7 @@ async def inbox(
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
-    query = (q or "").strip()
+    query = (q or "").replace("\x00", "").strip()  # PostgreSQL cannot compare a NUL
     error: str | None = None
     page: ThreadPage | None = None
     async with sessions() as session:

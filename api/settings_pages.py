@@ -366,6 +366,10 @@ async def audit_page(
     until: Annotated[str | None, Query(max_length=10)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
+    # PostgreSQL cannot compare a NUL: a filter typed with one matches as if without it.
+    type, entity, entity_id = (
+        None if v is None else v.replace("\x00", "") for v in (type, entity, entity_id)
+    )
     filters = {
         "type": type or "",
         "entity": entity or "",

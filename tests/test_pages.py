@@ -287,6 +287,8 @@ async def test_inbox_tabs_search_and_older_pages(
         assert thread_ids(found.text) == ([str(expected.thread_id)] if expected else []), q
     nothing = await client.get("/inbox", params={"view": "all", "q": "zebra"})
     assert "No threads match “zebra”." in nothing.text
+    nul = await client.get("/inbox", params={"view": "all", "q": "zeb\x00ra"})
+    assert nul.status_code == 200 and "No threads match “zebra”." in nul.text
 
     monkeypatch.setattr(pages, "PAGE_SIZE", 2)
     first = await client.get("/inbox", params={"view": "all"})

@@ -543,6 +543,8 @@ async def test_audit_page_filters_and_paginates(
     filtered = await world.web.get("/audit", params={"type": "action.executed"})
     assert "message.received</td>" not in filtered.text
     assert '<option value="action.executed" selected>' in filtered.text
+    nul = await world.web.get("/audit", params={"type": "action.exec\x00uted", "entity_id": "\x00"})
+    assert nul.status_code == 200 and '<option value="action.executed" selected>' in nul.text
     day = await world.web.get("/audit", params={"since": "2026-11-11", "until": "2026-11-11"})
     assert day.text.count("<tr>") == 1 + 24
     wrong = await world.web.get("/audit", params={"since": "yesterday"})
