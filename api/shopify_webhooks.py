@@ -20,6 +20,7 @@ from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
 from api.schemas import error_responses
 from integrations.shopify_verify import valid_shop_domain, verify_webhook
 from kernel.errors import Invalid, Transient, Unauthorized
+from kernel.values import holds_nul
 from models.db import unit_of_work
 from models.shopify import ShopifyWebhook
 from models.shopify_dispatch import shop_connection
@@ -95,6 +96,8 @@ async def receive_webhook(
         raise BadWebhookError("the body is not JSON") from exc
     if not isinstance(payload, dict):
         raise BadWebhookError("the body is not a JSON object")
+    if holds_nul(payload):  # PostgreSQL stores no NUL in JSON
+        raise BadWebhookError("the body holds a NUL character")
 
     async with unit_of_work(sessions) as session:
         connection = await shop_connection(session, shop)

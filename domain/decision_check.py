@@ -16,7 +16,7 @@ from domain.guardrails.engine import reply_problem
 from domain.guardrails.model import Code
 from domain.guardrails.payload import PAYLOAD_KEYS, order_limits, parse_amount, payload_shape
 from kernel.enums import ActionType
-from kernel.values import OrderSnapshot
+from kernel.values import OrderSnapshot, holds_nul
 
 REPLY_MAX_CHARS = 20_000
 # Which part of the decision an order check points at; the rest is about the order itself.
@@ -44,7 +44,7 @@ def edit_problems(
     # PostgreSQL stores no NUL character, in text or JSON: refused here, not failed there.
     if reply is not None and "\x00" in reply:
         problems.append(Problem("reply", "the reply contains a NUL character"))
-    if payload is not None and _holds_nul(payload):
+    if payload is not None and holds_nul(payload):
         problems.append(Problem("payload", "the payload contains a NUL character"))
     if problems:
         return problems
@@ -106,13 +106,3 @@ def _field(code: Code, action: ActionType) -> str:
     if action is ActionType.REPLACE_ITEM and field == "payload.line_items":
         return "payload.line_item_id"
     return field
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(item) for item in value)
-    return False

@@ -14,6 +14,18 @@ from kernel.enums import ActionType
 # this (an input that does not is refused, 422, instead of failing in the database).
 STORABLE_TEXT = r"^[^\x00]*$"
 
+
+def holds_nul(value: object) -> bool:
+    """Whether a JSON-like value has a NUL anywhere, in a key or a string."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
 # The fields of Shopify's MailingAddressInput that an address change may carry.
 MAILING_ADDRESS_FIELDS = (
     "address1",

@@ -395,6 +395,14 @@ async def test_stored_while_temporal_is_away_then_reconciled(
     assert await desk.count(Order, Order.shopify_id == "gid://shopify/Order/5005") == 1
 
 
+async def test_a_signed_body_postgres_cannot_store_is_refused_with_a_reason(desk: Desk) -> None:
+    before = await desk.count(ShopifyWebhook)
+    response = await desk.send("orders/create", {**order_payload(5007), "note": "a\x00b"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_webhook"
+    assert await desk.count(ShopifyWebhook) == before
+
+
 async def test_a_bad_order_body_is_recorded_not_retried(desk: Desk) -> None:
     delivery = await desk.deliver("orders/create", {"id": 5006, "name": "#5006"})
     assert delivery.error is not None and "currency" in delivery.error
