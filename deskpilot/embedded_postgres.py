@@ -39,6 +39,10 @@ class EmbeddedPostgres:
         running = PostmasterInfo.read_from_pgdata(self.data_dir)
         self.started_here = running is None or not running.is_running()
         self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+        if self.started_here:
+            # pgserver keeps one server object per data directory for the life of the
+            # process: after a stop() it hands back that one, stopped, without starting it.
+            self._server.ensure_postgres_running()
         uri = self._server.get_uri()
         log.info("embedded postgres ready", extra={"pgdata": str(self.data_dir)})
         return uri

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_model: str = Field(default="gpt-4o-mini", validation_alias="OPENAI_MODEL")
+    # How long one model call may take before it counts as failed (and is retried).
+    openai_timeout_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="OPENAI_TIMEOUT_SECONDS"
+    )
     # The store's policy as the suggester should apply it (returns, refunds, shipping).
     store_policy: str = Field(default="", validation_alias="STORE_POLICY")
 

@@ -3,8 +3,10 @@
 `POST /v1/chat/completions` answers with the next scripted outcome — a JSON answer,
 a refusal, a length cut-off, a content-filter stop, raw (malformed) content, an
 HTTP error, or a delay longer than the client waits — and, when the script is empty,
-with whatever `default_responder` returns. Responses and errors have the shapes of
-OpenAI's API, so the official SDK parses them as it would the real thing.
+with whatever `default_responder` returns; `faults` makes a seeded share of those
+unscripted calls fail instead (rate limits, server errors, timeouts, malformed JSON,
+refusals). Responses and errors have the shapes of OpenAI's API, so the official SDK
+parses them as it would the real thing.
 
 Every request is recorded for assertions. A JSON answer is only given to a request
 that asked for structured output (`response_format` json_schema, strict true) with a
@@ -14,10 +16,12 @@ schema a strict server accepts; anything else gets the 400 OpenAI would send.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import random
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -137,6 +141,57 @@ def _placeholder(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     return {"array": [], "string": "", "number": 0.5, "integer": 1, "boolean": False}.get(str(kind))
 
 
+# --- fault injection ------------------------------------------------------------------------
+
+FAULT_KINDS = ("429", "500", "timeout", "malformed", "refusal")
+
+
+@dataclass
+class Faults:
+    """Fail a share (`rate`) of the calls as a busy or broken provider does, each fault one
+    of `kinds`: a 429 with Retry-After, a 500, an answer later than the client waits
+    (`timeout_seconds`), JSON cut off mid-object, or a refusal.
+
+    Deterministic: whether a call fails, and how, depends only on the seed, the prompt and
+    how many times that prompt was asked before, never on the order in which concurrent
+    calls arrive. `injected` counts the faults given, by kind."""
+
+    rate: float
+    seed: int = 0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    timeout_seconds: float = 31.0
+    injected: Counter[str] = field(default_factory=Counter)
+    _asked: Counter[str] = field(default_factory=Counter, repr=False)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.kinds) - set(FAULT_KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"fault kinds must be among {FAULT_KINDS}, not {sorted(unknown)}")
+
+    def outcome(self, request: ChatRequest) -> Outcome | None:
+        """The fault for this call, or None to answer normally."""
+        prompt = hashlib.sha256(
+            json.dumps(request.messages, sort_keys=True, default=str).encode()
+        ).hexdigest()
+        attempt = self._asked[prompt]
+        self._asked[prompt] += 1
+        rng = random.Random(f"{self.seed}:{prompt}:{attempt}")
+        if rng.random() >= self.rate:
+            return None
+        kind = rng.choice(self.kinds)
+        self.injected[kind] += 1
+        match kind:
+            case "429":
+                return HttpError(429, retry_after=1)
+            case "500":
+                return HttpError(500)
+            case "timeout":
+                return Delay(self.timeout_seconds)
+            case "malformed":
+                return RawContent('{"intent": "other", "proposed_action": "NO')
+        return Refusal()
+
+
 # --- the server -----------------------------------------------------------------------------
 
 
@@ -146,6 +201,8 @@ class LlmSandbox:
     default_responder: Responder = placeholder_answer
     script: deque[Outcome] = field(default_factory=deque)
     requests: list[ChatRequest] = field(default_factory=list)
+    # Unscripted calls that fail on purpose; None answers every one.
+    faults: Faults | None = None
 
     def push(self, *outcomes: Outcome) -> None:
         self.script.extend(outcomes)
@@ -169,8 +226,7 @@ class LlmSandbox:
             self.requests.append(request)
             if problem := _request_problem(body):
                 return _error(400, problem, "invalid_request_error", None)
-            outcome = self.script.popleft() if self.script else self.default_responder(request)
-            return await self._respond(request, outcome)
+            return await self._respond(request, self._next(request))
 
         return router
 
@@ -178,6 +234,12 @@ class LlmSandbox:
         app = FastAPI(title="deskpilot LLM sandbox")
         app.include_router(self.router())
         return app
+
+    def _next(self, request: ChatRequest) -> Outcome:
+        if self.script:
+            return self.script.popleft()
+        fault = self.faults.outcome(request) if self.faults is not None else None
+        return fault or self.default_responder(request)
 
     async def _respond(self, request: ChatRequest, outcome: Outcome) -> JSONResponse:
         model = str(request.body.get("model"))

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import base64
 import threading
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Delivery(BaseModel):
@@ -19,6 +20,8 @@ class Delivery(BaseModel):
     recipients: list[str]
     raw_b64: str
     via: Literal["http", "smtp"] = "http"  # the HTTP endpoint or the SMTP sink
+    # When the sink took the message (set by the sink, whatever a client sends).
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class MailSink:
@@ -27,8 +30,9 @@ class MailSink:
         self._lock = threading.Lock()
 
     def record(self, delivery: Delivery) -> None:
+        stamped = delivery.model_copy(update={"received_at": datetime.now(UTC)})
         with self._lock:
-            self.deliveries.append(delivery)
+            self.deliveries.append(stamped)
 
     def raw(self, index: int) -> bytes:
         return base64.b64decode(self.deliveries[index].raw_b64)
@@ -44,6 +48,6 @@ def router(sink: MailSink) -> APIRouter:
 
     @api.get("/messages")
     async def deliveries() -> list[dict[str, Any]]:
-        return [d.model_dump() for d in sink.deliveries]
+        return [d.model_dump(mode="json") for d in sink.deliveries]
 
     return api

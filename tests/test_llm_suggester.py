@@ -302,6 +302,21 @@ async def test_openai_base_url_from_settings_is_honoured(
     assert llm.sandbox.requests[0].body["model"] == "gpt-from-env"
 
 
+async def test_the_call_timeout_comes_from_settings(llm: Served) -> None:
+    configured = settings(
+        OPENAI_API_KEY=KEY, OPENAI_BASE_URL=f"{llm.url}/v1", OPENAI_TIMEOUT_SECONDS="0.2"
+    )
+    suggester = suggester_from_settings(configured)
+    assert isinstance(suggester, OpenAISuggester)
+    llm.sandbox.push(Delay(1.0))
+    try:
+        with pytest.raises(IntegrationError, match=r"did not answer within 0.2s") as failed:
+            await suggester.suggest(request())
+    finally:
+        await suggester.aclose()
+    assert failed.value.retryable
+
+
 def test_a_base_url_alone_selects_the_llm_and_nothing_selects_offline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

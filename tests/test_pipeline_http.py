@@ -243,44 +243,6 @@ async def test_message_stored_while_temporal_was_away_is_picked_up(
     await handle.terminate("test over")
 
 
-async def test_a_poison_message_never_stalls_the_desk(pipeline: Pipeline) -> None:
-    """One unbroken 1 MB word in the subject and the body: the API keeps answering while it is
-    taken in and analysed, it ends with a person (with or without a suggestion), and the
-    inbox keeps flowing."""
-    word = "a" * 1_000_000
-    poison = raw_email(
-        sender=pipeline.customer("1001"), subject=word, body=f"{word}\n{' ' * 100_000}"
-    )
-    latencies: list[float] = []
-    done = asyncio.Event()
-
-    async def probe() -> None:
-        loop = asyncio.get_running_loop()
-        while not done.is_set():
-            started = loop.time()
-            assert (await pipeline.api.get("/healthz")).status_code == 200
-            latencies.append(loop.time() - started)
-            await asyncio.sleep(0.05)
-
-    prober = asyncio.create_task(probe())
-    try:
-        accepted = await pipeline.ingest(poison)
-        pending = await pipeline.wait_pending(accepted["message_id"])
-    finally:
-        done.set()
-        await prober
-    assert pending["action"]["status"] == "PENDING"
-    assert len(pending["message"]["subject"]) == len(word)  # stored whole; only analysis is bounded
-    assert latencies, "the API was never probed"
-    print(f"poison message: {len(latencies)} /healthz polls, slowest {max(latencies):.3f}s")
-    assert max(latencies) < 1.0, f"slowest /healthz: {max(latencies):.2f}s"
-
-    after = await pipeline.ingest(
-        raw_email(sender=pipeline.customer("1001"), body="Please cancel order #1001.")
-    )
-    assert (await pipeline.wait_pending(after["message_id"]))["suggestion"] is not None
-
-
 async def test_a_payload_the_store_client_cannot_read_is_refused_at_approval(
     pipeline: Pipeline,
 ) -> None:

@@ -13,9 +13,12 @@ import httpx
 import pytest
 
 from sandbox.llm import (
+    FAULT_KINDS,
     Answer,
+    ChatRequest,
     ContentFiltered,
     Delay,
+    Faults,
     HttpError,
     LengthCutOff,
     LlmSandbox,
@@ -244,3 +247,44 @@ async def test_the_default_responder_fills_the_schema_and_can_be_replaced(llm: S
     )
     answered = (await post(llm, body())).json()["choices"][0]["message"]["content"]
     assert json.loads(answered)["answer"] == "2"
+
+
+def _asked(text: str) -> ChatRequest:
+    return ChatRequest(
+        body={"model": "m", "messages": [{"role": "user", "content": text}]}, token=KEY
+    )
+
+
+def test_faults_fail_a_seeded_share_of_calls_whatever_their_order() -> None:
+    """The same seed fails the same prompts the same way, in whatever order they arrive; a
+    prompt asked again draws again."""
+    prompts = [f"message {i}" for i in range(300)]
+
+    def outcomes(faults: Faults, order: list[str]) -> dict[str, tuple[Any, Any]]:
+        return {
+            text: (faults.outcome(_asked(text)), faults.outcome(_asked(text))) for text in order
+        }
+
+    seeded = Faults(0.3, seed=5)
+    forward = outcomes(seeded, prompts)
+    assert forward == outcomes(Faults(0.3, seed=5), prompts[::-1])
+    assert forward != outcomes(Faults(0.3, seed=6), prompts)
+    assert set(seeded.injected) == set(FAULT_KINDS)
+    assert 0.25 < sum(seeded.injected.values()) / 600 < 0.35
+    assert any(first != second for first, second in forward.values())
+    with pytest.raises(ValueError, match="fault kinds"):
+        Faults(0.1, kinds=("503",))
+
+
+async def test_faults_answer_on_the_wire_after_the_script() -> None:
+    sandbox = LlmSandbox(api_key=KEY, faults=Faults(1.0, kinds=("429",)))
+    sandbox.push(Answer({"answer": "hi", "kind": None, "lines": [], "score": 1}))
+    async with serve_app(sandbox.app()) as url, httpx.AsyncClient(base_url=url) as client:
+        served = Served(sandbox, client)
+        assert (await post(served, body())).status_code == 200  # the script comes first
+        limited = await post(served, body())
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+        sandbox.faults = Faults(1.0, kinds=("malformed",))
+        content = (await post(served, body())).json()["choices"][0]["message"]["content"]
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(content)

@@ -18,5 +18,8 @@ def suggester_from_settings(settings: Settings) -> SuggesterPort:
     if not api_key and not base_url:
         return OfflineSuggester()
     return OpenAISuggester(
-        api_key=api_key or None, model=settings.openai_model, base_url=base_url or None
+        api_key=api_key or None,
+        model=settings.openai_model,
+        base_url=base_url or None,
+        timeout_s=settings.openai_timeout_seconds,
     )
