@@ -69,8 +69,16 @@ class ReplyStep:
             domain = sender_address.rsplit("@", 1)[-1]
             outbound_id = reply_message_id(action.id, domain)
             sent = await _outbound(session, data.user_id, outbound_id)
-            if sent is not None and sent.headers.get("X-Deskpilot-Delivery") == "sent":
-                return outbound_id
+            already_sent = sent is not None and sent.headers.get("X-Deskpilot-Delivery") == "sent"
+            message_id = message.id
+        if already_sent:
+            # Sent and recorded by an earlier attempt, which may have died before settling.
+            await self._settle(data, outbound_id)
+            return outbound_id
+        async with unit_of_work(self._sessions) as session:
+            action = await action_of(session, data.user_id, data.action_id)
+            message = await message_of(session, data.user_id, message_id)
+            sent = await _outbound(session, data.user_id, outbound_id)
             if not await holds_reservation(session, action.id):
                 # Reserved at approval; taken here for an action that never reserved one.
                 await reserve_email(session, data.user_id, action.id)
@@ -132,6 +140,10 @@ class ReplyStep:
                 )
             )
 
+        # Recorded at once, alone: a worker that dies between the relay's "accepted" and
+        # this commit makes the retry send the same message again (same Message-ID, which
+        # mail clients fold into one). Plain SMTP offers nothing to close that window; it
+        # is kept as short as one UPDATE.
         async with unit_of_work(self._sessions) as session:
             sent = await _outbound(session, data.user_id, outbound_id)
             assert sent is not None  # recorded above, in a committed transaction
@@ -139,11 +151,18 @@ class ReplyStep:
             if gmail_sent is not None:
                 sent.channel_message_id = gmail_sent.id
                 sent.channel_thread_id = gmail_sent.thread_id
-            thread = await session.get(Thread, sent.thread_id)
-            if thread is not None:
+        await self._settle(data, outbound_id)
+        return outbound_id
+
+    async def _settle(self, data: ActionRef, outbound_id: str) -> None:
+        """Count the sent reply against the plan and log it, once (a retry repeats nothing)."""
+        async with unit_of_work(self._sessions) as session:
+            if not await consume_email(session, data.action_id):
+                return
+            sent = await _outbound(session, data.user_id, outbound_id)
+            thread = await session.get(Thread, sent.thread_id) if sent is not None else None
+            if sent is not None and thread is not None:
                 thread.last_message_at = sent.sent_at
-            await consume_email(session, data.action_id)
             await log_action_event(
                 session, "reply.sent", data.user_id, data.action_id, {"message_id": outbound_id}
             )
-        return outbound_id

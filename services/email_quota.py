@@ -98,11 +98,12 @@ async def holds_reservation(session: AsyncSession, action_id: uuid.UUID) -> bool
 
 async def consume_email(
     session: AsyncSession, action_id: uuid.UUID, *, now: datetime | None = None
-) -> None:
-    """The reply was sent: count it in its reservation's period, once."""
+) -> bool:
+    """The reply was sent: count it in its reservation's period, once. True when this call
+    counted it (False: already counted, or nothing was reserved)."""
     reservation = await _reservation(session, action_id)
     if reservation is None or reservation.settled_at is not None:
-        return
+        return False
     now = now or _now()
     reservation.outcome, reservation.settled_at = "sent", now
     await session.execute(
@@ -111,6 +112,7 @@ async def consume_email(
         .values(emails_sent=UsageRecord.emails_sent + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    return True
 
 
 async def release_email(

@@ -302,6 +302,18 @@ class Desk:
             )
             return list(found.scalars())
 
+    async def replies_in_flight(self) -> set[str]:
+        """Message-IDs of replies recorded as being sent but not yet as sent: those a dead
+        worker may have handed to the relay without recording it."""
+        async with self.sessions() as session:
+            found = await session.execute(
+                select(Message.message_id, Message.headers).where(
+                    Message.user_id == self.merchant.user_id,
+                    Message.direction == MessageDirection.OUTBOUND,
+                )
+            )
+        return {m for m, headers in found if headers.get("X-Deskpilot-Delivery") == "sending"}
+
     async def statuses(self) -> Counter[ActionStatus]:
         return Counter(action.status for action in await self.actions())
 
