@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.gmail_access import GmailAccess
+from activities.heartbeat import heartbeating
 from activities.message_records import action_of, message_of
 from domain.mail.compose import ReplyTo, Sender, reply_email
 from integrations.gmail.client import SentMessage
@@ -23,6 +27,9 @@ from models.db import unit_of_work
 from models.reply_route import reply_route
 from services.email_quota import consume_email, holds_reservation, reserve_email
 from workflows.contracts import SEND_REPLY, ActionRef
+
+# How long a sent reply's record waits for the database (within the step's 5 minutes).
+RECORD_PATIENCE_S = 120.0
 
 
 def reply_message_id(action_id: uuid.UUID, domain: str) -> str:
@@ -53,6 +60,10 @@ class ReplyStep:
     async def send_reply(self, data: ActionRef) -> str:
         """Send the approved reply from the store's address; a retry never sends it twice
         once the first send was recorded. Returns the reply's Message-ID."""
+        async with heartbeating():
+            return await self._send_reply(data)
+
+    async def _send_reply(self, data: ActionRef) -> str:
         async with unit_of_work(self._sessions) as session:
             action = await action_of(session, data.user_id, data.action_id)
             if action.message_id is None:
@@ -144,15 +155,33 @@ class ReplyStep:
         # this commit makes the retry send the same message again (same Message-ID, which
         # mail clients fold into one). Plain SMTP offers nothing to close that window; it
         # is kept as short as one UPDATE.
-        async with unit_of_work(self._sessions) as session:
-            sent = await _outbound(session, data.user_id, outbound_id)
-            assert sent is not None  # recorded above, in a committed transaction
-            sent.headers = {**sent.headers, "X-Deskpilot-Delivery": "sent"}
-            if gmail_sent is not None:
-                sent.channel_message_id = gmail_sent.id
-                sent.channel_thread_id = gmail_sent.thread_id
+        await self._record_sent(data, outbound_id, gmail_sent)
         await self._settle(data, outbound_id)
         return outbound_id
+
+    async def _record_sent(
+        self, data: ActionRef, outbound_id: str, gmail_sent: SentMessage | None
+    ) -> None:
+        """Mark the reply sent. The relay already has it, so a database that cannot be
+        reached is waited for (heartbeating) instead of failing the step, whose retry
+        would send the reply again."""
+        deadline = time.monotonic() + RECORD_PATIENCE_S
+        pause = 0.2
+        while True:
+            try:
+                async with unit_of_work(self._sessions) as session:
+                    sent = await _outbound(session, data.user_id, outbound_id)
+                    assert sent is not None  # recorded above, in a committed transaction
+                    sent.headers = {**sent.headers, "X-Deskpilot-Delivery": "sent"}
+                    if gmail_sent is not None:
+                        sent.channel_message_id = gmail_sent.id
+                        sent.channel_thread_id = gmail_sent.thread_id
+                return
+            except (OSError, DBAPIError):
+                if time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def _settle(self, data: ActionRef, outbound_id: str) -> None:
         """Count the sent reply against the plan and log it, once (a retry repeats nothing)."""

@@ -68,7 +68,8 @@ R = TypeVar("R")
 
 
 def execute_timeouts(step_timeout: timedelta) -> tuple[timedelta, timedelta]:
-    """(start-to-close, heartbeat) timeouts of the execution step."""
+    """(start-to-close, heartbeat) timeouts of the steps that may wait long: executing in
+    the store, and recording a sent reply through a database outage."""
     return max(step_timeout, EXECUTE_TIMEOUT), step_timeout
 
 
@@ -180,7 +181,9 @@ class MessageWorkflow:
             return
         reply_error = None
         try:
-            await self._activity(SEND_REPLY, self._ref(), str)
+            # Heartbeats too: once the relay has the reply, the step keeps trying to record
+            # it through a database outage rather than fail and send it again.
+            await self._activity(SEND_REPLY, self._ref(), str, heartbeats=True)
         except ActivityError as err:
             if self._state.action_type in REPLY_ONLY:
                 await self._fail(data, _reason(err))  # the reply was the whole action

@@ -35,7 +35,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 
-from deskpilot.embedded_temporal import EmbeddedTemporal
+from deskpilot.embedded_temporal import EmbeddedTemporal, TemporalStartError
 from kernel.enums import ActionStatus, MessageDirection
 from models import Action, Message
 from sandbox.server import Sandbox, serving
@@ -355,6 +355,20 @@ class Desk:
         return counted.count
 
 
+async def _started_temporal(home: Path, attempts: int = 3) -> tuple[EmbeddedTemporal, Client]:
+    """A dev server on free ports. A port found free can be taken before the server binds it
+    (the machine's own outgoing connections draw from the same range): then try new ones."""
+    for attempt in range(1, attempts + 1):
+        temporal = EmbeddedTemporal(home, port=_free_port(), ui_port=_free_port())
+        try:
+            return temporal, await temporal.start()
+        except TemporalStartError:
+            await temporal.stop()
+            if attempt == attempts or "address already in use" not in temporal.log_path.read_text():
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.asynccontextmanager
 async def open_desk(
     home: Path,
@@ -365,8 +379,7 @@ async def open_desk(
     """Temporal, the sandbox and its SMTP sink, a merchant, and (not yet started) the worker
     and API wired to them and to `database_url`; `env` adds to the processes' environment.
     Everything started is stopped on the way out, the processes first."""
-    temporal = EmbeddedTemporal(home / "temporal", port=_free_port(), ui_port=_free_port())
-    client = await temporal.start()
+    temporal, client = await _started_temporal(home / "temporal")
     sandbox = Sandbox()
     smtp = SmtpSink(sandbox)
     try:
