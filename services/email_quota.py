@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.plans import PLAN_LIMITS, is_entitled
@@ -21,6 +21,7 @@ from models.billing import EmailReservation, UsageRecord
 from services.usage import (
     ensure_subscription,
     ensure_usage_record,
+    open_reservations,
     period_of,
     subscription_of,
     usage_record_of,
@@ -70,16 +71,7 @@ async def reserve_email(
     ).scalar_one()
     limit = PLAN_LIMITS[subscription.plan_type].emails_sent
     if limit is not None:
-        open_count = (
-            await session.execute(
-                select(func.count())
-                .select_from(EmailReservation)
-                .where(
-                    EmailReservation.usage_record_id == record.id,
-                    EmailReservation.settled_at.is_(None),
-                )
-            )
-        ).scalar_one()
+        open_count = await open_reservations(session, record.id)
         if record.emails_sent + open_count >= limit:
             raise PlanLimit(
                 f"the plan's {limit} emails for this period are used or reserved "

@@ -134,6 +134,19 @@ def usage_record_of(subscription: Subscription, start: datetime) -> ColumnElemen
     return and_(UsageRecord.subscription_id == subscription.id, UsageRecord.period_start == start)
 
 
+async def open_reservations(session: AsyncSession, usage_record_id: uuid.UUID) -> int:
+    """Replies of approved actions reserved in the period and not yet sent or released."""
+    counted = await session.execute(
+        select(func.count())
+        .select_from(EmailReservation)
+        .where(
+            EmailReservation.usage_record_id == usage_record_id,
+            EmailReservation.settled_at.is_(None),
+        )
+    )
+    return int(counted.scalar_one())
+
+
 async def get_usage_summary(
     session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
 ) -> UsageSummary:
@@ -150,18 +163,7 @@ async def get_usage_summary(
     ).scalar_one_or_none()
     usage = UsageCounts(**{c: getattr(record, c) for c in COUNTERS}) if record else UsageCounts()
     limits = PLAN_LIMITS[subscription.plan_type]
-    reserved = 0
-    if record is not None:
-        reserved = (
-            await session.execute(
-                select(func.count())
-                .select_from(EmailReservation)
-                .where(
-                    EmailReservation.usage_record_id == record.id,
-                    EmailReservation.settled_at.is_(None),
-                )
-            )
-        ).scalar_one()
+    reserved = await open_reservations(session, record.id) if record is not None else 0
     # Replies reserved by approved actions are spoken for: what is left excludes them.
     taken = usage.model_dump() | {"emails_sent": usage.emails_sent + reserved}
     return UsageSummary(
