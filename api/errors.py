@@ -3,12 +3,15 @@ for the API, the HTML error page for the web pages. Routes raise; they never tra
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException
 
 from api.rendering import render
@@ -26,6 +29,8 @@ from kernel.errors import (
     Transient,
     Unauthorized,
 )
+
+logger = logging.getLogger(__name__)
 
 # Most specific first: the first class the error is an instance of decides.
 STATUS: tuple[tuple[type[DeskpilotError], int], ...] = (
@@ -112,6 +117,18 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers.update(headers)
             return response
         return JSONResponse(_body(code, message), status_code=exc.status_code, headers=headers)
+
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def on_database_unavailable(request: Request, exc: Exception) -> Response:
+        # Every pooled connection busy, or the database unreachable: the same request can
+        # pass in a moment, so it is a 503 with Retry-After, never a 500.
+        logger.warning("database unavailable: %s", type(exc).__name__)
+        busy = Transient("the database is busy or unreachable; try again shortly")
+        response = await on_error(request, busy)
+        response.headers["Retry-After"] = "1"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -47,14 +47,20 @@ _ERROR_MEANINGS: dict[int, str] = {
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
     429: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds, when known"}},
+    503: {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds, when known"}},
 }
 
 
 def error_responses(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     """A route's `responses=`: each error status it can answer, with the shared body.
 
-    A status alone gets its generic meaning; `(status, "...")` says what it means there."""
+    A status alone gets its generic meaning; `(status, "...")` says what it means there.
+    503 is always among them: any route that reads the database answers it when every
+    pooled connection is busy or the database cannot be reached."""
     responses: dict[int | str, dict[str, Any]] = {}
+    given = {entry[0] if isinstance(entry, tuple) else entry for entry in statuses}
+    if 503 not in given:
+        statuses = (*statuses, 503)
     for entry in statuses:
         status, description = entry if isinstance(entry, tuple) else (entry, None)
         response: dict[str, Any] = {

@@ -82,6 +82,7 @@ class Delivered:
     message_id: uuid.UUID
     workflow_id: str
     attempts: int
+    refusals: list[int] = field(default_factory=list)  # statuses answered before the 202
 
 
 @dataclass
@@ -226,7 +227,7 @@ class Desk:
     async def deliver(self, http: httpx.AsyncClient, raw: bytes, patience: float) -> Delivered:
         """POST a raw email to the ingest; while `patience` lasts, an answer of 5xx or no
         answer is tried again, as a mail server retries a delivery."""
-        deadline, attempts = time.monotonic() + patience, 0
+        deadline, attempts, refusals = time.monotonic() + patience, 0, []
         while True:
             attempts += 1
             try:
@@ -238,9 +239,10 @@ class Desk:
                 if response.status_code == 202:
                     answer = response.json()
                     return Delivered(
-                        uuid.UUID(answer["message_id"]), answer["workflow_id"], attempts
+                        uuid.UUID(answer["message_id"]), answer["workflow_id"], attempts, refusals
                     )
                 assert response.status_code >= 500, response.text
+                refusals.append(response.status_code)
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, f"not delivered after {attempts} attempts"

@@ -50,7 +50,8 @@ async def test_duplicate_deliveries_store_one_message_and_one_workflow_each(
     async with desk.http(connections=len(posts)) as http:
         began = time.monotonic()
         answers: list[Delivered] = await asyncio.gather(
-            *(desk.deliver(http, raw, patience=0) for raw in posts)
+            # As a mail server delivers: an answer of 503, or none in time, is tried again.
+            *(desk.deliver(http, raw, patience=120) for raw in posts)
         )
         took = time.monotonic() - began
 
@@ -62,12 +63,16 @@ async def test_duplicate_deliveries_store_one_message_and_one_workflow_each(
         )
         received = (await get_usage_summary(session, desk.merchant.user_id)).usage.emails_received
     workflows = await desk.workflows()
+    retried = sum(1 for a in answers if a.attempts > 1)
+    refused = Counter(status for a in answers for status in a.refusals)
     chaos_report(
         f"chaos ingest-storm: {len(posts)} concurrent POSTs ({DISTINCT} messages x {COPIES}) "
-        f"answered in {took:.1f} s; 202 for {len(answers)}, messages {stored}, threads "
+        f"answered in {took:.1f} s ({retried} tried again, answers before the 202: "
+        f"{dict(refused)}); 202 for {len(answers)}, messages {stored}, threads "
         f"{threads}, counted received {received}, workflows {workflows}"
     )
-    assert [a.attempts for a in answers] == [1] * len(posts)  # every POST answered 202
+    # Busy is said with a 503 (Retry-After), never a 500; a copy sent again is the same message.
+    assert set(refused) <= {503}, refused
     ids_of: dict[bytes, set[tuple[object, str]]] = {}
     for raw, answer in zip(posts, answers, strict=True):
         ids_of.setdefault(raw, set()).add((answer.message_id, answer.workflow_id))
