@@ -65,9 +65,9 @@ def last_read_order(order: Order | None) -> OrderSnapshot | None:
 
 def check_decision(
     action: Action, order: Order | None, reply: str | None, payload: dict[str, Any] | None
-) -> tuple[str, dict[str, Any]]:
-    """The reply and payload the approval would carry out (the suggestion's with the edit
-    applied); InvalidDecision naming the first field that cannot be carried out."""
+) -> None:
+    """InvalidDecision naming the first field of the approval (the suggestion with the edit
+    applied) that cannot be carried out."""
     problems = edit_problems(action.type, reply, payload)
     effective_reply = reply if reply is not None else str(action.payload.get("reply") or "")
     keys = PAYLOAD_KEYS[action.type]
@@ -78,7 +78,6 @@ def check_decision(
     if problems:
         first = problems[0]
         raise InvalidDecision(first.field, first.reason)
-    return effective_reply, effective
 
 
 async def _pending_action_workflow(

@@ -6,10 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.enums import ConnectionType, MessageDirection
-from models import Connection, Message, Order, Thread, User
+from models import Connection, Message, Order, Subscription, Thread, UsageRecord, User
+from services.usage import increment_email_received
 
 
 async def make_user(session: AsyncSession, email: str | None = None) -> User:
@@ -81,3 +83,14 @@ async def make_message(
     session.add(message)
     await session.flush()
     return message
+
+
+async def set_usage(session: AsyncSession, user_id: uuid.UUID, **counters: int) -> None:
+    """Set the current period's counters (e.g. `emails_sent=99`), creating its row."""
+    assert await increment_email_received(session, user_id)  # creates the period's row
+    subscription_id = (
+        select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
+    )
+    await session.execute(
+        update(UsageRecord).where(UsageRecord.subscription_id == subscription_id).values(**counters)
+    )

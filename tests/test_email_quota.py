@@ -7,16 +7,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.plans import PLAN_LIMITS, TRIAL_DAYS
 from kernel.enums import ActionType, PlanType
 from kernel.errors import NotEntitled, PlanLimit
-from models import Action, EmailReservation, Subscription, UsageRecord
+from models import Action, EmailReservation
 from services.email_quota import consume_email, holds_reservation, release_email, reserve_email
-from services.usage import ensure_subscription, get_usage_summary, increment_email_received
-from tests.factories import make_user
+from services.usage import ensure_subscription, get_usage_summary
+from tests.factories import make_user, set_usage
 
 TRIAL_SENT = PLAN_LIMITS[PlanType.TRIAL].emails_sent
 assert TRIAL_SENT is not None
@@ -27,18 +27,6 @@ async def _action(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID:
     session.add(action)
     await session.flush()
     return action.id
-
-
-async def _set_sent(session: AsyncSession, user_id: uuid.UUID, value: int) -> None:
-    assert await increment_email_received(session, user_id)  # creates the period's row
-    subscription_id = (
-        select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
-    )
-    await session.execute(
-        update(UsageRecord)
-        .where(UsageRecord.subscription_id == subscription_id)
-        .values(emails_sent=value)
-    )
 
 
 async def test_a_reservation_is_taken_once_and_counted_once_when_sent(
@@ -61,7 +49,7 @@ async def test_open_reservations_count_against_the_limit_until_released(
 ) -> None:
     user = await make_user(session)
     await ensure_subscription(session, user.id)
-    await _set_sent(session, user.id, TRIAL_SENT - 1)
+    await set_usage(session, user.id, emails_sent=TRIAL_SENT - 1)
     first, second = await _action(session, user.id), await _action(session, user.id)
     await reserve_email(session, user.id, first)
     summary = await get_usage_summary(session, user.id)
@@ -91,7 +79,7 @@ async def test_an_unlimited_plan_always_reserves(session: AsyncSession) -> None:
     subscription = await ensure_subscription(session, user.id)
     subscription.plan_type = PlanType.ENTERPRISE
     await session.flush()
-    await _set_sent(session, user.id, 10**6)
+    await set_usage(session, user.id, emails_sent=10**6)
     action_id = await _action(session, user.id)
     await reserve_email(session, user.id, action_id)
     assert await holds_reservation(session, action_id)
@@ -103,7 +91,7 @@ async def test_fifty_concurrent_reservations_at_the_boundary_never_pass_the_limi
     async with own_sessions() as session, session.begin():
         user = await make_user(session)
         await ensure_subscription(session, user.id)
-        await _set_sent(session, user.id, TRIAL_SENT - 7)
+        await set_usage(session, user.id, emails_sent=TRIAL_SENT - 7)
         actions = [await _action(session, user.id) for _ in range(50)]
 
     async def reserve(action_id: uuid.UUID) -> bool:

@@ -90,6 +90,31 @@ def _customer(merchant: Merchant, number: str) -> str:
     return merchant.orders[number]["email"]
 
 
+async def _pending_refund(
+    pipeline: tuple[WorkflowEnvironment, async_sessionmaker[AsyncSession], Merchant, str],
+    *,
+    unfulfilled: bool = False,
+) -> tuple[str, WorkflowHandle, MessageState]:
+    """A refund request for a refundable order, its workflow waiting for a decision."""
+    env, sessions, merchant, queue = pipeline
+    number = merchant.number(
+        lambda o: (
+            not o["cancelled"]
+            and o["refundable"] > 0
+            and (not unfulfilled or o["fulfillment_status"] == "UNFULFILLED")
+        )
+    )
+    message_id, _, workflow_id = await store_message(
+        sessions,
+        merchant,
+        sender=_customer(merchant, number),
+        subject="Refund",
+        text=f"Refund order #{number}",
+    )
+    handle = await _start(env, merchant, queue, message_id, workflow_id)
+    return number, handle, await _awaiting(handle)
+
+
 async def test_approved_refund_executes_once_and_replies_in_thread(pipeline) -> None:
     env, sessions, merchant, queue = pipeline
     message_id, _, workflow_id = await store_message(
@@ -223,17 +248,8 @@ async def test_newer_message_in_the_thread_supersedes_the_pending_suggestion(pip
 
 
 async def test_an_approval_the_order_cannot_carry_is_refused_and_stays_pending(pipeline) -> None:
-    env, sessions, merchant, queue = pipeline
-    number = merchant.number(lambda o: not o["cancelled"] and o["refundable"] > 0)
-    message_id, _, workflow_id = await store_message(
-        sessions,
-        merchant,
-        sender=_customer(merchant, number),
-        subject="Refund",
-        text=f"Refund order #{number}",
-    )
-    handle = await _start(env, merchant, queue, message_id, workflow_id)
-    state = await _awaiting(handle)
+    _, sessions, merchant, _ = pipeline
+    number, handle, state = await _pending_refund(pipeline)
     too_much = str(merchant.orders[number]["refundable"] + 100)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
         await handle.execute_update(
@@ -276,17 +292,8 @@ async def test_an_approval_the_order_cannot_carry_is_refused_and_stays_pending(p
 
 
 async def test_an_edit_that_can_never_run_is_refused_by_the_update_validator(pipeline) -> None:
-    env, sessions, merchant, queue = pipeline
-    number = merchant.number(lambda o: not o["cancelled"] and o["refundable"] > 0)
-    message_id, _, workflow_id = await store_message(
-        sessions,
-        merchant,
-        sender=_customer(merchant, number),
-        subject="Refund",
-        text=f"Refund order #{number}",
-    )
-    handle = await _start(env, merchant, queue, message_id, workflow_id)
-    state = await _awaiting(handle)
+    sessions = pipeline[1]
+    _, handle, state = await _pending_refund(pipeline)
     for edit, field in (
         (ApproveInput(action_id=state.action_id, reply="   "), "reply"),
         (ApproveInput(action_id=state.action_id, payload={"amount": "1e309"}), "payload.amount"),
@@ -302,21 +309,8 @@ async def test_an_edit_that_can_never_run_is_refused_by_the_update_validator(pip
 
 
 async def test_refusal_by_the_store_marks_the_action_failed(pipeline) -> None:
-    env, sessions, merchant, queue = pipeline
-    number = merchant.number(
-        lambda o: (
-            not o["cancelled"] and o["refundable"] > 0 and o["fulfillment_status"] == "UNFULFILLED"
-        )
-    )
-    message_id, _, workflow_id = await store_message(
-        sessions,
-        merchant,
-        sender=_customer(merchant, number),
-        subject="Refund",
-        text=f"Refund order #{number}",
-    )
-    handle = await _start(env, merchant, queue, message_id, workflow_id)
-    state = await _awaiting(handle)
+    _, sessions, merchant, _ = pipeline
+    number, handle, state = await _pending_refund(pipeline, unfulfilled=True)
     # The merchant cancels (and so refunds) the order in Shopify after the suggestion: the
     # approval passes on the order as last read, and the store refuses at execution.
     order = merchant.shop.by_name(f"#{number}")

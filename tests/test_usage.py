@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.plans import PLAN_LIMITS, TRIAL_DAYS
@@ -18,21 +18,9 @@ from services.usage import (
     increment_ai_suggestions,
     increment_email_received,
 )
-from tests.factories import make_user
+from tests.factories import make_user, set_usage
 
 TRIAL_AI = PLAN_LIMITS[PlanType.TRIAL].ai_suggestions
-
-
-async def _set_ai(session: AsyncSession, user_id: object, value: int) -> None:
-    assert await increment_email_received(session, user_id)  # creates the period's row
-    subscription_id = (
-        select(Subscription.id).where(Subscription.user_id == user_id).scalar_subquery()
-    )
-    await session.execute(
-        update(UsageRecord)
-        .where(UsageRecord.subscription_id == subscription_id)
-        .values(ai_suggestions=value)
-    )
 
 
 async def test_ensure_subscription_creates_one_trial(session: AsyncSession) -> None:
@@ -72,7 +60,7 @@ async def test_usage_summary_reports_usage_limits_and_remaining(session: AsyncSe
 async def test_counts_until_the_limit_then_not(session: AsyncSession) -> None:
     user = await make_user(session)
     await ensure_subscription(session, user.id)
-    await _set_ai(session, user.id, TRIAL_AI - 1)
+    await set_usage(session, user.id, ai_suggestions=TRIAL_AI - 1)
     assert await increment_ai_suggestions(session, user.id)
     assert not await increment_ai_suggestions(session, user.id)
     assert (await get_usage_summary(session, user.id)).usage.ai_suggestions == TRIAL_AI
@@ -83,7 +71,7 @@ async def test_enterprise_is_unlimited(session: AsyncSession) -> None:
     subscription = await ensure_subscription(session, user.id)
     subscription.plan_type = PlanType.ENTERPRISE
     await session.flush()
-    await _set_ai(session, user.id, 10**6)
+    await set_usage(session, user.id, ai_suggestions=10**6)
     assert await increment_ai_suggestions(session, user.id)
     assert (await get_usage_summary(session, user.id)).remaining.ai_suggestions is None
 
@@ -138,7 +126,7 @@ async def test_fifty_concurrent_counts_at_the_boundary_never_exceed_the_limit(
     async with own_sessions() as session, session.begin():
         user = await make_user(session)
         await ensure_subscription(session, user.id)
-        await _set_ai(session, user.id, TRIAL_AI - 7)
+        await set_usage(session, user.id, ai_suggestions=TRIAL_AI - 7)
 
     async def send() -> bool:
         async with own_sessions() as s, s.begin():

@@ -16,7 +16,7 @@ from services.usage import get_usage_summary
 from tests.chaos.conftest import Report
 from tests.chaos.desk import Desk, eventually
 from tests.chaos.workload import Request, Tally, mix, replied_actions, requests_for
-from tests.test_email_quota import _set_sent
+from tests.factories import set_usage
 from workflows.contracts import Stage
 
 PER_ACTION = {
@@ -38,7 +38,7 @@ async def test_approvals_at_the_email_limit_never_pass_it(chaos_report: Report, 
     workflow_of = dict(started)
     pending = await eventually(lambda: desk.pending(TOTAL), 120, "every suggestion")
     async with desk.sessions() as session, session.begin():
-        await _set_sent(session, desk.merchant.user_id, LIMIT - LEFT)
+        await set_usage(session, desk.merchant.user_id, emails_sent=LIMIT - LEFT)
 
     async with desk.http(connections=TOTAL) as http:
         answers = await asyncio.gather(
