@@ -12,6 +12,7 @@ from kernel.enums import (
 )
 from models.action import Action
 from models.api_token import ApiToken, issue_api_token, user_for_token
+from models.automation import AutomationSettings
 from models.base import Base
 from models.billing import EmailReservation, Subscription, UsageRecord
 from models.connection import Connection, CustomEmailMetadata
@@ -30,6 +31,7 @@ __all__ = [
     "ActionStatus",
     "ActionType",
     "ApiToken",
+    "AutomationSettings",
     "Base",
     "ComplianceExport",
     "Connection",

@@ -67,6 +67,9 @@ class Thread(Base):
     needs_decision: Mapped[bool] = mapped_column(server_default=false(), default=False)
     subject: Mapped[str] = mapped_column(Text, server_default="")
     last_message_at: Mapped[datetime]
+    # Set by playbooks (tag_thread, close_thread) and shown in the inbox.
+    tags: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
+    closed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -11,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     Double,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -19,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel.enums import PlaybookCategory, PlaybookExecutionStatus
-from models.base import Base, created_at, updated_at, uuid_pk
+from models.base import Base, Money, created_at, updated_at, uuid_pk
 from models.enums import PLAYBOOK_CATEGORY, PLAYBOOK_EXECUTION_STATUS
 
 if TYPE_CHECKING:
@@ -51,8 +53,17 @@ class Playbook(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
     # Which system template a default playbook was made from; null for the merchant's own.
     template_key: Mapped[str | None] = mapped_column(String(64))
+    # Lower runs first; `stop_processing` keeps later playbooks from running after it.
+    priority: Mapped[int] = mapped_column(Integer, server_default="100", default=100)
+    stop_processing: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
+    run_once_per_thread: Mapped[bool] = mapped_column(
+        Boolean, server_default="false", default=False
+    )
     execution_count: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
     last_executed_at: Mapped[datetime | None]
+    # Failed executions in a row; at the merchant's limit the playbook pauses itself.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -68,12 +79,35 @@ class PlaybookExecution(Base):
         CheckConstraint(
             "confidence IS NULL OR confidence BETWEEN 0 AND 1", name="confidence_range"
         ),
+        # One execution per firing: a redelivered trigger finds the first.
+        UniqueConstraint("playbook_id", "trigger_key"),
+        # The executions page, newest first (keyset on created_at, id).
+        Index("ix_playbook_executions_playbook_id_created_at", "playbook_id", "created_at"),
+        Index("ix_playbook_executions_thread_id", "thread_id"),
+        # The daily caps sum a store's automatic executions of the day.
+        Index("ix_playbook_executions_user_id_created_at", "user_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    playbook_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("playbooks.id", ondelete="CASCADE"), index=True
+    playbook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("playbooks.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # What fired it: "message:<id>", "order:<id>:<event>", "idle:<thread id>:<since>".
+    trigger_key: Mapped[str] = mapped_column(String(300))
+    workflow_id: Mapped[str | None] = mapped_column(String(300))
+    message_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL")
     )
+    thread_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("threads.id", ondelete="SET NULL")
+    )
+    action_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("actions.id", ondelete="SET NULL")
+    )
+    shop_domain: Mapped[str | None] = mapped_column(String(255))
+    # "playbook" when it approved on its own, "person" when a person decided, else null.
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    automatic: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
+    refund_amount: Mapped[Decimal | None] = mapped_column(Money)
     status: Mapped[PlaybookExecutionStatus] = mapped_column(
         PLAYBOOK_EXECUTION_STATUS,
         server_default=PlaybookExecutionStatus.pending.value,

@@ -33,6 +33,11 @@ class AISuggestion(Base):
     provider: Mapped[str] = mapped_column(String(100), server_default="", default="")
     intent: Mapped[str] = mapped_column(String(100), server_default="", default="")
     rationale: Mapped[str] = mapped_column(Text, server_default="", default="")
+    # Signals the playbooks read: who is writing, in what mood, in which language.
+    language: Mapped[str] = mapped_column(String(16), server_default="", default="")
+    sentiment: Mapped[str] = mapped_column(String(16), server_default="neutral", default="neutral")
+    wants_human: Mapped[bool] = mapped_column(server_default="false", default=False)
+    legal_threat: Mapped[bool] = mapped_column(server_default="false", default=False)
     prompt_tokens: Mapped[int] = mapped_column(server_default="0", default=0)
     completion_tokens: Mapped[int] = mapped_column(server_default="0", default=0)
     # What the guardrails changed and why: [{code, detail}], empty when nothing fired.
