@@ -150,6 +150,10 @@ class PrepareStep:
                     prompt_tokens=final.prompt_tokens,
                     completion_tokens=final.completion_tokens,
                     guardrails=notes,
+                    language=final.language,
+                    sentiment=final.sentiment,
+                    wants_human=final.wants_human,
+                    legal_threat=final.legal_threat,
                 )
                 session.add(suggestion)
                 await session.flush()

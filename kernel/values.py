@@ -119,6 +119,9 @@ class SuggestionRequest(BaseModel):
     candidate_orders: list[OrderSnapshot] = Field(default_factory=list)
 
 
+Sentiment = Literal["positive", "neutral", "negative", "angry"]
+
+
 class SuggestionDraft(BaseModel):
     intent: str
     action: ActionType
@@ -130,3 +133,8 @@ class SuggestionDraft(BaseModel):
     order_name: str | None = None  # the order the suggester says it acts on ("#1001")
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # What the message signals, for the playbooks; the defaults are what nothing was read.
+    language: str = ""  # ISO 639-1, "" when unknown
+    sentiment: Sentiment = "neutral"
+    wants_human: bool = False  # the customer asks for a person
+    legal_threat: bool = False  # a lawyer, a lawsuit, a chargeback
