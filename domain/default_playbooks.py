@@ -1,8 +1,9 @@
 """The starter set of playbooks every merchant gets (`services.accounts` seeds them).
 
-Each template starts enabled with `requires_approval` set. The rules are stored
-and validated; nothing evaluates them yet, so every suggestion waits for a person
-whatever the flag says.
+Each template starts enabled with `requires_approval` set, so the engine
+(`domain.playbook_engine`) matches them but every approval still waits for a person
+until the merchant switches that off. Rules are written in version 2; migration 0011
+rewrote the ones seeded earlier in version 1 to the same documents.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ class PlaybookTemplate:
     conditions: list[dict[str, Any]]
     actions: list[dict[str, Any]]
     confidence_threshold: float
+    priority: int = 100  # lower runs first
+    stop_processing: bool = False
 
 
 def _rule(field: str, operator: str, value: Any) -> dict[str, Any]:
-    return {"version": 1, "field": field, "operator": operator, "value": value}
+    return {"version": 2, "field": field, "operator": operator, "value": value}
 
 
 def _on(*intents: str) -> dict[str, Any]:
-    return {"version": 1, "event": "message.received", "intents": list(intents)}
+    return {
+        "version": 2,
+        "event": "message.received",
+        "intents": list(intents),
+        "channels": [],
+        "languages": [],
+    }
 
 
 UNFULFILLED = _rule("order.fulfillment_status", "in", ["UNFULFILLED", "unfulfilled"])
@@ -53,7 +62,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
         ],
         actions=[
             {
-                "version": 1,
+                "version": 2,
                 "type": "approve_suggestion",
                 "action_types": ["REFUND"],
                 "max_refund_amount": "100",
@@ -72,7 +81,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
             UNFULFILLED,
             NOT_CANCELLED,
         ],
-        actions=[{"version": 1, "type": "approve_suggestion", "action_types": ["CANCEL"]}],
+        actions=[{"version": 2, "type": "approve_suggestion", "action_types": ["CANCEL"]}],
         confidence_threshold=0.9,
     ),
     PlaybookTemplate(
@@ -86,7 +95,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
             UNFULFILLED,
             NOT_CANCELLED,
         ],
-        actions=[{"version": 1, "type": "approve_suggestion", "action_types": ["ADDRESS_CHANGE"]}],
+        actions=[{"version": 2, "type": "approve_suggestion", "action_types": ["ADDRESS_CHANGE"]}],
         confidence_threshold=0.85,
     ),
     PlaybookTemplate(
@@ -98,7 +107,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
         conditions=[_rule("suggestion.action_type", "in", ["NONE", "INFO_REQUEST"])],
         actions=[
             {
-                "version": 1,
+                "version": 2,
                 "type": "reply_with_template",
                 "template": (
                     "Hi {customer_name},\n\nThanks for reaching out about order {order_name}. "
@@ -106,7 +115,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
                     "{tracking_url}\n\nBest regards,\n{store_name}"
                 ),
             },
-            {"version": 1, "type": "approve_suggestion", "action_types": ["NONE"]},
+            {"version": 2, "type": "approve_suggestion", "action_types": ["NONE"]},
         ],
         confidence_threshold=0.8,
     ),
@@ -117,7 +126,7 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
         category=PlaybookCategory.REFUND_RETURN,
         trigger=_on("wrong_item"),
         conditions=[_rule("suggestion.action_type", "eq", "REPLACE_ITEM"), NOT_CANCELLED],
-        actions=[{"version": 1, "type": "approve_suggestion", "action_types": ["REPLACE_ITEM"]}],
+        actions=[{"version": 2, "type": "approve_suggestion", "action_types": ["REPLACE_ITEM"]}],
         confidence_threshold=0.9,
     ),
 )

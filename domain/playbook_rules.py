@@ -1,234 +1,170 @@
 """Versioned schemas for a Playbook's `trigger`, `conditions` and `actions` JSON.
 
-Every document carries `version`; a reader picks the model for that version,
-so rules written today keep parsing after the format grows. This module only
-says what is well-formed: nothing evaluates playbooks yet.
+Every document carries `version`; a reader picks the model for that version, so rules
+written earlier keep parsing after the format grows. Version-1 documents
+(`domain.playbook_rules_v1`) are read into the version-2 shapes
+(`domain.playbook_rules_v2`), which is what the engine (`domain.playbook_engine`) evaluates
+and what `to_json()` writes.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from enum import StrEnum
-from string import Formatter
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from kernel.enums import ActionType
-from kernel.errors import Malformed
-
-
-class PlaybookRuleError(Malformed, ValueError):
-    """A playbook document is not valid; the message names the part and the reason."""
-
-    code = "invalid_playbook"
-
-
-class Intent(StrEnum):
-    """What the customer wants, as the classifier names it."""
-
-    REFUND_REQUEST = "refund_request"
-    DAMAGED_ITEM = "damaged_item"
-    WRONG_ITEM = "wrong_item"
-    CANCEL_REQUEST = "cancel_request"
-    ADDRESS_CHANGE = "address_change"
-    ORDER_STATUS = "order_status"
-    OTHER = "other"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --- trigger -------------------------------------------------------------------------------
-
-
-class TriggerV1(_Strict):
-    version: Literal[1] = 1
-    event: Literal["message.received"]
-    intents: list[Intent] = Field(default_factory=list, description="empty: any intent")
-
-
-# --- conditions ----------------------------------------------------------------------------
-
-# The facts a condition may test, and what kind of value each one is.
-CONDITION_FIELDS: dict[str, str] = {
-    "suggestion.action_type": "action_type",
-    "suggestion.confidence": "number",
-    "suggestion.refund_amount": "number",
-    "order.total_amount": "number",
-    "order.financial_status": "text",
-    "order.fulfillment_status": "text",
-    "order.cancelled": "bool",
-    "order.age_days": "number",
-    "customer.order_count": "number",
-    "message.text": "text",
-}
-OPERATORS_BY_KIND: dict[str, set[str]] = {
-    "number": {"eq", "ne", "lt", "lte", "gt", "gte"},
-    "text": {"eq", "ne", "in", "not_in", "contains"},
-    "action_type": {"eq", "ne", "in", "not_in"},
-    "bool": {"eq", "ne"},
-}
-
-Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains"]
-Scalar = bool | Decimal | str
-
-
-class ConditionV1(_Strict):
-    version: Literal[1] = 1
-    field: str
-    operator: Operator
-    value: Scalar | list[str]
-
-    @model_validator(mode="before")
-    @classmethod
-    def _coerce_value(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("field") not in CONDITION_FIELDS:
-            return data
-        kind = CONDITION_FIELDS[data["field"]]
-        value = data.get("value")
-        if (
-            kind == "number"
-            and isinstance(value, int | float | str)
-            and not isinstance(value, bool)
-        ):
-            try:
-                return {**data, "value": Decimal(str(value))}
-            except ArithmeticError:
-                return data
-        return data
-
-    @model_validator(mode="after")
-    def _check_types(self) -> ConditionV1:
-        kind = CONDITION_FIELDS.get(self.field)
-        if kind is None:
-            raise ValueError(f"unknown field {self.field!r}; known: {sorted(CONDITION_FIELDS)}")
-        if self.operator not in OPERATORS_BY_KIND[kind]:
-            raise ValueError(f"operator {self.operator!r} does not apply to {self.field!r}")
-        many = self.operator in {"in", "not_in"}
-        if many != isinstance(self.value, list):
-            raise ValueError(f"{self.operator!r} takes {'a list' if many else 'a single value'}")
-        values = self.value if isinstance(self.value, list) else [self.value]
-        for value in values:
-            _check_kind(self.field, kind, value)
-        return self
-
-
-def _check_kind(field: str, kind: str, value: Any) -> None:
-    ok = {
-        "number": isinstance(value, Decimal),
-        "bool": isinstance(value, bool),
-        "text": isinstance(value, str),
-        "action_type": isinstance(value, str) and value in ActionType.__members__,
-    }[kind]
-    if not ok:
-        raise ValueError(f"{field!r} compares with a {kind.replace('_', ' ')} value, not {value!r}")
-
-
-# --- actions -------------------------------------------------------------------------------
-
-# Placeholders a reply template may use; filled from the order and the customer.
-TEMPLATE_PLACEHOLDERS = frozenset(
-    {"customer_name", "order_name", "order_status", "tracking_url", "store_name"}
+from domain.playbook_rules_base import Intent, PlaybookRuleError
+from domain.playbook_rules_v1 import ConditionV1, PlaybookActionV1, TriggerV1
+from domain.playbook_rules_v2 import (
+    CONDITION_FIELDS,
+    FACT_PLACEHOLDERS,
+    OPERATORS_BY_KIND,
+    TEMPLATE_PLACEHOLDERS,
+    ActionDocument,
+    AllGroup,
+    AnyGroup,
+    ApproveSuggestion,
+    Channel,
+    CloseThread,
+    Condition,
+    ConditionDocument,
+    ConditionGroup,
+    ConditionItem,
+    Escalate,
+    MessageReceivedTrigger,
+    OrderEventTrigger,
+    OrderTopic,
+    PlaybookAction,
+    ReplyWithTemplate,
+    SendFollowup,
+    TagThread,
+    ThreadIdleTrigger,
+    Trigger,
+    TriggerDocument,
+    Wait,
+    condition_shape,
 )
 
-
-class ApproveSuggestionV1(_Strict):
-    """Approve the suggested action and reply without a person, within limits."""
-
-    version: Literal[1] = 1
-    type: Literal["approve_suggestion"]
-    action_types: list[ActionType] = Field(min_length=1)
-    max_refund_amount: Decimal | None = Field(default=None, ge=0)
-
-
-class ReplyWithTemplateV1(_Strict):
-    """Replace the drafted reply by the merchant's own wording."""
-
-    version: Literal[1] = 1
-    type: Literal["reply_with_template"]
-    template: str = Field(min_length=1, max_length=10_000)
-
-    @model_validator(mode="after")
-    def _known_placeholders(self) -> ReplyWithTemplateV1:
-        try:
-            names = {name for _, name, _, _ in Formatter().parse(self.template) if name}
-        except ValueError as exc:
-            raise ValueError(f"template is not well-formed: {exc}") from exc
-        unknown = names - TEMPLATE_PLACEHOLDERS
-        if unknown:
-            raise ValueError(
-                f"unknown placeholders {sorted(unknown)}; allowed: {sorted(TEMPLATE_PLACEHOLDERS)}"
-            )
-        return self
-
-
-class EscalateV1(_Strict):
-    """Leave the message for a person, with a note saying why."""
-
-    version: Literal[1] = 1
-    type: Literal["escalate"]
-    reason: str = Field(min_length=1, max_length=500)
-
-
-PlaybookActionV1 = Annotated[
-    ApproveSuggestionV1 | ReplyWithTemplateV1 | EscalateV1, Field(discriminator="type")
+__all__ = [
+    "CONDITION_FIELDS",
+    "FACT_PLACEHOLDERS",
+    "OPERATORS_BY_KIND",
+    "TEMPLATE_PLACEHOLDERS",
+    "AllGroup",
+    "AnyGroup",
+    "ApproveSuggestion",
+    "Channel",
+    "CloseThread",
+    "Condition",
+    "ConditionGroup",
+    "ConditionItem",
+    "Escalate",
+    "Intent",
+    "MessageReceivedTrigger",
+    "OrderEventTrigger",
+    "OrderTopic",
+    "PlaybookAction",
+    "PlaybookRuleError",
+    "PlaybookRules",
+    "ReplyWithTemplate",
+    "SendFollowup",
+    "TagThread",
+    "ThreadIdleTrigger",
+    "Trigger",
+    "Wait",
+    "parse_actions",
+    "parse_conditions",
+    "parse_trigger",
 ]
 
-# --- versioned parsing ---------------------------------------------------------------------
+# Per version, the model a document is read with; a version-1 model upgrades itself.
+_TRIGGERS: dict[int, TypeAdapter[Any]] = {
+    1: TypeAdapter(TriggerV1),
+    2: TypeAdapter(TriggerDocument),
+}
+_CONDITIONS: dict[int, TypeAdapter[Any]] = {1: TypeAdapter(ConditionV1), 2: TypeAdapter(Condition)}
+# Groups exist from version 2 on; picked by their "any" or "all" key.
+_GROUPS: dict[int, dict[str, TypeAdapter[Any]]] = {
+    2: {"any": TypeAdapter(AnyGroup), "all": TypeAdapter(AllGroup)}
+}
+_ACTIONS: dict[int, TypeAdapter[Any]] = {
+    1: TypeAdapter(PlaybookActionV1),
+    2: TypeAdapter(ActionDocument),
+}
 
-_TRIGGERS: dict[int, TypeAdapter[Any]] = {1: TypeAdapter(TriggerV1)}
-_CONDITIONS: dict[int, TypeAdapter[Any]] = {1: TypeAdapter(ConditionV1)}
-_ACTIONS: dict[int, TypeAdapter[Any]] = {1: TypeAdapter(PlaybookActionV1)}
 
-Trigger = TriggerV1
-Condition = ConditionV1
-PlaybookAction = ApproveSuggestionV1 | ReplyWithTemplateV1 | EscalateV1
-
-
-def _parse(part: str, data: Any, versions: dict[int, TypeAdapter[Any]]) -> Any:
+def _version(part: str, data: Any, known: list[int]) -> int:
     if not isinstance(data, dict):
         raise PlaybookRuleError(f"{part}: expected an object, got {type(data).__name__}")
     version = data.get("version")
-    if version not in versions:
-        raise PlaybookRuleError(f"{part}: unsupported version {version!r}; known: {list(versions)}")
+    # bool is an int to Python, not a version to anyone.
+    if isinstance(version, bool) or version not in known:
+        raise PlaybookRuleError(f"{part}: unsupported version {version!r}; known: {known}")
+    return version
+
+
+def _validate(part: str, data: Any, adapter: TypeAdapter[Any]) -> Any:
     try:
-        return versions[version].validate_python(data)
+        parsed = adapter.validate_python(data)
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
         )
         raise PlaybookRuleError(f"{part}: {reasons}") from exc
+    upgrade = getattr(parsed, "upgrade", None)
+    return upgrade() if upgrade is not None else parsed
 
 
-def _parse_list(part: str, data: Any, versions: dict[int, TypeAdapter[Any]]) -> list[Any]:
+def _parse(part: str, data: Any, versions: dict[int, TypeAdapter[Any]]) -> Any:
+    return _validate(part, data, versions[_version(part, data, list(versions))])
+
+
+def _parse_condition(part: str, data: Any) -> ConditionItem:
+    version = _version(part, data, list(_CONDITIONS))
+    shape = condition_shape(data)
+    if shape == "condition":
+        return _validate(part, data, _CONDITIONS[version])
+    if "any" in data and "all" in data:
+        raise PlaybookRuleError(f"{part}: a group has either 'any' or 'all', not both")
+    groups = _GROUPS.get(version)
+    if groups is None:
+        raise PlaybookRuleError(f"{part}: groups ('{shape}') need version {min(_GROUPS)}")
+    return _validate(part, data, groups[shape])
+
+
+def _list(part: str, data: Any) -> list[Any]:
     if not isinstance(data, list):
         raise PlaybookRuleError(f"{part}: expected a list, got {type(data).__name__}")
-    return [_parse(f"{part}[{i}]", item, versions) for i, item in enumerate(data)]
+    return data
 
 
 def parse_trigger(data: Any) -> Trigger:
     return _parse("trigger", data, _TRIGGERS)
 
 
-def parse_conditions(data: Any) -> list[Condition]:
-    return _parse_list("conditions", data, _CONDITIONS)
+def parse_conditions(data: Any) -> list[ConditionItem]:
+    """The list is an implicit "all"; an item is a condition or an any/all group of them."""
+    return [
+        _parse_condition(f"conditions[{i}]", item)
+        for i, item in enumerate(_list("conditions", data))
+    ]
 
 
 def parse_actions(data: Any) -> list[PlaybookAction]:
-    actions = _parse_list("actions", data, _ACTIONS)
+    actions = [
+        _parse(f"actions[{i}]", item, _ACTIONS) for i, item in enumerate(_list("actions", data))
+    ]
     if not actions:
         raise PlaybookRuleError("actions: a playbook needs at least one action")
     return actions
 
 
 class PlaybookRules(BaseModel):
-    """The three JSON documents of a playbook, parsed together."""
+    """The three JSON documents of a playbook, parsed together, in their version-2 shapes."""
 
-    trigger: Trigger
-    conditions: list[Condition]
-    actions: list[PlaybookAction]
+    trigger: TriggerDocument
+    conditions: list[ConditionDocument]
+    actions: list[ActionDocument]
 
     @classmethod
     def parse(cls, trigger: Any, conditions: Any, actions: Any) -> PlaybookRules:
@@ -239,7 +175,7 @@ class PlaybookRules(BaseModel):
         )
 
     def to_json(self) -> tuple[dict[str, Any], list[Any], list[Any]]:
-        """The documents as stored in the playbook's JSONB columns."""
+        """The documents as stored in the playbook's JSONB columns: always version 2."""
         return (
             self.trigger.model_dump(mode="json"),
             [c.model_dump(mode="json") for c in self.conditions],

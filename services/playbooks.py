@@ -36,6 +36,8 @@ async def seed_default_playbooks(session: AsyncSession, user_id: uuid.UUID) -> l
                 conditions=conditions,
                 actions=actions,
                 confidence_threshold=template.confidence_threshold,
+                priority=template.priority,
+                stop_processing=template.stop_processing,
                 requires_approval=True,
                 enabled=True,
                 is_default=True,

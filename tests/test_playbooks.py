@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.default_playbooks import DEFAULT_PLAYBOOKS
 from domain.playbook_rules import (
-    ApproveSuggestionV1,
+    ApproveSuggestion,
     PlaybookRuleError,
     PlaybookRules,
     parse_actions,
@@ -32,8 +32,12 @@ async def test_seeding_creates_the_starter_set_once(session: AsyncSession) -> No
     assert [p.id for p in first] == [p.id for p in second]
     assert {p.template_key for p in first} == {t.key for t in DEFAULT_PLAYBOOKS}
     assert all(p.is_default and p.enabled and p.requires_approval for p in first)
-    for playbook in first:  # what was stored parses back under the current schemas
-        PlaybookRules.parse(playbook.trigger, playbook.conditions, playbook.actions)
+    for playbook in first:  # stored in version 2, and it parses back to the same documents
+        documents = (playbook.trigger, playbook.conditions, playbook.actions)
+        assert PlaybookRules.parse(*documents).to_json() == documents
+        assert playbook.trigger["version"] == 2 and playbook.trigger["channels"] == []
+        assert all(d["version"] == 2 for d in [*playbook.conditions, *playbook.actions])
+        assert (playbook.priority, playbook.stop_processing) == (100, False)
 
 
 async def test_starter_set_covers_the_common_requests() -> None:
@@ -103,7 +107,7 @@ def test_valid_rules_parse_to_typed_models() -> None:
         ],
     )
     assert rules.conditions[0].value == Decimal("80")
-    assert isinstance(rules.actions[0], ApproveSuggestionV1)
+    assert isinstance(rules.actions[0], ApproveSuggestion)
     assert rules.actions[0].max_refund_amount == Decimal("80.00")
     trigger, conditions, actions = rules.to_json()
     assert PlaybookRules.parse(trigger, conditions, actions) == rules
@@ -113,7 +117,7 @@ def test_valid_rules_parse_to_typed_models() -> None:
     ("part", "document", "reason"),
     [
         ("trigger", {"event": "message.received"}, "unsupported version None"),
-        ("trigger", {"version": 2, "event": "message.received"}, "unsupported version 2"),
+        ("trigger", {"version": 3, "event": "message.received"}, "unsupported version 3"),
         ("trigger", {"version": 1, "event": "cron"}, "event"),
         ("trigger", {"version": 1, "event": "message.received", "intents": ["bribe"]}, "intents"),
         ("trigger", ["not", "an", "object"], "expected an object"),
