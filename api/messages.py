@@ -1,4 +1,5 @@
-"""GET /api/messages/{id}: a message with its thread, latest suggestion and action."""
+"""GET /api/messages/{id}: a message with its thread, latest suggestion and action, and the
+playbook that handled it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
 from models.suggestion import AISuggestion
+from services.playbook_executions import MessagePlaybookOut, playbook_for_message
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -24,6 +26,7 @@ class MessageDetail(BaseModel):
     suggestion: SuggestionOut | None
     action: ActionOut | None
     workflow_id: str | None
+    playbook: MessagePlaybookOut | None  # the newest playbook execution for this message
 
 
 @router.get("/{message_id}", response_model=MessageDetail, responses=error_responses(401, 404, 422))
@@ -65,4 +68,5 @@ async def get_message(
         else SuggestionOut.model_validate(suggestion, from_attributes=True),
         action=None if action is None else ActionOut.model_validate(action, from_attributes=True),
         workflow_id=message.workflow_id,
+        playbook=await playbook_for_message(session, user_id, message.id),
     )

@@ -1,0 +1,135 @@
+"""What a merchant's playbooks did: a playbook's executions, newest first in keyset pages,
+and the execution that handled a message."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.enums import PlaybookExecutionStatus
+from models.inbox_listing import InvalidCursorError
+from models.playbook import Playbook, PlaybookExecution
+from services.playbook_settings import get_playbook
+
+
+class ExecutionOut(BaseModel):
+    id: uuid.UUID
+    status: PlaybookExecutionStatus
+    confidence: float | None
+    trigger_data: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+    executed_at: datetime | None
+    message_id: uuid.UUID | None
+    thread_id: uuid.UUID | None
+    workflow_id: str | None  # the PlaybookRunWorkflow, for the Temporal Web UI
+    decided_by: str | None  # "playbook" on its own, "person", or null while undecided
+    automatic: bool
+
+
+class ExecutionPage(BaseModel):
+    executions: list[ExecutionOut]
+    next_cursor: str | None  # opaque; null on the last page
+
+
+class MessagePlaybookOut(BaseModel):
+    """The playbook that handled a message, and its execution."""
+
+    id: uuid.UUID
+    name: str
+    execution_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class ExecutionCursor:
+    """The last execution of a page: the next page starts strictly after it. The same
+    opaque form as the inbox's cursor."""
+
+    created_at: datetime
+    execution_id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = json.dumps([self.created_at.isoformat(), str(self.execution_id)])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> ExecutionCursor:
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            at, execution_id = json.loads(raw)
+            parsed = cls(datetime.fromisoformat(at), uuid.UUID(execution_id))
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+            raise InvalidCursorError("the cursor is not one this API issued") from exc
+        if parsed.created_at.tzinfo is None:
+            raise InvalidCursorError("the cursor is not one this API issued")
+        return parsed
+
+
+async def list_executions(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    playbook_id: uuid.UUID,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> ExecutionPage:
+    """Newest first, by (created_at, id): one range of the (playbook_id, created_at) index
+    however deep the page, and executions written meanwhile never shift later pages.
+    Another merchant's playbook is not found (404)."""
+    after = ExecutionCursor.decode(cursor) if cursor else None  # 400 before any query
+    await get_playbook(session, user_id, playbook_id)
+    query = select(PlaybookExecution).where(
+        PlaybookExecution.playbook_id == playbook_id, PlaybookExecution.user_id == user_id
+    )
+    if after is not None:
+        query = query.where(
+            or_(
+                PlaybookExecution.created_at < after.created_at,
+                and_(
+                    PlaybookExecution.created_at == after.created_at,
+                    PlaybookExecution.id < after.execution_id,
+                ),
+            )
+        )
+    query = query.order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
+    rows = list((await session.execute(query.limit(limit + 1))).scalars())
+    page, more = rows[:limit], len(rows) > limit
+    return ExecutionPage(
+        executions=[ExecutionOut.model_validate(e, from_attributes=True) for e in page],
+        next_cursor=ExecutionCursor(page[-1].created_at, page[-1].id).encode()
+        if more and page
+        else None,
+    )
+
+
+async def playbook_for_message(
+    session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID
+) -> MessagePlaybookOut | None:
+    """The newest execution linked to the message, with its playbook; None if none ran."""
+    found = (
+        await session.execute(
+            select(Playbook.id, Playbook.name, PlaybookExecution.id)
+            .join(Playbook, Playbook.id == PlaybookExecution.playbook_id)
+            .where(
+                PlaybookExecution.message_id == message_id,
+                PlaybookExecution.user_id == user_id,
+                Playbook.user_id == user_id,
+            )
+            .order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if found is None:
+        return None
+    playbook_id, name, execution_id = found
+    return MessagePlaybookOut(id=playbook_id, name=name, execution_id=execution_id)
