@@ -305,7 +305,7 @@ def _number(value: FactValue) -> Decimal | None:
         return None
     try:
         number = Decimal(str(value).strip())
-    except ArithmeticError:
+    except (ArithmeticError, ValueError):  # ValueError: an int too long to print
         return None
     return number if number.is_finite() else None
 

@@ -13,11 +13,20 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from domain.playbook_rules_base import Intent, PlaybookRuleError
-from domain.playbook_rules_v1 import ConditionV1, PlaybookActionV1, TriggerV1
+from domain.playbook_rules_base import TAG_MAX_LENGTH, Intent, PlaybookRuleError
+from domain.playbook_rules_v1 import (
+    CONDITION_FIELDS_V1,
+    OPERATORS_BY_KIND_V1,
+    TEMPLATE_PLACEHOLDERS_V1,
+    ConditionV1,
+    PlaybookActionV1,
+    TriggerV1,
+)
 from domain.playbook_rules_v2 import (
     CONDITION_FIELDS,
     FACT_PLACEHOLDERS,
+    MAX_DELAY_SECONDS,
+    MIN_IDLE_SECONDS,
     OPERATORS_BY_KIND,
     TEMPLATE_PLACEHOLDERS,
     ActionDocument,
@@ -47,9 +56,15 @@ from domain.playbook_rules_v2 import (
 
 __all__ = [
     "CONDITION_FIELDS",
+    "CONDITION_FIELDS_V1",
     "FACT_PLACEHOLDERS",
+    "MAX_DELAY_SECONDS",
+    "MIN_IDLE_SECONDS",
     "OPERATORS_BY_KIND",
+    "OPERATORS_BY_KIND_V1",
+    "TAG_MAX_LENGTH",
     "TEMPLATE_PLACEHOLDERS",
+    "TEMPLATE_PLACEHOLDERS_V1",
     "AllGroup",
     "AnyGroup",
     "ApproveSuggestion",

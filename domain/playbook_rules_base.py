@@ -51,7 +51,7 @@ def coerce_condition_value(data: Any, fields: Mapping[str, str]) -> Any:
     if isinstance(value, int | float | str) and not isinstance(value, bool):
         try:
             number = Decimal(str(value))
-        except ArithmeticError:
+        except (ArithmeticError, ValueError):  # ValueError: an int too long to print
             return data
         # NaN and infinities stay as given, for the kind check to refuse with its message.
         return {**data, "value": number} if number.is_finite() else data
