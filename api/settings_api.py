@@ -1,6 +1,8 @@
-"""The merchant's settings as JSON: connections, playbooks, usage and plan, the audit log.
+"""The merchant's settings as JSON: connections, playbooks and their executions, automation,
+usage and plan, the audit log.
 
 The queries and changes are services (`services.connections`, `services.playbook_settings`,
+`services.playbook_catalog`, `services.playbook_executions`, `services.automation_settings`,
 `services.usage`) and models (`models.audit_log`) shared with the HTML pages
 (api/settings_pages.py), so a page and its endpoint can never disagree on scoping: every
 lookup is by (owner, id) and another owner's id is simply not found.
@@ -13,7 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
 
 from api.deps import CurrentUser, OptionalTemporalDep, SessionDep, SettingsDep, TaskQueueDep
@@ -22,6 +24,12 @@ from kernel.enums import PlaybookCategory
 from kernel.values import STORABLE_TEXT
 from models.audit_log import EventFilter, EventPage, list_events
 from models.playbook import Playbook
+from services.automation_settings import (
+    AutomationSettingsOut,
+    AutomationSettingsPatch,
+    get_automation_settings,
+    update_automation_settings,
+)
 from services.connections import (
     ConnectionOut,
     after_connection_change,
@@ -29,6 +37,8 @@ from services.connections import (
     list_connections,
     set_connection_enabled,
 )
+from services.playbook_catalog import PlaybookCreate, create_playbook, delete_playbook
+from services.playbook_executions import ExecutionPage, list_executions
 from services.playbook_settings import (
     PlaybookPatch,
     PlaybookRulesIn,
@@ -44,6 +54,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["settings"])
 
 MAX_EVENTS_LIMIT = 100
+MAX_EXECUTIONS_LIMIT = 100
 
 
 # --- connections -----------------------------------------------------------------------------
@@ -95,8 +106,14 @@ class PlaybookOut(BaseModel):
     requires_approval: bool
     enabled: bool
     is_default: bool
+    priority: int  # lower runs first
+    stop_processing: bool  # no later playbook runs after this one matched
+    run_once_per_thread: bool
     execution_count: int
     last_executed_at: datetime | None
+    consecutive_failures: int
+    disabled_reason: str | None  # why it paused itself, if it did
+    created_at: datetime
     updated_at: datetime
 
 
@@ -109,6 +126,23 @@ def playbook_out(playbook: Playbook) -> PlaybookOut:
 @router.get("/playbooks", response_model=list[PlaybookOut], responses=error_responses(401))
 async def get_playbooks(user_id: CurrentUser, session: SessionDep) -> list[PlaybookOut]:
     return [playbook_out(p) for p in await list_playbooks(session, user_id)]
+
+
+@router.post(
+    "/playbooks",
+    response_model=PlaybookOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(
+        400, 401, 403, (422, "the body, or its trigger, conditions or actions, are not valid")
+    ),
+)
+async def post_playbook(
+    body: PlaybookCreate, user_id: CurrentUser, session: SessionDep
+) -> PlaybookOut:
+    """Create a playbook of the merchant's own (category CUSTOM)."""
+    playbook = await create_playbook(session, user_id, body)
+    await session.commit()
+    return playbook_out(playbook)
 
 
 @router.get(
@@ -148,6 +182,66 @@ async def patch_playbook(
     playbook = await patch_playbook_flags(session, user_id, playbook_id, body)
     await session.commit()
     return playbook_out(playbook)
+
+
+@router.delete(
+    "/playbooks/{playbook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(
+        401, 403, 404, (409, "a default playbook can be disabled, not deleted"), 422
+    ),
+)
+async def remove_playbook(
+    playbook_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
+) -> None:
+    """Delete a playbook of the merchant's own, with its executions."""
+    await delete_playbook(session, user_id, playbook_id)
+    await session.commit()
+
+
+@router.get(
+    "/playbooks/{playbook_id}/executions",
+    response_model=ExecutionPage,
+    responses=error_responses((400, "the cursor is not one this API issued"), 401, 404, 422),
+)
+async def get_playbook_executions(
+    playbook_id: uuid.UUID,
+    user_id: CurrentUser,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_EXECUTIONS_LIMIT)] = 50,
+) -> ExecutionPage:
+    """The playbook's executions, newest first."""
+    return await list_executions(session, user_id, playbook_id, cursor=cursor, limit=limit)
+
+
+# --- automation ------------------------------------------------------------------------------
+
+
+@router.get(
+    "/settings/automation", response_model=AutomationSettingsOut, responses=error_responses(401)
+)
+async def get_automation(user_id: CurrentUser, session: SessionDep) -> AutomationSettingsOut:
+    """The switch that stops all automation, the daily caps and business hours."""
+    found = await get_automation_settings(session, user_id)
+    await session.commit()  # the defaults, stored on the first read
+    return found
+
+
+@router.patch(
+    "/settings/automation",
+    response_model=AutomationSettingsOut,
+    responses=error_responses(400, 401, 403, 422),
+)
+async def patch_automation(
+    body: AutomationSettingsPatch, user_id: CurrentUser, session: SessionDep
+) -> AutomationSettingsOut:
+    """Change the given fields; `{"enabled": false}` stops every automatic approval and
+    playbook action."""
+    changed = await update_automation_settings(session, user_id, body)
+    await session.commit()
+    return changed
 
 
 # --- usage and plan --------------------------------------------------------------------------

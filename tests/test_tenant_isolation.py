@@ -8,6 +8,9 @@ written but not yet mounted are covered too), and the walk is driven by `app.rou
   (401/303 without credentials); A's rows are unchanged afterwards;
 - a GET route without path parameters is a listing: B's answer must not contain any of A's
   ids or addresses, while A's answer to the same route does (for the known listings);
+- a route that takes no id and changes only the caller's own rows (creating one, the
+  caller's own settings) is in OWN_ROWS with a body: B's call succeeds and A's rows are
+  unchanged afterwards;
 - a route public by design is in PUBLIC with the reason.
 
 A route that is neither walked nor in PUBLIC fails the test, so a new route cannot escape.
@@ -42,6 +45,7 @@ from api.web_auth import CSRF_HEADER, SESSION_COOKIE
 from kernel.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
 from kernel.settings import Settings
 from models.action import Action
+from models.automation import AutomationSettings, automation_settings
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message, Thread
 from models.db import unit_of_work
@@ -75,6 +79,18 @@ PUBLIC: dict[tuple[str, str], str] = {
     "the owner",
     ("POST", "/api/inbound/email"): "ingest: the token names the owner; no id is taken from the "
     "caller (covered by test_api_inbound)",
+}
+
+# (method, path) -> a JSON body it accepts: routes without an id that change the caller's
+# own rows only. B calls each; A's rows must be unchanged.
+OWN_ROWS: dict[tuple[str, str], Any] = {
+    ("POST", "/api/playbooks"): {
+        "name": "bravo's own",
+        "trigger": {"version": 1, "event": "message.received"},
+        "conditions": [],
+        "actions": [{"version": 1, "type": "escalate", "reason": "taken over"}],
+    },
+    ("PATCH", "/api/settings/automation"): {"enabled": False, "daily_execution_cap": 1},
 }
 
 # Starlette routes that are not APIRoutes: the docs and the static files, nothing owned.
@@ -235,6 +251,7 @@ async def make_merchant(sessions: async_sessionmaker[AsyncSession], name: str) -
             data={"orders": []},
         )
         session.add_all([action, export])
+        await automation_settings(session, user.id)  # so A's row exists before the walk
         await session.flush()
         event = await log_event(
             session,
@@ -485,7 +502,17 @@ async def _state_of(sessions: async_sessionmaker[AsyncSession], owner: Merchant)
                 .order_by(Playbook.id)
             )
         ).all()
-    return [list(actions), list(connections), list(playbooks)]
+        automation = (
+            await session.execute(
+                select(
+                    AutomationSettings.enabled,
+                    AutomationSettings.daily_refund_cap,
+                    AutomationSettings.daily_execution_cap,
+                    AutomationSettings.updated_at,
+                ).where(AutomationSettings.user_id == owner.id)
+            )
+        ).all()
+    return [list(actions), list(connections), list(playbooks), list(automation)]
 
 
 @dataclass(frozen=True)
@@ -582,6 +609,18 @@ async def test_every_route_keeps_merchants_apart(
             )
             if any(m in mine.body for m in a.markers):
                 listings_seen_by_owner.add(template)
+        elif key in OWN_ROWS:
+            body = json.dumps(OWN_ROWS[key]).encode()
+            json_type = {"content-type": "application/json"}
+            for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
+                reply = await call(app, method, template, _auth_headers(who, how) | json_type, body)
+                ok = reply.status == 401 if who is None else 200 <= reply.status < 300
+                if not ok:
+                    problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
+                leaked = [m for m in a.markers if m in reply.body]
+                if leaked:
+                    problems.append(f"{label} as {how} B shows A's {leaked}")
+            owned_walked.add(label)
         else:
             unwalked.append(label)
 
