@@ -241,9 +241,8 @@ def _allows(accepted: Sequence[str], value: str | None) -> bool:
 def _condition(condition: Condition, facts: Facts, group: str | None) -> ConditionResult:
     kind = CONDITION_FIELDS[condition.field]
     fact = facts.get(condition.field)
-    actual: FactValue = _number(fact) if kind == "number" else fact
-    if kind == "number" and actual is None:
-        actual = fact  # not a number: shown as given, and it cannot match
+    number = _number(fact) if kind == "number" else None
+    actual = number if number is not None else _shown(fact)
     matched = fact is not None and _holds(kind, condition.operator, condition.value, fact)
     return ConditionResult(
         field=condition.field,
@@ -308,6 +307,13 @@ def _number(value: FactValue) -> Decimal | None:
     except (ArithmeticError, ValueError):  # ValueError: an int too long to print
         return None
     return number if number.is_finite() else None
+
+
+def _shown(value: FactValue) -> FactValue:
+    """The fact as reported: as given, but a NaN or infinity (which nothing matches) as None."""
+    if isinstance(value, Decimal | float) and _number(value) is None:
+        return None
+    return value
 
 
 def _fold(text: str) -> str:

@@ -9,7 +9,7 @@ from enum import StrEnum
 from string import Formatter
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from kernel.enums import ActionType
 from kernel.errors import Malformed
@@ -38,7 +38,8 @@ class Strict(BaseModel):
 
 
 Operator = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "contains", "not_contains"]
-Scalar = bool | Decimal | str
+# Strict: a 1 or a "yes" is not a boolean (pydantic would read either as true).
+Scalar = StrictBool | Decimal | str
 MANY_OPERATORS = frozenset({"in", "not_in"})
 TAG_MAX_LENGTH = 40
 
