@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +22,13 @@ from domain.playbook_rules import (
 )
 from kernel.enums import PlaybookCategory
 from models import Playbook
+from models.event import Event
+from services.playbook_settings import (
+    PlaybookPatch,
+    PlaybookRulesIn,
+    patch_playbook_flags,
+    update_playbook_rules,
+)
 from services.playbooks import seed_default_playbooks
 from tests.factories import make_user
 
@@ -206,3 +214,93 @@ def test_invalid_rules_are_refused_with_a_reason(part: str, document: Any, reaso
         parser(document)
     assert str(error.value).startswith(part)
     assert reason.lower() in str(error.value).lower()
+
+
+async def _events(session: AsyncSession, playbook: Playbook) -> list[tuple[str, Any]]:
+    """The playbook's Events (in one transaction they share a time, so in a stable order)."""
+    rows = await session.execute(
+        select(Event.type, Event.payload).where(
+            Event.entity == "playbook", Event.entity_id == str(playbook.id)
+        )
+    )
+    return sorted((tuple(row) for row in rows), key=repr)
+
+
+async def test_patch_sets_the_ordering_flags_and_logs_what_changed(session: AsyncSession) -> None:
+    user = await make_user(session)
+    playbook = (await seed_default_playbooks(session, user.id))[0]
+    patch = PlaybookPatch(priority=10, stop_processing=True, requires_approval=True)
+    await patch_playbook_flags(session, user.id, playbook.id, patch)
+    assert (playbook.priority, playbook.stop_processing, playbook.run_once_per_thread) == (
+        10,
+        True,
+        False,
+    )
+    await patch_playbook_flags(session, user.id, playbook.id, PlaybookPatch())  # nothing
+    await patch_playbook_flags(
+        session, user.id, playbook.id, PlaybookPatch(run_once_per_thread=True)
+    )
+    assert playbook.run_once_per_thread and playbook.priority == 10
+    # requires_approval was already on: not a change.
+    assert await _events(session, playbook) == [
+        ("playbook.updated", {"priority": 10, "stop_processing": True}),
+        ("playbook.updated", {"run_once_per_thread": True}),
+    ]
+
+
+async def test_switching_a_paused_playbook_back_on_clears_the_pause(
+    session: AsyncSession,
+) -> None:
+    user = await make_user(session)
+    playbook = (await seed_default_playbooks(session, user.id))[0]
+    playbook.enabled, playbook.disabled_reason, playbook.consecutive_failures = (
+        False,
+        "paused after 3 failed executions",
+        3,
+    )
+    await session.flush()
+    await patch_playbook_flags(session, user.id, playbook.id, PlaybookPatch(enabled=True))
+    assert playbook.enabled and playbook.disabled_reason is None
+    assert playbook.consecutive_failures == 0
+    assert await _events(session, playbook) == [("playbook.enabled", None)]
+
+
+async def test_put_rules_stores_version_2_and_sets_the_flags(session: AsyncSession) -> None:
+    user = await make_user(session)
+    playbook = (await seed_default_playbooks(session, user.id))[0]
+    rules = PlaybookRulesIn(
+        trigger={"version": 1, "event": "message.received", "intents": ["other"]},
+        conditions=[
+            {
+                "version": 2,
+                "any": [
+                    {"version": 2, "field": "thread.tags", "operator": "contains", "value": "vip"}
+                ],
+            }
+        ],
+        actions=[{"version": 1, "type": "escalate", "reason": "a person looks"}],
+        priority=5,
+        run_once_per_thread=True,
+    )
+    await update_playbook_rules(session, user.id, playbook.id, rules)
+    assert playbook.trigger == {
+        "version": 2,
+        "event": "message.received",
+        "intents": ["other"],
+        "channels": [],
+        "languages": [],
+    }
+    assert playbook.actions == [{"version": 2, "type": "escalate", "reason": "a person looks"}]
+    assert (playbook.priority, playbook.run_once_per_thread) == (5, True)
+    assert playbook.stop_processing is False  # not given: unchanged
+    assert await _events(session, playbook) == [
+        ("playbook.updated", {"priority": 5, "run_once_per_thread": True})
+    ]
+
+
+@pytest.mark.parametrize("priority", [-1, 1001])
+def test_priority_is_from_0_to_1000(priority: int) -> None:
+    with pytest.raises(ValidationError):
+        PlaybookPatch(priority=priority)
+    assert PlaybookPatch(priority=0).priority == 0
+    assert PlaybookPatch(priority=1000).priority == 1000
