@@ -46,7 +46,11 @@ TAG_MAX_LENGTH = 40
 
 def coerce_condition_value(data: Any, fields: Mapping[str, str]) -> Any:
     """A number compared with a number fact is read as a Decimal, whatever JSON carried it."""
-    if not isinstance(data, dict) or fields.get(data.get("field")) != "number":
+    if not isinstance(data, dict):
+        return data
+    field = data.get("field")
+    # Anything but a known name (a list, an object) is for the model to refuse, not to look up.
+    if not isinstance(field, str) or fields.get(field) != "number":
         return data
     value = data.get("value")
     if isinstance(value, int | float | str) and not isinstance(value, bool):

@@ -271,6 +271,8 @@ def test_bad_groups_are_refused_with_a_reason(item: dict[str, Any], reason: str)
         ({"version": 2, "field": "message.channel", "operator": "eq"}, "value: field required"),
         ({**cond("message.channel", "eq", "api"), "note": 1}, "note: extra inputs"),
         ([cond("message.channel", "eq", "api")], "expected an object, got list"),
+        (cond({"a": 1}, "eq", 1), "field: input should be a valid string"),  # once a TypeError
+        (cond(["order.total_amount"], "eq", 1), "field: input should be a valid string"),
     ],
 )
 def test_bad_conditions_are_refused_with_a_reason(item: Any, reason: str) -> None:
