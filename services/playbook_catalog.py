@@ -4,7 +4,6 @@ playbook can be disabled (services.playbook_settings), never deleted."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,13 +14,12 @@ from kernel.errors import Conflict
 from kernel.values import STORABLE_TEXT, holds_nul
 from models.event import log_event
 from models.playbook import Playbook
-from services.playbook_settings import PlaybookRulesIn, get_playbook
-
-Priority = Annotated[int, Field(ge=0, le=10_000, description="lower runs first")]
+from services.playbook_settings import PlaybookRulesIn, Priority, get_playbook
 
 
 class PlaybookCreate(PlaybookRulesIn):
-    """The rules (the same documents as PUT /rules) with the playbook's name and flags."""
+    """The rules (the same documents as PUT /rules) with the playbook's name and flags;
+    a flag left out takes the safe default, a person approving."""
 
     name: str = Field(min_length=1, max_length=200, pattern=STORABLE_TEXT)
     description: str | None = Field(default=None, max_length=2_000, pattern=STORABLE_TEXT)
