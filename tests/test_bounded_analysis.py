@@ -22,6 +22,7 @@ from domain.guardrails.text import injection_signals, money_amounts, promised_ac
 from domain.mail.quoting import split_reply
 from domain.mail.threads import normalize_subject
 from domain.order_names import order_names_in
+from integrations.offline.tone import tone
 from integrations.offline_suggester import OfflineSuggester
 from kernel.values import ANALYSED_SUBJECT_CHARS, ANALYSED_TEXT_CHARS, SuggestionRequest
 
@@ -47,6 +48,8 @@ def _injection(text: str) -> list[str]:
 
 ANALYSES: dict[str, Callable[[str], Any]] = {
     "injection_signals": _injection,
+    # The suggester's signals for the playbooks: mood, a person asked for, a legal threat.
+    "tone": lambda text: tone(text[:ANALYSED_SUBJECT_CHARS], text),
     "money_amounts": money_amounts,
     "order_names_in": order_names_in,
     "promised_acts": promised_acts,

@@ -13,7 +13,7 @@ from typing import Any
 from domain.guardrails.text import money_amounts
 from domain.mail.quoting import split_reply
 from domain.order_names import order_names_in
-from integrations.offline import extract, lexicon, replies
+from integrations.offline import extract, lexicon, replies, tone
 from kernel.enums import ActionType
 from kernel.values import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
 
@@ -61,15 +61,29 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
     values = {"order": order.name if order is not None else "", **decision.values}
     about = f"order {order.name} ({found_by})" if order is not None else "no order"
     heard = ", ".join(sorted(signals)) or "none"
+    # For the playbooks only: the decision above never reads the tone.
+    read = tone.tone(
+        request.subject,
+        request.text,
+        only_thanks=signals == {"thanks"},
+        complaint=any(s in signals for s in ("damaged", "missing", "wrong_item")),
+    )
+    heard_tone = f"; tone: {', '.join(read.cues)}" if read.cues else ""
     return SuggestionDraft(
         intent=decision.intent,
         action=decision.action,
         payload=decision.payload,
         reply=replies.letter(decision.kind, lang, request.store_name, **values),
         confidence=round(min(0.9, max(0.2, confidence)), 2),
-        rationale=f"rule {decision.rule}; {about}; signals: {heard}; reply language {lang}",
+        rationale=(
+            f"rule {decision.rule}; {about}; signals: {heard}; reply language {lang}{heard_tone}"
+        ),
         provider=PROVIDER,
         order_name=order.name if order is not None else None,
+        language=lang,
+        sentiment=read.sentiment,
+        wants_human=read.wants_human,
+        legal_threat=read.legal_threat,
     )
 
 
