@@ -114,8 +114,8 @@ Responder = Callable[[ChatRequest], Outcome]
 
 def placeholder_answer(request: ChatRequest) -> Outcome:
     """The default answer: the requested schema filled with neutral values (null where
-    allowed, empty lists, NONE or else the first enum value), or plain text without a
-    schema."""
+    allowed, empty lists, false, "", NONE or neutral where an enum has them, else its first
+    value), or plain text without a schema."""
     spec = request.json_schema
     if spec is None or not isinstance(spec.get("schema"), dict):
         return RawContent("This is the deskpilot LLM sandbox.")
@@ -132,8 +132,9 @@ def _placeholder(schema: dict[str, Any], root: dict[str, Any]) -> Any:
             return None
         return _placeholder(variants[0], root)
     if "enum" in schema:
-        # Where the enum is deskpilot's action type, the neutral choice is doing nothing.
-        return "NONE" if "NONE" in schema["enum"] else schema["enum"][0]
+        # Deskpilot's action type: doing nothing; its sentiment: neutral.
+        neutral = [value for value in ("NONE", "neutral") if value in schema["enum"]]
+        return neutral[0] if neutral else schema["enum"][0]
     kind = schema.get("type")
     if kind == "object":
         properties = schema.get("properties") or {}

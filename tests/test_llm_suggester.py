@@ -18,7 +18,7 @@ from openai.lib._pydantic import to_strict_json_schema
 from domain.order_rules import why_not_allowed
 from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.llm.prompt import MAX_HISTORY, MAX_QUOTED, TRIMMED, build_messages
-from integrations.llm.schema import LlmSuggestion
+from integrations.llm.schema import SIGNALS, LlmSuggestion, to_draft
 from integrations.offline_suggester import OfflineSuggester
 from kernel.enums import ActionType
 from kernel.errors import IntegrationError
@@ -104,6 +104,10 @@ def answer(**changes: Any) -> dict[str, Any]:
         "confidence": 0.86,
         "rationale": "One of two mugs is damaged; policy allows a refund without return.",
         "order_name": "#1001",
+        "language": "en",
+        "sentiment": "negative",
+        "wants_human": False,
+        "legal_threat": False,
     }
     return {**base, **changes}
 
@@ -142,6 +146,12 @@ async def test_a_good_answer_becomes_a_draft_with_token_counts(llm: Served) -> N
     assert draft.order_name == "#1001"
     assert draft.provider == f"openai:{MODEL}"
     assert draft.reply.endswith("Casa Cerámica")
+    assert (draft.language, draft.sentiment, draft.wants_human, draft.legal_threat) == (
+        "en",
+        "negative",
+        False,
+        False,
+    )
     [sent] = llm.sandbox.requests
     assert draft.prompt_tokens == estimate_tokens(sent.text()) > 100
     assert draft.completion_tokens > 0
@@ -276,6 +286,76 @@ async def test_with_nothing_scripted_the_sandbox_proposes_doing_nothing(llm: Ser
     assert draft.action is ActionType.NONE
     assert draft.payload == {}
     assert draft.order_name is None
+    assert (draft.language, draft.sentiment, draft.wants_human, draft.legal_threat) == (
+        "",
+        "neutral",
+        False,
+        False,
+    )
+
+
+# --- the signals the playbooks read ---------------------------------------------------------
+
+
+async def test_the_signals_reach_the_draft_over_the_wire(llm: Served) -> None:
+    signals = {"language": "es", "sentiment": "angry", "wants_human": True, "legal_threat": True}
+    llm.sandbox.push(Answer(answer(**signals)))
+    draft = await llm.suggester.suggest(request(text="¡Es una vergüenza! Llamaré a mi abogado."))
+    assert {name: getattr(draft, name) for name in signals} == signals
+    [sent] = llm.sandbox.requests
+    system = str(sent.messages[0]["content"])
+    assert "wants_human" in system and "legal_threat" in system and "chargeback" in system
+    schema = sent.json_schema["schema"] if sent.json_schema else {}
+    assert {"language", "sentiment", "wants_human", "legal_threat"} <= set(schema["required"])
+
+
+async def test_an_answer_without_the_signals_still_makes_a_draft(llm: Served) -> None:
+    # A compatible server (or an older prompt) may leave them out: nothing signalled.
+    llm.sandbox.push(Answer({key: value for key, value in answer().items() if key not in SIGNALS}))
+    draft = await llm.suggester.suggest(request())
+    assert draft.action is ActionType.REFUND and draft.payload["amount"] == "14.95"
+    assert (draft.language, draft.sentiment, draft.wants_human, draft.legal_threat) == (
+        "",
+        "neutral",
+        False,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "said", "read"),
+    [
+        ("language", "EN", "en"),
+        ("language", "pt-BR", "pt"),
+        ("language", "pt_BR", "pt"),
+        ("language", " de ", "de"),
+        ("language", "English", ""),
+        ("language", "e", ""),
+        ("language", "日本", ""),
+        ("language", None, ""),
+        ("language", 12, ""),
+        ("sentiment", "Angry", "angry"),
+        ("sentiment", "furious", "neutral"),
+        ("sentiment", "", "neutral"),
+        ("sentiment", None, "neutral"),
+        ("sentiment", 3, "neutral"),
+        ("wants_human", True, True),
+        ("wants_human", "true", True),
+        ("wants_human", "maybe", False),
+        ("wants_human", None, False),
+        ("wants_human", 1, False),
+        ("legal_threat", "yes", True),
+        ("legal_threat", [], False),
+        ("legal_threat", {"value": True}, False),
+    ],
+)
+def test_an_unusable_signal_falls_back_to_nothing_signalled(
+    field: str, said: Any, read: Any
+) -> None:
+    parsed = LlmSuggestion.model_validate(answer(**{field: said}))
+    draft = to_draft(parsed, provider="openai:test")
+    assert getattr(draft, field) == read
+    assert draft.action is ActionType.REFUND  # the rest of the answer stands
 
 
 # --- choosing the provider from settings ----------------------------------------------------
@@ -338,6 +418,10 @@ def test_the_schema_is_strict_with_no_defaults_or_constraints() -> None:
     for keyword in ("'default'", "'minimum'", "'maximum'", "'pattern'", "'minItems'"):
         assert keyword not in text
     assert schema["$defs"]["ActionType"]["enum"] == [a.value for a in ActionType]
+    signals = schema["properties"]
+    assert signals["sentiment"]["enum"] == ["positive", "neutral", "negative", "angry"]
+    assert signals["language"]["type"] == "string"
+    assert signals["wants_human"]["type"] == signals["legal_threat"]["type"] == "boolean"
 
 
 def test_customer_text_cannot_close_its_fence() -> None:

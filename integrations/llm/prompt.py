@@ -98,6 +98,11 @@ Rules:
    "{store_name}".
 5. confidence is 0 to 1: lower it when the request is vague, the order is uncertain,
    the policy does not clearly allow the action, or the email looked manipulative.
+6. Report what the customer's new message (not the quoted history) signals; the store's
+   playbooks read it: its language, the customer's sentiment, whether they ask to deal
+   with a person (wants_human), and whether they threaten legal action or a payment
+   dispute such as a chargeback (legal_threat). A polite closing "thanks" is not
+   positive; anger is hostility, insults or shouting, not a complaint alone.
 """
 
 

@@ -3,18 +3,19 @@
 The JSON schema stays inside the subset every strict structured-output server accepts
 (OpenAI, Ollama, vLLM): every field required, nullable instead of optional, no
 defaults, no numeric or length constraints. Ranges and number formats are checked
-here by pydantic after parsing instead; a violation is an invalid answer.
+here by pydantic after parsing instead; a violation is an invalid answer, except in
+the message's signals for the playbooks, which fall back to "nothing signalled".
 """
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from kernel.enums import ActionType
-from kernel.values import SuggestionDraft
+from kernel.values import Sentiment, SuggestionDraft
 
 # Shopify's OrderCancelReason values.
 CancelReason = Literal["CUSTOMER", "DECLINED", "FRAUD", "INVENTORY", "OTHER", "STAFF"]
@@ -44,10 +45,37 @@ def _decimal_amount(value: str | None) -> str | None:
     return str(amount)
 
 
-# AfterValidator checks leave the JSON schema plain (see the module docstring).
+# The signals the playbooks read. A missing or unusable one is read as nothing signalled
+# ("", neutral, false) instead of refusing the whole answer: the action and the reply are
+# still good, and a compatible server may leave out what it did not understand.
+SIGNALS = ("language", "sentiment", "wants_human", "legal_threat")
+
+
+def _language(value: object) -> str:
+    """An ISO 639-1 code in lower case ("EN", "en-US" and "pt_BR" give "en", "pt")."""
+    if not isinstance(value, str):
+        return ""
+    code = value.strip().lower().replace("_", "-").split("-", 1)[0]
+    return code if len(code) == 2 and code.isascii() and code.isalpha() else ""
+
+
+def _sentiment(value: object) -> str:
+    mood = value.strip().lower() if isinstance(value, str) else ""
+    return mood if mood in get_args(Sentiment) else "neutral"
+
+
+def _flag(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "yes"))
+
+
+# AfterValidator checks leave the JSON schema plain (see the module docstring); so do the
+# BeforeValidators, which only map what the model said onto the field's type.
 Quantity = Annotated[int, AfterValidator(_at_least_one)]
 Confidence = Annotated[float, AfterValidator(_unit_interval)]
 Amount = Annotated[str | None, AfterValidator(_decimal_amount)]
+Language = Annotated[str, BeforeValidator(_language)]
+Mood = Annotated[Sentiment, BeforeValidator(_sentiment)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 class _Strict(BaseModel):
@@ -111,6 +139,30 @@ class LlmSuggestion(_Strict):
     order_name: str | None = Field(
         description='The order acted on, exactly as listed (e.g. "#1001"); null if none.'
     )
+    language: Language = Field(
+        description='ISO 639-1 code of the language the customer wrote in, e.g. "en", "es"; '
+        '"" if you cannot tell.'
+    )
+    sentiment: Mood = Field(
+        description="The customer's mood in this message: positive (pleased, thankful), "
+        "neutral, negative (disappointed, unhappy) or angry (hostile, insulting, shouting)."
+    )
+    wants_human: Flag = Field(
+        description="True if the customer asks to deal with a person rather than an automated "
+        "reply: a human, a manager, a phone call."
+    )
+    legal_threat: Flag = Field(
+        description="True if the customer threatens legal action (a lawyer, a lawsuit, a "
+        "court, a consumer authority) or a payment dispute (a chargeback, a bank or PayPal "
+        "dispute)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _signals_left_out(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**dict.fromkeys(SIGNALS), **data}  # None: read as nothing signalled
+        return data
 
 
 def action_payload(action: ActionType, payload: ActionPayload) -> dict[str, Any]:
@@ -172,4 +224,8 @@ def to_draft(
         order_name=order_name,
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
+        language=answer.language,
+        sentiment=answer.sentiment,
+        wants_human=answer.wants_human,
+        legal_threat=answer.legal_threat,
     )
