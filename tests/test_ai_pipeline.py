@@ -133,11 +133,19 @@ async def test_a_model_suggestion_is_stored_with_its_tokens_and_runs_once_approv
     desk: Desk,
 ) -> None:
     number = desk.refundable_order()
-    desk.llm.push(Answer(_answer(order_name=f"#{number}")))
+    signals = {
+        "language": "en",
+        "sentiment": "negative",
+        "wants_human": True,
+        "legal_threat": False,
+    }
+    desk.llm.push(Answer(_answer(order_name=f"#{number}", **signals)))
     message_id, handle = await desk.message(number, f"The mug from #{number} arrived chipped.")
     state = await _awaiting(handle)
     suggestion, action = await desk.suggestion(message_id)
     assert suggestion is not None and suggestion.provider == f"openai:{MODEL}"
+    # What the playbooks read is stored with the suggestion.
+    assert {name: getattr(suggestion, name) for name in signals} == signals
     assert suggestion.proposed_action.value == "REFUND" and suggestion.guardrails == []
     assert suggestion.prompt_tokens > 0 and suggestion.completion_tokens > 0
     assert suggestion.rationale.startswith("A damaged item")
