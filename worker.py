@@ -15,6 +15,7 @@ from activities.errors import ErrorMapping
 from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
+from activities.playbook_steps import PlaybookSteps
 from activities.shopify_webhook import ShopifyWebhookActivities
 from integrations.gmail.oauth import GoogleOAuth
 from integrations.llm import OpenAISuggester, suggester_from_settings
@@ -27,6 +28,7 @@ from services.gmail_connections import gmail_configured, google_oauth
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
+from workflows.playbook_run import PlaybookRunWorkflow
 from workflows.shopify_webhook import ShopifyWebhookWorkflow
 
 
@@ -94,14 +96,21 @@ def build_worker(
         policy=deps.settings.store_policy,
     )
     webhooks = ShopifyWebhookActivities(deps.sessions)
+    # Automatic approvals go through the MessageWorkflow's update, as a person's do.
+    playbooks = PlaybookSteps(deps.sessions, client)
     mailboxes = (
         MailboxActivities(deps.sessions, deps.gmail, deps.settings).all() if deps.gmail else []
     )
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[MessageWorkflow, ShopifyWebhookWorkflow, MailboxSyncWorkflow],
-        activities=[*activities.all(), *webhooks.all(), *mailboxes],
+        workflows=[
+            MessageWorkflow,
+            PlaybookRunWorkflow,
+            ShopifyWebhookWorkflow,
+            MailboxSyncWorkflow,
+        ],
+        activities=[*activities.all(), *playbooks.all(), *webhooks.all(), *mailboxes],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
         interceptors=[ErrorMapping()],
         # On SIGTERM let running steps finish (a cancelled send may already have left).

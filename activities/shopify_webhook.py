@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -76,18 +78,49 @@ class ShopifyWebhookActivities:
                 # A shop/redact that arrived meanwhile erased the shop's deliveries.
                 return ShopifyWebhookOutcome(delivery_id=data.delivery_id, note="delivery gone")
             if delivery.processed_at is not None:
+                # Applied by an attempt that died before answering: its order events were
+                # kept, so the playbooks still hear of them.
                 return ShopifyWebhookOutcome(
-                    delivery_id=data.delivery_id, topic=delivery.topic, note="already processed"
+                    delivery_id=data.delivery_id,
+                    topic=delivery.topic,
+                    note="already processed",
+                    **_kept_events(delivery),
                 )
-            note = await apply_delivery(session, delivery)
+            applied = await apply_delivery(session, delivery)
             delivery.processed_at = func.now()
             # The order, export or erasure now holds what was needed; customer data in the
-            # stored body would only be one more copy for a redaction to miss.
-            delivery.payload = {}
+            # stored body would only be one more copy for a redaction to miss. Only the
+            # order's id and its events stay.
+            kept = {}
+            if applied.order_id is not None and applied.user_id is not None:
+                kept = {
+                    "user_id": str(applied.user_id),
+                    "order_id": str(applied.order_id),
+                    "order_events": list(applied.order_events),
+                }
+            delivery.payload = kept
             log.info(
                 "shopify webhook processed",
-                extra={"event_id": delivery.event_id, "topic": delivery.topic, "note": note},
+                extra={
+                    "event_id": delivery.event_id,
+                    "topic": delivery.topic,
+                    "note": applied.note,
+                },
             )
             return ShopifyWebhookOutcome(
-                delivery_id=data.delivery_id, topic=delivery.topic, note=note
+                delivery_id=data.delivery_id,
+                topic=delivery.topic,
+                note=applied.note,
+                **_kept_events(delivery),
             )
+
+
+def _kept_events(delivery: ShopifyWebhook) -> dict[str, Any]:
+    kept = delivery.payload or {}
+    if "order_id" not in kept:
+        return {}
+    return {
+        "user_id": uuid.UUID(kept["user_id"]),
+        "order_id": uuid.UUID(kept["order_id"]),
+        "order_events": list(kept.get("order_events", [])),
+    }

@@ -7,12 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from kernel.enums import PlaybookExecutionStatus
 from models.base import Base, Money, updated_at
+from models.playbook import PlaybookExecution
 
 DEFAULT_DAILY_REFUND_CAP = Decimal("500")
 DEFAULT_DAILY_EXECUTION_CAP = 100
@@ -74,3 +76,27 @@ async def automation_settings(
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one()
+
+
+async def automatic_today(
+    session: AsyncSession, user_id: uuid.UUID, shop_domain: str | None, since: datetime
+) -> tuple[Decimal, int]:
+    """Money refunded and executions run on their own at one store since `since`: what the
+    daily caps count. Approved ones count too, so two runs cannot both pass a cap."""
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(PlaybookExecution.refund_amount), 0),
+                func.count(),
+            ).where(
+                PlaybookExecution.user_id == user_id,
+                PlaybookExecution.automatic.is_(True),
+                PlaybookExecution.shop_domain.is_not_distinct_from(shop_domain),
+                PlaybookExecution.created_at >= since,
+                PlaybookExecution.status.in_(
+                    [PlaybookExecutionStatus.approved, PlaybookExecutionStatus.executed]
+                ),
+            )
+        )
+    ).one()
+    return Decimal(row[0]), int(row[1])

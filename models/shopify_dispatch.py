@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +21,14 @@ from models.compliance import (
 )
 from models.connection import Connection
 from models.event import log_event
+from models.order import Order
 from models.shopify import ComplianceExport, ShopifyWebhook
-from models.shopify_sync import ORDER_TOPICS, upsert_order_from_webhook
+from models.shopify_sync import (
+    ORDER_TOPICS,
+    OrderPayloadError,
+    order_fields,
+    upsert_order_from_webhook,
+)
 
 
 async def shop_connection(
@@ -38,8 +46,19 @@ def _disabled(connection: Connection) -> bool:
     return bool((connection.metadata_ or {}).get("disabled"))
 
 
-async def apply_delivery(session: AsyncSession, delivery: ShopifyWebhook) -> str:
-    """Apply one delivery; returns a short note of what happened (no customer data).
+@dataclass(frozen=True)
+class Applied:
+    """What a delivery did: a short note (no customer data) and, for an order, the
+    order events playbooks react to."""
+
+    note: str
+    user_id: uuid.UUID | None = None
+    order_id: uuid.UUID | None = None
+    order_events: tuple[str, ...] = ()
+
+
+async def apply_delivery(session: AsyncSession, delivery: ShopifyWebhook) -> Applied:
+    """Apply one delivery; returns what happened.
 
     The owner is found again from the shop domain now, not trusted from the delivery:
     only the merchant connected to that shop is ever touched.
@@ -49,20 +68,67 @@ async def apply_delivery(session: AsyncSession, delivery: ShopifyWebhook) -> str
     topic = delivery.topic
     if topic in ORDER_TOPICS:
         if connection is None:
-            return "no connection for this shop"
+            return Applied("no connection for this shop")
         if _disabled(connection):
-            return "the shop's connection is disabled"
+            return Applied("the shop's connection is disabled")
+        before = await _order_state(session, connection, payload)
         order_id = await upsert_order_from_webhook(session, connection, payload)
-        return "order stored" if order_id else "a newer version is already stored"
+        if order_id is None:
+            return Applied("a newer version is already stored")
+        after = await session.get(Order, order_id, populate_existing=True)
+        assert after is not None
+        events = order_events(
+            topic, before, (after.fulfillment_status, after.financial_status, after.status)
+        )
+        return Applied("order stored", connection.user_id, order_id, events)
     if topic == "app/uninstalled":
-        return await _uninstalled(session, connection, delivery)
+        return Applied(await _uninstalled(session, connection, delivery))
     if topic == "customers/data_request":
-        return await _data_request(session, connection, delivery)
+        return Applied(await _data_request(session, connection, delivery))
     if topic == "customers/redact":
-        return await _customer_redact(session, connection, delivery)
+        return Applied(await _customer_redact(session, connection, delivery))
     if topic == "shop/redact":
-        return await _shop_redact(session, connection, delivery)
-    return f"topic {topic} is not handled"
+        return Applied(await _shop_redact(session, connection, delivery))
+    return Applied(f"topic {topic} is not handled")
+
+
+OrderState = tuple[str | None, str | None, str | None]  # fulfilment, financial, status
+
+
+def order_events(topic: str, before: OrderState | None, after: OrderState) -> tuple[str, ...]:
+    """The order events of one delivery: its topic, plus "fulfilled" and "refunded" when
+    the delivery is where the order became so (Shopify also says it in orders/updated)."""
+    events = [{"orders/create": "created", "orders/cancelled": "cancelled"}.get(topic, "updated")]
+    was_fulfilled = before is not None and before[0] == "FULFILLED"
+    if after[0] == "FULFILLED" and not was_fulfilled:
+        events.append("fulfilled")
+    refunded = {"REFUNDED", "PARTIALLY_REFUNDED"}
+    if after[1] in refunded and (before is None or before[1] != after[1]):
+        events.append("refunded")
+    if (
+        after[2] == "cancelled"
+        and "cancelled" not in events
+        and (before is None or before[2] != "cancelled")
+    ):
+        events.append("cancelled")
+    return tuple(events)
+
+
+async def _order_state(
+    session: AsyncSession, connection: Connection, payload: dict[str, Any]
+) -> OrderState | None:
+    try:
+        shopify_id = order_fields(payload)["shopify_id"]
+    except OrderPayloadError:
+        return None  # the upsert says why
+    row = (
+        await session.execute(
+            select(Order.fulfillment_status, Order.financial_status, Order.status).where(
+                Order.shop_domain == connection.shop_domain, Order.shopify_id == shopify_id
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def _uninstalled(

@@ -174,8 +174,10 @@ async def approve(
     *,
     reply: str | None = None,
     payload: dict[str, Any] | None = None,
+    decided_by: str = "api",
 ) -> DecisionResult:
-    """Approve, with the reply and payload edited or (None) as suggested."""
+    """Approve, with the reply and payload edited or (None) as suggested; `decided_by` is
+    "api" for a person, "playbook:<id>" for an automatic approval."""
     workflow_id = await _pending_action_workflow(
         session,
         user_id,
@@ -186,7 +188,7 @@ async def approve(
         temporal,
         workflow_id,
         APPROVE_UPDATE,
-        ApproveInput(action_id=action_id, reply=reply, payload=payload),
+        ApproveInput(action_id=action_id, reply=reply, payload=payload, decided_by=decided_by),
     )
 
 

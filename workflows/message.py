@@ -49,6 +49,14 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         SupersedeInput,
     )
+    from workflows.failures import failure_reason
+    from workflows.message_playbooks import PlaybookHandoff
+    from workflows.playbook_contracts import (
+        DECIDED_SIGNAL,
+        SETTLED_SIGNAL,
+        DecidedInput,
+        SettledInput,
+    )
 
 # Transient failures (a store or mail server down) retry with backoff for about an hour;
 # the errors that retrying cannot fix arrive non-retryable (activities/errors.py) and end
@@ -74,13 +82,14 @@ def execute_timeouts(step_timeout: timedelta) -> tuple[timedelta, timedelta]:
 
 
 @workflow.defn(name=MESSAGE_WORKFLOW)
-class MessageWorkflow:
+class MessageWorkflow(PlaybookHandoff):
     def __init__(self) -> None:
         self._input: MessageWorkflowInput | None = None
         self._state: MessageState | None = None
         self._decision: DecisionInput | None = None  # taken (validator refuses a second)
         self._decision_recorded = False  # durable in the database
         self._superseded_by: SupersedeInput | None = None
+        self._runs: list[str] = []  # playbook runs told how the suggestion ends
 
     # --- run ----------------------------------------------------------------------------
 
@@ -113,6 +122,9 @@ class MessageWorkflow:
             await self._supersede(older)
 
         if prepared.action_status == ActionStatus.PENDING:
+            # Running workflows started before the engine existed replay without it.
+            if workflow.patched("playbook-engine"):
+                await self._hand_to_playbooks(data)
             await self._await_decision(data)
         elif prepared.action_status == ActionStatus.APPROVED:
             self._decision_recorded = True  # decided in an earlier run of this message
@@ -169,6 +181,9 @@ class MessageWorkflow:
         self._decision_recorded = True
         self._state.action_status = status
         self._state.note = reason
+        await self._tell_runs(
+            DECIDED_SIGNAL, DecidedInput(status=status.value, decided_by="system")
+        )
 
     async def _execute(self, data: MessageWorkflowInput) -> None:
         assert self._state is not None
@@ -177,7 +192,7 @@ class MessageWorkflow:
         try:
             await self._activity(EXECUTE_ACTION, self._ref(), dict, heartbeats=True)
         except ActivityError as err:
-            await self._fail(data, _reason(err))
+            await self._fail(data, failure_reason(err))
             return
         reply_error = None
         try:
@@ -186,14 +201,17 @@ class MessageWorkflow:
             await self._activity(SEND_REPLY, self._ref(), str, heartbeats=True)
         except ActivityError as err:
             if self._state.action_type in REPLY_ONLY:
-                await self._fail(data, _reason(err))  # the reply was the whole action
+                await self._fail(data, failure_reason(err))  # the reply was the whole action
                 return
             # The store already acted: the action is done, and the merchant is told
             # the customer has not heard about it.
-            reply_error = _reason(err)
+            reply_error = failure_reason(err)
         self._state.action_status = await self._activity(
             FINISH, FinishInput(**self._ref().model_dump(), reply_error=reply_error), ActionStatus
         )
+        await self._tell_runs(SETTLED_SIGNAL, SettledInput(status=ActionStatus.EXECUTED.value))
+        if reply_error is None and workflow.patched("playbook-engine"):
+            await self._start_idle_runs(data, "our_reply")
         self._end(
             Stage.EXECUTED,
             note=f"the action ran but the reply was not sent: {reply_error}"
@@ -207,6 +225,9 @@ class MessageWorkflow:
             MARK_FAILED,
             FailInput(user_id=data.user_id, action_id=self._state.action_id, error=reason),
             ActionStatus,
+        )
+        await self._tell_runs(
+            SETTLED_SIGNAL, SettledInput(status=ActionStatus.FAILED.value, error=reason)
         )
         self._end(Stage.FAILED, note=reason)
 
@@ -274,6 +295,9 @@ class MessageWorkflow:
         if decision.reason:
             self._state.note = decision.reason
         self._decision_recorded = True
+        await self._tell_runs(
+            DECIDED_SIGNAL, DecidedInput(status=status.value, decided_by=decision.decided_by)
+        )
         return DecisionResult(action_id=decision.action_id, status=status)
 
     @workflow.update(name=APPROVE_UPDATE)
@@ -383,10 +407,3 @@ class MessageWorkflow:
         if order_name:
             updates.append(sa.ORDER_NAME.value_set(order_name))
         workflow.upsert_search_attributes(updates)
-
-
-def _reason(err: ActivityError) -> str:
-    cause = err.cause
-    while cause is not None and not isinstance(cause, ApplicationError) and cause.cause is not None:
-        cause = cause.cause
-    return str(cause.message if isinstance(cause, ApplicationError) else err)

@@ -24,3 +24,8 @@ class ShopifyWebhookOutcome(BaseModel):
     topic: str | None = None
     note: str  # what processing did, or why it did nothing
     error: str | None = None  # set when the delivery could not be applied and never will be
+    # For an order: whose it is and its events (created, updated, cancelled, fulfilled,
+    # refunded), for the playbooks that react to them.
+    user_id: uuid.UUID | None = None
+    order_id: uuid.UUID | None = None
+    order_events: list[str] = []

@@ -7,12 +7,21 @@ redelivery or a reconciler pass find it instead of starting a second.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.playbook_contracts import (
+        FIRE_PLAYBOOKS,
+        PLAYBOOK_RUN_WORKFLOW,
+        Fired,
+        FireInput,
+        PlaybookRunInput,
+    )
     from workflows.shopify_contracts import (
         PROCESS_SHOPIFY_WEBHOOK,
         SHOPIFY_WEBHOOK_WORKFLOW,
@@ -34,10 +43,40 @@ RETRY = RetryPolicy(
 class ShopifyWebhookWorkflow:
     @workflow.run
     async def run(self, data: ShopifyWebhookInput) -> ShopifyWebhookOutcome:
-        return await workflow.execute_activity(
+        outcome = await workflow.execute_activity(
             PROCESS_SHOPIFY_WEBHOOK,
             data,
             result_type=ShopifyWebhookOutcome,
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=RETRY,
         )
+        if outcome.order_id is not None and workflow.patched("playbook-engine"):
+            for event in outcome.order_events:
+                await self._fire(outcome, event)
+        return outcome
+
+    async def _fire(self, outcome: ShopifyWebhookOutcome, event: str) -> None:
+        """order.event playbooks: one run per playbook, order event and delivery."""
+        assert outcome.user_id is not None and outcome.order_id is not None
+        fired = await workflow.execute_activity(
+            FIRE_PLAYBOOKS,
+            FireInput(
+                user_id=outcome.user_id,
+                event="order.event",
+                order_id=outcome.order_id,
+                topic=event,
+                trigger_key=f"order:{outcome.order_id}:{event}:{outcome.delivery_id}",
+            ),
+            result_type=Fired,
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RETRY,
+        )
+        for firing in fired.firings:
+            # A redelivery of the webhook finds the run already started.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    PLAYBOOK_RUN_WORKFLOW,
+                    PlaybookRunInput(user_id=outcome.user_id, firing=firing),
+                    id=firing.workflow_id,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )

@@ -205,8 +205,10 @@ def _goods(text: str, signals: set[str], order: OrderSnapshot) -> _Decision:
     wants_new = "exchange" in signals
     if wants_new and (not wants_refund or "wrong_item" in signals):
         return _replace(items, order, "exchange_requested", 0.8 if not wants_refund else 0.6, text)
+    # A refund for a broken item is a damaged-item case: playbooks tell the two apart.
+    intent = "damaged_item" if "damaged" in signals else "refund_request"
     if wants_refund:
-        return _refund(items, order, "refund_requested", 0.85, text)
+        return _refund(items, order, "refund_requested", 0.85, text, intent)
     if "wrong_item" in signals:
         return _replace(items, order, "wrong_item_sent", 0.7, text)
     reason = "damaged_item" if "damaged" in signals else "missing_item"
@@ -215,7 +217,7 @@ def _goods(text: str, signals: set[str], order: OrderSnapshot) -> _Decision:
         return _Decision(
             "item_problem", ActionType.INFO_REQUEST, "ask_item", f"{reason}_which_item", 0.55
         )
-    return _refund(items, order, reason, 0.6, text)
+    return _refund(items, order, reason, 0.6, text, intent)
 
 
 def _items_concerned(text: str, order: OrderSnapshot) -> list[LineItem]:
@@ -235,15 +237,20 @@ def _tells_problem(part: str) -> bool:
 
 
 def _refund(
-    items: list[LineItem], order: OrderSnapshot, rule: str, confidence: float, text: str
+    items: list[LineItem],
+    order: OrderSnapshot,
+    rule: str,
+    confidence: float,
+    text: str,
+    intent: str = "refund_request",
 ) -> _Decision:
     if order.refundable <= 0:
-        return _Decision("refund_request", ActionType.NONE, "hold", f"{rule}_nothing_left", 0.5)
+        return _Decision(intent, ActionType.NONE, "hold", f"{rule}_nothing_left", 0.5)
     partial = items and len(items) < len(order.line_items)
     if partial:
         lines = [{"line_item_id": i.id, "quantity": extract.quantity_for(i, text)} for i in items]
         return _Decision(
-            "refund_request",
+            intent,
             ActionType.REFUND,
             "refunded_items",
             f"{rule} (partial: the items named)",
@@ -254,7 +261,7 @@ def _refund(
     several = len(order.line_items) > 1 and not items
     unnamed = f"; no item of {len(order.line_items)} named, check which" if several else ""
     return _Decision(
-        "refund_request",
+        intent,
         ActionType.REFUND,
         "refunded",
         f"{rule} (the order's refundable rest{unnamed})",
