@@ -38,6 +38,7 @@ from services.connections import (
     set_connection_enabled,
 )
 from services.playbook_catalog import PlaybookCreate, create_playbook, delete_playbook
+from services.playbook_dry_run import DryRunIn, DryRunOut, dry_run
 from services.playbook_executions import ExecutionPage, list_executions
 from services.playbook_settings import (
     PlaybookPatch,
@@ -214,6 +215,25 @@ async def get_playbook_executions(
 ) -> ExecutionPage:
     """The playbook's executions, newest first."""
     return await list_executions(session, user_id, playbook_id, cursor=cursor, limit=limit)
+
+
+@router.post(
+    "/playbooks/{playbook_id}/test",
+    response_model=DryRunOut,
+    responses=error_responses(
+        400,
+        401,
+        403,
+        (404, "no such playbook or message for this merchant"),
+        (422, "the body is not valid, or the playbook's stored rules no longer parse"),
+    ),
+)
+async def dry_run_playbook(
+    playbook_id: uuid.UUID, body: DryRunIn, user_id: CurrentUser, session: SessionDep
+) -> DryRunOut:
+    """A dry run on one of the merchant's messages: whether the playbook would run, each
+    condition with its actual value, its actions and what blocks it. Changes nothing."""
+    return await dry_run(session, user_id, playbook_id, body.message_id)
 
 
 # --- automation ------------------------------------------------------------------------------

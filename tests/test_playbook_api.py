@@ -1,5 +1,6 @@
 """The playbook API against the real app and a real PostgreSQL: executions in keyset pages,
-custom playbooks created and deleted, the playbook on a message, the automation settings."""
+custom playbooks created and deleted, the playbook on a message, the automation settings,
+and the dry run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -16,15 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from domain.playbook_rules import PlaybookRules
-from kernel.enums import PlaybookExecutionStatus
+from kernel.enums import ActionStatus, ActionType, PlaybookExecutionStatus
+from models.action import Action
 from models.automation import AutomationSettings
+from models.base import Base
 from models.conversation import Message, Thread
 from models.db import unit_of_work
 from models.event import Event
 from models.playbook import Playbook, PlaybookExecution
+from models.suggestion import AISuggestion
+from models.user import User
 from services.accounts import create_user
 from tests.api_support import api_client, token_for
-from tests.factories import make_message, make_thread
+from tests.factories import make_message, make_order, make_shopify_connection, make_thread
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -596,3 +602,220 @@ async def test_the_automation_settings_need_a_caller(
         assert (
             await anonymous.post("/api/playbooks", json={"name": "x", **RULES})
         ).status_code == 401
+
+
+# --- the dry run -----------------------------------------------------------------------------
+
+DAMAGED: dict[str, Any] = {
+    "name": "Refund damaged items on small orders",
+    "trigger": {"version": 2, "event": "message.received", "intents": ["damaged_item"]},
+    "conditions": [
+        {"version": 2, "field": "order.total_amount", "operator": "lte", "value": 80},
+        {
+            "version": 2,
+            "any": [
+                {"version": 2, "field": "message.text", "operator": "contains", "value": "broken"},
+                {"version": 2, "field": "message.sentiment", "operator": "eq", "value": "angry"},
+            ],
+        },
+    ],
+    "actions": [
+        {
+            "version": 2,
+            "type": "approve_suggestion",
+            "action_types": ["REFUND"],
+            "max_refund_amount": "50",
+        }
+    ],
+    "confidence_threshold": 0.8,
+}
+
+
+async def add_refund_request(
+    sessions: async_sessionmaker[AsyncSession],
+    owner: Merchant,
+    *,
+    body: str = "The vase arrived broken.",
+    amount: str = "30.00",
+    with_order: bool = True,
+) -> uuid.UUID:
+    """An inbound message on an order, its suggestion (a refund for a damaged item) and
+    the PENDING action, as the pipeline leaves them."""
+    async with unit_of_work(sessions) as session:
+        thread = await session.get(Thread, owner.thread.id)
+        assert thread is not None
+        order = None
+        if with_order:
+            user = await session.get(User, owner.id)
+            assert user is not None
+            order = await make_order(session, await make_shopify_connection(session, user))
+        message = await make_message(session, thread)
+        message.body_text = body
+        message.order_id = order.id if order else None
+        suggestion = AISuggestion(
+            message_id=message.id,
+            reply="Sorry about the vase, we refunded it.",
+            proposed_action=ActionType.REFUND,
+            order_id=message.order_id,
+            confidence=0.93,
+            intent="damaged_item",
+        )
+        session.add(suggestion)
+        await session.flush()
+        session.add(
+            Action(
+                user_id=owner.id,
+                message_id=message.id,
+                suggestion_id=suggestion.id,
+                order_id=message.order_id,
+                type=ActionType.REFUND,
+                status=ActionStatus.PENDING,
+                payload={"amount": amount},
+            )
+        )
+        return message.id
+
+
+async def every_row_count(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        return {
+            table.name: (
+                await session.execute(select(func.count()).select_from(table))
+            ).scalar_one()
+            for table in Base.metadata.sorted_tables
+        }
+
+
+async def playbook_rows(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(
+                Playbook.id,
+                Playbook.enabled,
+                Playbook.execution_count,
+                Playbook.last_executed_at,
+                Playbook.consecutive_failures,
+                Playbook.updated_at,
+            ).order_by(Playbook.id)
+        )
+        return list(rows.all())
+
+
+async def test_a_dry_run_explains_each_condition_and_changes_nothing(
+    own_sessions: async_sessionmaker[AsyncSession],
+    merchants: tuple[Merchant, Merchant],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, _ = merchants
+    created = (await clients[0].post("/api/playbooks", json=DAMAGED)).json()
+    message_id = await add_refund_request(own_sessions, a)
+    counts, playbooks = await every_row_count(own_sessions), await playbook_rows(own_sessions)
+    assert counts["automation_settings"] == 0  # the facts' first read would store defaults
+
+    answer = await clients[0].post(
+        f"/api/playbooks/{created['id']}/test", json={"message_id": str(message_id)}
+    )
+    assert answer.status_code == 200, answer.text
+    verdict = answer.json()
+    assert verdict["would_run"] is True
+    assert verdict["trigger_matched"] is True
+    assert verdict["matched"] is True
+    assert verdict["event"]["event"] == "message.received"
+    assert verdict["event"]["intent"] == "damaged_item"
+    total = verdict["conditions"][0]
+    assert Decimal(total["actual"]) == Decimal("59.90")  # money as decimal text
+    total["actual"] = "59.90"
+    shown = [
+        (c["field"], c["operator"], c["actual"], c["matched"], c["group"])
+        for c in verdict["conditions"]
+    ]
+    assert shown == [
+        ("order.total_amount", "lte", "59.90", True, None),
+        ("message.text", "contains", "The vase arrived broken.", True, "any[1]"),
+        ("message.sentiment", "eq", "neutral", False, "any[1]"),
+    ]
+    assert Decimal(str(verdict["conditions"][0]["value"])) == 80
+    assert [a["type"] for a in verdict["actions"]] == ["approve_suggestion"]
+    # A person approves by default: the one reason it would not approve on its own.
+    assert [b["code"] for b in verdict["blocked_by"]] == ["requires_approval"]
+    assert verdict["auto_approve"] is False
+
+    assert await every_row_count(own_sessions) == counts
+    assert await playbook_rows(own_sessions) == playbooks
+
+
+async def test_a_dry_run_shows_what_blocks_an_automatic_approval(
+    own_sessions: async_sessionmaker[AsyncSession],
+    merchants: tuple[Merchant, Merchant],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, _ = merchants
+    created = (
+        await clients[0].post("/api/playbooks", json={**DAMAGED, "requires_approval": False})
+    ).json()
+    url = f"/api/playbooks/{created['id']}/test"
+    within = await add_refund_request(own_sessions, a)
+    verdict = (await clients[0].post(url, json={"message_id": str(within)})).json()
+    assert (verdict["would_run"], verdict["auto_approve"], verdict["blocked_by"]) == (
+        True,
+        True,
+        [],
+    )
+
+    too_much = await add_refund_request(own_sessions, a, amount="75.00")
+    verdict = (await clients[0].post(url, json={"message_id": str(too_much)})).json()
+    assert verdict["would_run"] is True
+    assert "refund_cap" in [b["code"] for b in verdict["blocked_by"]]
+    assert verdict["auto_approve"] is False
+
+    await clients[0].patch("/api/settings/automation", json={"enabled": False})
+    counts = await every_row_count(own_sessions)
+    verdict = (await clients[0].post(url, json={"message_id": str(within)})).json()
+    assert verdict["would_run"] is False
+    assert "automation_off" in [b["code"] for b in verdict["blocked_by"]]
+    assert await every_row_count(own_sessions) == counts
+
+
+async def test_a_fact_that_is_missing_does_not_match(
+    own_sessions: async_sessionmaker[AsyncSession],
+    merchants: tuple[Merchant, Merchant],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, _ = merchants
+    created = (await clients[0].post("/api/playbooks", json=DAMAGED)).json()
+    no_order = await add_refund_request(own_sessions, a, with_order=False)
+    answer = await clients[0].post(
+        f"/api/playbooks/{created['id']}/test", json={"message_id": str(no_order)}
+    )
+    verdict = answer.json()
+    assert verdict["conditions"][0]["field"] == "order.total_amount"
+    assert verdict["conditions"][0]["actual"] is None
+    assert verdict["conditions"][0]["matched"] is False
+    assert verdict["would_run"] is False
+
+
+async def test_a_dry_run_needs_the_merchants_own_playbook_and_message(
+    own_sessions: async_sessionmaker[AsyncSession],
+    merchants: tuple[Merchant, Merchant],
+    clients: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    a, b = merchants
+    mine = await add_refund_request(own_sessions, a)
+    theirs = await add_refund_request(own_sessions, b)
+    counts = await every_row_count(own_sessions)
+    for client, playbook, message in (
+        (clients[1], a.playbooks[0].id, theirs),  # A's playbook, B's message
+        (clients[1], b.playbooks[0].id, mine),  # B's playbook, A's message
+        (clients[0], a.playbooks[0].id, uuid.uuid4()),
+        (clients[0], uuid.uuid4(), mine),
+    ):
+        answer = await client.post(
+            f"/api/playbooks/{playbook}/test", json={"message_id": str(message)}
+        )
+        assert answer.status_code == 404, (playbook, message, answer.text)
+        assert str(mine) not in answer.text or message == mine
+    refused = await clients[0].post(
+        f"/api/playbooks/{a.playbooks[0].id}/test", json={"message_id": "nope"}
+    )
+    assert refused.status_code == 422
+    assert await every_row_count(own_sessions) == counts

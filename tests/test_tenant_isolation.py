@@ -105,6 +105,8 @@ JSON_BODIES: dict[tuple[str, str], Any] = {
         "conditions": [],
         "actions": [{"version": 1, "type": "escalate", "reason": "taken over"}],
     },
+    # B's dry run of A's playbook: refused before the message is looked up.
+    ("POST", "/api/playbooks/{playbook_id}/test"): {"message_id": str(uuid.uuid4())},
     ("POST", "/api/actions/{action_id}/approve"): {"reply": "hijacked"},
     ("POST", "/api/actions/{action_id}/reject"): {"reason": "hijacked"},
 }
