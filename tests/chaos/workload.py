@@ -111,6 +111,25 @@ def requests_for(merchant: Merchant, per_action: dict[ActionType, int]) -> list[
     return [r for row in zip_longest(*lanes) for r in row if r is not None]
 
 
+def refund_requests(
+    merchant: Merchant, wanted: Callable[[Facts], bool], at_most: int
+) -> list[Request]:
+    """A broken-item refund request (the words `requests_for` uses) on each of the first
+    `at_most` seeded orders whose facts satisfy `wanted`: for a case that needs its
+    refunds on orders a playbook accepts, rather than one of each kind."""
+    return [
+        Request(
+            ActionType.REFUND,
+            number,
+            facts["email"],
+            f"About order #{number}",
+            _text(ActionType.REFUND, number, "", 0),
+        )
+        for number, facts in merchant.orders.items()
+        if wanted(facts)
+    ][:at_most]
+
+
 def mix(requests: Iterable[Request]) -> str:
     """`10 refund, 10 cancel, 10 replace, 10 address`"""
     counts = Counter(r.action for r in requests)
