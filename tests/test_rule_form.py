@@ -168,9 +168,7 @@ def test_what_the_form_cannot_turn_into_a_document_is_refused_beside_it() -> Non
     assert set(built.errors) == {"trigger", "c0", "c1", "a1"}
     assert "trigger: after" in built.errors["trigger"]
     assert "yes or no" in built.errors["c0"] and "any/all group" in built.errors["c1"]
-    assert built.actions == [
-        {"version": 2, "type": "wait", "seconds": 30, "cancel_on_reply": True}
-    ]
+    assert built.actions == [{"version": 2, "type": "wait", "seconds": 30, "cancel_on_reply": True}]
     fractional = rule_form.build(
         RuleForm(actions=[ActionForm(type="wait", wait="0.001", wait_unit="minutes")])
     )
