@@ -18,6 +18,7 @@ from api import (
     inbound,
     messages,
     pages,
+    playbook_pages,
     settings_api,
     settings_pages,
     shopify_oauth,
@@ -65,6 +66,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(settings_api.router)
     app.include_router(settings_pages.router)
+    app.include_router(playbook_pages.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

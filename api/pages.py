@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -25,13 +25,14 @@ from api.errors import status_of
 from api.live import event_stream
 from api.rendering import render
 from api.schemas import ActionOut, ThreadDetail, ThreadPage, thread_detail_out, thread_page_out
+from api.temporal_links import temporal_ui_url
 from kernel.enums import ActionStatus
 from kernel.errors import Conflict, DeskpilotError, NotFound
-from kernel.settings import Settings
 from models.action import Action
 from models.conversation import Message
 from models.inbox_listing import Cursor, InboxView, list_threads
 from models.order import Order
+from models.playbook_history import thread_executions
 from models.thread_view import load_thread
 from services import decisions
 from workflows.contracts import EXECUTION_KEYS
@@ -47,18 +48,6 @@ TABS = (
 # Shown beside the suggestion (or in the reply box), not in the editable payload.
 _SHOWN_ELSEWHERE = frozenset({"reply", "intent", "rationale", "provider", "guardrails", "note"})
 _DECIDED = {"approved": "Approved: the action is running.", "rejected": "Rejected."}
-
-
-def temporal_ui_url(settings: Settings, workflow_id: str | None) -> str | None:
-    """The workflow in the Temporal Web UI, when its address is known: `deskpilot up`'s
-    embedded server serves the UI on loopback; an external cluster's UI is not configured."""
-    if not workflow_id or not settings.embedded_temporal:
-        return None
-    namespace = quote(settings.temporal_namespace, safe="")
-    return (
-        f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{namespace}"
-        f"/workflows/{quote(workflow_id, safe='')}"
-    )
 
 
 def _when(value: datetime | None) -> str:
@@ -128,6 +117,7 @@ async def _thread_context(
                 .limit(1)
             )
         workflow_id = (await session.execute(workflow)).scalar_one_or_none()
+        handled_by = await thread_executions(session, user_id, thread_id)
     action = detail.action
     payload = editable_payload(action)
     refundable = (details or {}).get("refundable")
@@ -138,6 +128,7 @@ async def _thread_context(
         "refundable": _money(refundable),
         "workflow_id": workflow_id,
         "workflow_url": temporal_ui_url(request.app.state.settings, workflow_id),
+        "handled_by": handled_by,
         "pending": action is not None and action.status is ActionStatus.PENDING,
         "reply_text": "" if action is None else str(action.payload.get("reply") or ""),
         "payload_text": json.dumps(payload, indent=2, ensure_ascii=False, default=str),
@@ -178,8 +169,11 @@ async def inbox(
     view: InboxView = InboxView.needs_decision,
     q: Annotated[str | None, Query(max_length=200)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    automatic: Annotated[str | None, Query(max_length=10)] = None,
 ) -> HTMLResponse:
     query = (q or "").replace("\x00", "").strip()  # PostgreSQL cannot compare a NUL
+    # Only threads a playbook handled on its own (the search form's checkbox).
+    only_automatic = (automatic or "").lower() in {"1", "true", "on", "yes"}
     error: str | None = None
     page: ThreadPage | None = None
     async with sessions() as session:
@@ -187,17 +181,35 @@ async def inbox(
             after = Cursor.decode(cursor) if cursor else None
             page = thread_page_out(
                 await list_threads(
-                    session, user_id, view=view, q=query or None, cursor=after, limit=PAGE_SIZE
+                    session,
+                    user_id,
+                    view=view,
+                    q=query or None,
+                    cursor=after,
+                    limit=PAGE_SIZE,
+                    automatic=only_automatic,
                 )
             )
         except DeskpilotError as exc:
             error = f"{exc.message}. Showing the newest threads instead."
             page = thread_page_out(
-                await list_threads(session, user_id, view=view, q=query or None, limit=PAGE_SIZE)
+                await list_threads(
+                    session,
+                    user_id,
+                    view=view,
+                    q=query or None,
+                    limit=PAGE_SIZE,
+                    automatic=only_automatic,
+                )
             )
 
     def link(**changes: str | None) -> str:
-        params = {"view": view.value, "q": query or None, **changes}
+        params = {
+            "view": view.value,
+            "q": query or None,
+            "automatic": "1" if only_automatic else None,
+            **changes,
+        }
         return "/inbox?" + urlencode({k: v for k, v in params.items() if v})
 
     return render(
@@ -207,6 +219,8 @@ async def inbox(
         tabs=[(value, label, link(view=value.value), value == view) for value, label in TABS],
         view=view,
         q=query,
+        automatic=only_automatic,
+        automatic_url=link(automatic=None if only_automatic else "1"),
         page=page,
         error=error,
         older_url=link(cursor=page.next_cursor) if page.next_cursor else None,

@@ -1,4 +1,5 @@
-"""The settings pages: connections, playbooks (list and edit), usage and plan, the audit log.
+"""The settings pages: connections, usage and plan, the audit log (the playbooks have their
+own, api/playbook_pages.py).
 
 Server-rendered with plain forms; every POST carries the session's CSRF token and answers
 with a 303 back to the page (or the page again, with the errors, when a form is not valid).
@@ -7,14 +8,12 @@ The data comes from the same functions as the JSON API (api/settings_api.py).
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
@@ -27,7 +26,6 @@ from api.deps import (
 )
 from api.rendering import render
 from domain.plans import COUNTERS
-from domain.playbook_rules import PlaybookRuleError
 from kernel.enums import ConnectionType
 from kernel.errors import Invalid, NotFound
 from kernel.settings import Settings
@@ -36,14 +34,6 @@ from services.connections import (
     after_connection_change,
     list_connections,
     set_connection_enabled,
-)
-from services.playbook_settings import (
-    PlaybookPatch,
-    PlaybookRulesIn,
-    get_playbook,
-    list_playbooks,
-    patch_playbook_flags,
-    update_playbook_rules,
 )
 from services.usage import usage_for
 
@@ -62,8 +52,6 @@ COUNTER_LABELS = {
 }
 AUDIT_PAGE_SIZE = 50
 MISSING_CONNECTION = "That connection was not found: it may have been removed."
-MISSING_PLAYBOOK = "That playbook was not found: it may have been removed."
-_MAX_JSON_FIELD = 100_000
 
 
 def _notice(value: str | None) -> str | None:
@@ -138,174 +126,6 @@ async def connection_enabled_form(
     await after_connection_change(temporal, settings, task_queue, connection, on)
     notice = "enabled" if on else "disabled"
     return RedirectResponse(f"/connections?notice={notice}#c-{connection_id}", status_code=303)
-
-
-# --- playbooks -------------------------------------------------------------------------------
-
-
-async def _playbooks(
-    request: Request,
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    *,
-    notice: str | None = None,
-    error: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    playbooks = await list_playbooks(session, user_id)
-    return render(
-        request,
-        "playbooks.html",
-        status_code=status_code,
-        playbooks=playbooks,
-        notice=notice,
-        error=error,
-    )
-
-
-async def _missing_playbook(
-    request: Request, session: AsyncSession, user_id: uuid.UUID
-) -> HTMLResponse:
-    # A page, not the API's JSON: a stale link lands on the list with a word on why.
-    await session.rollback()
-    return await _playbooks(request, session, user_id, error=MISSING_PLAYBOOK, status_code=404)
-
-
-@router.get("/playbooks", response_class=HTMLResponse)
-async def playbooks_page(
-    request: Request, user_id: WebUser, session: SessionDep, notice: str | None = None
-) -> HTMLResponse:
-    return await _playbooks(request, session, user_id, notice=_notice(notice))
-
-
-@router.post("/playbooks/{playbook_id}/enabled", response_model=None)
-async def playbook_enabled_form(
-    request: Request,
-    playbook_id: uuid.UUID,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    enabled: Annotated[str, Form(max_length=10)],
-) -> HTMLResponse | RedirectResponse:
-    on = _truthy(enabled)
-    try:
-        await patch_playbook_flags(session, user_id, playbook_id, PlaybookPatch(enabled=on))
-    except NotFound:
-        return await _missing_playbook(request, session, user_id)
-    await session.commit()
-    notice = "enabled" if on else "disabled"
-    return RedirectResponse(f"/playbooks?notice={notice}#p-{playbook_id}", status_code=303)
-
-
-def _pretty(document: Any) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False)
-
-
-@router.get("/playbooks/{playbook_id}", response_class=HTMLResponse)
-async def playbook_edit_page(
-    request: Request,
-    playbook_id: uuid.UUID,
-    user_id: WebUser,
-    session: SessionDep,
-    notice: str | None = None,
-) -> HTMLResponse:
-    try:
-        playbook = await get_playbook(session, user_id, playbook_id)
-    except NotFound:
-        return await _missing_playbook(request, session, user_id)
-    form = {
-        "trigger": _pretty(playbook.trigger),
-        "conditions": _pretty(playbook.conditions),
-        "actions": _pretty(playbook.actions),
-        "confidence_threshold": f"{playbook.confidence_threshold:g}",
-        "requires_approval": playbook.requires_approval,
-    }
-    return render(
-        request,
-        "playbook_edit.html",
-        playbook=playbook,
-        form=form,
-        errors=[],
-        invalid=set(),
-        notice=_notice(notice),
-    )
-
-
-def _read_json(part: str, text: str, errors: list[str]) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors.append(f"{part}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
-        return None
-
-
-def _invalid_fields(errors: list[str]) -> set[str]:
-    """The fields an error names: each message starts with its part ("conditions[0]: ...")."""
-    parts = ("trigger", "conditions", "actions", "confidence threshold")
-    return {p.replace(" ", "_") for p in parts if any(e.startswith(p) for e in errors)}
-
-
-@router.post("/playbooks/{playbook_id}", response_class=HTMLResponse, response_model=None)
-async def playbook_edit_form(
-    request: Request,
-    playbook_id: uuid.UUID,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    trigger: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
-    conditions: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
-    actions: Annotated[str, Form(max_length=_MAX_JSON_FIELD)] = "",
-    confidence_threshold: Annotated[str, Form(max_length=20)] = "",
-    requires_approval: Annotated[str | None, Form(max_length=10)] = None,
-) -> HTMLResponse | RedirectResponse:
-    # Ownership first: another merchant's id is 404 whatever the form holds.
-    try:
-        playbook = await get_playbook(session, user_id, playbook_id)
-    except NotFound:
-        return await _missing_playbook(request, session, user_id)
-    form = {
-        "trigger": trigger,
-        "conditions": conditions,
-        "actions": actions,
-        "confidence_threshold": confidence_threshold,
-        "requires_approval": requires_approval is not None,
-    }
-    errors: list[str] = []
-    documents = {
-        part: _read_json(part, form[part], errors) for part in ("trigger", "conditions", "actions")
-    }
-    threshold: float | None = None
-    try:
-        threshold = float(confidence_threshold)
-        if not 0 <= threshold <= 1:
-            raise ValueError
-    except ValueError:
-        errors.append("confidence threshold: a number from 0 to 1, such as 0.9")
-    if not errors:
-        try:
-            rules = PlaybookRulesIn(
-                **documents,
-                confidence_threshold=threshold,
-                requires_approval=requires_approval is not None,
-            )
-            await update_playbook_rules(session, user_id, playbook_id, rules)
-        except PlaybookRuleError as exc:
-            errors.append(exc.message)
-        except ValidationError as exc:
-            errors.extend(e["msg"] for e in exc.errors())
-    if errors:
-        # Nothing was changed (the rules are parsed before any is assigned); the request's
-        # session ends without a commit. What the person typed stays in the form, beside what is wrong with it.
-        return render(
-            request,
-            "playbook_edit.html",
-            status_code=422,
-            playbook=playbook,
-            form=form,
-            errors=errors,
-            invalid=_invalid_fields(errors),
-            notice=None,
-        )
-    await session.commit()
-    return RedirectResponse(f"/playbooks/{playbook_id}?notice=saved", status_code=303)
 
 
 # --- usage and plan --------------------------------------------------------------------------

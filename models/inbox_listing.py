@@ -98,6 +98,12 @@ _VIEW_FILTERS = {
     InboxView.all: "",
 }
 
+# Threads a playbook approved on its own (an automatic execution); the executions'
+# thread_id index answers the probe for each candidate thread.
+_AUTOMATIC_FILTER = """AND EXISTS (
+        SELECT 1 FROM playbook_executions pe
+        WHERE pe.thread_id = t.id AND pe.user_id = :user_id AND pe.automatic)"""
+
 # Each branch is served by its own index (customer address prefix, full-text on the
 # subject and on message text, order name). UNION ALL, not UNION: the IN already removes
 # duplicates, and only an appendrel lets the planner join the few hits to threads by
@@ -132,6 +138,7 @@ WITH page AS (
     WHERE t.user_id = :user_id
         {after_cursor}
         {view_filter}
+        {automatic_filter}
         {search_filter}
     ORDER BY t.last_message_at DESC, t.id DESC
     LIMIT :limit
@@ -164,11 +171,14 @@ def _like_escape(value: str) -> str:
     return re.sub(r"([\\%_])", r"\\\1", value)
 
 
-def listing_sql(view: InboxView, *, searching: bool, after_cursor: bool) -> str:
+def listing_sql(
+    view: InboxView, *, searching: bool, after_cursor: bool, automatic: bool = False
+) -> str:
     """The statement for one page; every variable part is a bound parameter."""
     return _LISTING.format(
         after_cursor=_AFTER_CURSOR if after_cursor else "",
         view_filter=_VIEW_FILTERS[view],
+        automatic_filter=_AUTOMATIC_FILTER if automatic else "",
         search_filter=_SEARCH_FILTER if searching else "",
         has_pending=_HAS_PENDING.replace("t.id", "p.id"),
         snippet_chars=SNIPPET_CHARS,
@@ -200,10 +210,14 @@ async def list_threads(
     q: str | None = None,
     cursor: Cursor | None = None,
     limit: int = 50,
+    automatic: bool = False,
 ) -> InboxPage:
-    """Up to `limit` of the owner's threads after `cursor`, and the cursor of the next page."""
+    """Up to `limit` of the owner's threads after `cursor`, and the cursor of the next page;
+    `automatic`: only threads a playbook handled on its own."""
     searching = bool(q and q.strip())
-    statement = text(listing_sql(view, searching=searching, after_cursor=cursor is not None))
+    statement = text(
+        listing_sql(view, searching=searching, after_cursor=cursor is not None, automatic=automatic)
+    )
     # A parallel scan overshoots a LIMIT: the workers each probe thousands of threads
     # before the first 51 rows are merged (measured: 300 ms instead of 26 ms at 100k).
     await session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))

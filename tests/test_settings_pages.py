@@ -376,7 +376,8 @@ async def test_playbook_edit_shows_errors_and_keeps_what_was_typed(
     assert saved.status_code == 303
     assert saved.headers["location"] == f"/playbooks/{playbook.id}?notice=saved"
     stored = await _a_playbook(own_sessions, world.a.id)
-    assert stored.conditions == [{**conditions[0], "value": "50"}]  # normalised: Decimal text
+    # Normalised: written as version 2, the number as Decimal text.
+    assert stored.conditions == [{**conditions[0], "version": 2, "value": "50"}]
     assert stored.confidence_threshold == 0.75
     assert stored.requires_approval is False  # the checkbox was not sent
 
@@ -412,7 +413,9 @@ async def test_playbook_rules_api_answers_422_with_a_message(
     body["actions"] = [{"version": 1, "type": "escalate", "reason": "a person looks first"}]
     good = await world.api.put(f"/api/playbooks/{playbook.id}/rules", json=body)
     assert good.status_code == 200, good.text
-    assert good.json()["actions"] == body["actions"] and good.json()["conditions"] == []
+    # A version-1 document is accepted and stored as version 2.
+    assert good.json()["actions"] == [{**body["actions"][0], "version": 2}]
+    assert good.json()["conditions"] == []
     theirs = await _a_playbook(own_sessions, world.b.id)
     assert (await world.api.put(f"/api/playbooks/{theirs.id}/rules", json=body)).status_code == 404
 
@@ -629,8 +632,9 @@ async def test_settings_pages_on_a_phone(
 
         # A typo in the rules: the error is shown and the text typed stays.
         await phone.goto(f"/playbooks/{playbook.id}")
+        await phone.get_by_text("Advanced (JSON)").click()
         await phone.fill("#conditions", '[{"version": 1,')
-        await phone.get_by_role("button", name="Save").click()
+        await phone.get_by_role("button", name="Save the JSON").click()
         await phone.wait_for_load_state()
         assert "conditions: not valid JSON" in await phone.get_by_role("alert").inner_text()
         assert await phone.input_value("#conditions") == '[{"version": 1,'
