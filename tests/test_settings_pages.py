@@ -632,7 +632,7 @@ async def test_settings_pages_on_a_phone(
 
         # A typo in the rules: the error is shown and the text typed stays.
         await phone.goto(f"/playbooks/{playbook.id}")
-        await phone.get_by_text("Advanced (JSON)").click()
+        await phone.locator("#advanced-json > summary").click()
         await phone.fill("#conditions", '[{"version": 1,')
         await phone.get_by_role("button", name="Save the JSON").click()
         await phone.wait_for_load_state()

@@ -79,3 +79,14 @@
     if (target.matches(".cond-field, .cond-operator")) followField(target.closest(".row"));
   });
 })();
+
+// "Advanced (JSON)" in the page's contents opens the folded JSON view it points at.
+(function () {
+  "use strict";
+  function openAdvanced() {
+    var details = document.getElementById("advanced-json");
+    if (details && location.hash === "#advanced") details.open = true;
+  }
+  window.addEventListener("hashchange", openAdvanced);
+  openAdvanced();
+})();
