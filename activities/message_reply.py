@@ -21,6 +21,7 @@ from integrations.ports import MailPort
 from kernel.enums import MessageDirection
 from kernel.errors import NotFound, Refused
 from kernel.values import OutboundEmail
+from models.action import Action
 from models.action_log import log_action_event
 from models.conversation import Message, Thread
 from models.db import unit_of_work
@@ -30,6 +31,15 @@ from workflows.contracts import SEND_REPLY, ActionRef
 
 # How long a sent reply's record waits for the database (within the step's 5 minutes).
 RECORD_PATIENCE_S = 120.0
+
+
+def reply_target(action: Action) -> uuid.UUID | None:
+    """The message a reply answers: the action's own, or for a playbook's follow-up (an
+    action of its own, since a message has one action) the customer's latest."""
+    if action.message_id is not None:
+        return action.message_id
+    followed = action.payload.get("reply_to")
+    return uuid.UUID(str(followed)) if followed else None
 
 
 def reply_message_id(action_id: uuid.UUID, domain: str) -> str:
@@ -66,9 +76,10 @@ class ReplyStep:
     async def _send_reply(self, data: ActionRef) -> str:
         async with unit_of_work(self._sessions) as session:
             action = await action_of(session, data.user_id, data.action_id)
-            if action.message_id is None:
+            answered = reply_target(action)
+            if answered is None:
                 raise NotFound("the action has no message to reply to")
-            message = await message_of(session, data.user_id, action.message_id)
+            message = await message_of(session, data.user_id, answered)
             route = await reply_route(session, message)
             if route is not None and route.disabled:
                 raise Refused("the store's email connection is disabled: no reply is sent")

@@ -489,12 +489,12 @@ class PlaybookSteps:
             action = Action(
                 id=action_id,
                 user_id=data.user_id,
-                message_id=latest.id,
                 order_id=latest.order_id,
                 type=ActionType.NONE,
                 status=ActionStatus.APPROVED,
                 payload={
                     "reply": reply,
+                    "reply_to": str(latest.id),
                     "followup": str(execution.id),
                     "playbook_id": str(execution.playbook_id),
                 },

@@ -101,22 +101,16 @@ DEFAULT_PLAYBOOKS: tuple[PlaybookTemplate, ...] = (
     PlaybookTemplate(
         key="where-is-my-order",
         name="Where is my order?",
-        description="Answer order-status questions with the order's status and tracking link.",
+        description=(
+            "Answer order-status questions with the drafted reply, which names the order's "
+            "status in the customer's language."
+        ),
         category=PlaybookCategory.SUPPORT,
         trigger=_on("order_status"),
         conditions=[_rule("suggestion.action_type", "in", ["NONE", "INFO_REQUEST"])],
-        actions=[
-            {
-                "version": 2,
-                "type": "reply_with_template",
-                "template": (
-                    "Hi {customer_name},\n\nThanks for reaching out about order {order_name}. "
-                    "Its current status is: {order_status}. You can follow the parcel here: "
-                    "{tracking_url}\n\nBest regards,\n{store_name}"
-                ),
-            },
-            {"version": 2, "type": "approve_suggestion", "action_types": ["NONE"]},
-        ],
+        # No template: the drafted reply is in the customer's language, and the store
+        # has no tracking link to give.
+        actions=[{"version": 2, "type": "approve_suggestion", "action_types": ["NONE"]}],
         confidence_threshold=0.8,
     ),
     PlaybookTemplate(

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.business_hours import within_business_hours
+from domain.intents import trigger_intent
 from domain.order_rules import refund_amount
 from domain.playbook_engine import PlaybookView, Safety, TriggerEvent
 from domain.playbook_rules import PlaybookRules
@@ -142,7 +143,7 @@ async def message_context(
         event=event
         or TriggerEvent(
             event="message.received",
-            intent=suggestion.intent if suggestion else None,
+            intent=trigger_intent(suggestion.intent).value if suggestion else None,
             channel=channel,
             language=language or None,
         ),

@@ -6,13 +6,23 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.api.testservice.v1 import SleepRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from domain.playbook_rules import PlaybookRules
+from kernel.enums import PlaybookCategory
 from models.automation import automation_settings
 from models.playbook import Playbook, PlaybookExecution
 from tests.pipeline import Merchant, store_message
@@ -151,16 +161,82 @@ async def awaiting_decision(handle: WorkflowHandle[Any, MessageState]) -> Messag
     return await eventually(ready, 60, "the suggestion")
 
 
-async def approve(handle: WorkflowHandle[Any, MessageState]) -> MessageState:
+async def approve(
+    handle: WorkflowHandle[Any, MessageState], env: WorkflowEnvironment | None = None
+) -> MessageState:
     """A person approves the suggestion as it stands; returns the journey's end."""
     state = await awaiting_decision(handle)
     assert state.action_id is not None
     await handle.execute_update(
         APPROVE_UPDATE, ApproveInput(action_id=state.action_id), result_type=DecisionResult
     )
-    return await finished(handle)
+    return await finished(handle, env=env)
 
 
-async def finished(handle: WorkflowHandle[Any, MessageState], seconds: float = 90) -> MessageState:
-    """The journey's end; a journey still waiting (for a person) fails the test instead."""
-    return await asyncio.wait_for(handle.result(), seconds)
+async def finished(
+    handle: WorkflowHandle[Any, T], seconds: float = 90, env: WorkflowEnvironment | None = None
+) -> T:
+    """A workflow's result once it has closed; one still waiting (for a person, or on a
+    timer) fails the test instead. Polled, not long-polled: awaiting a result on the
+    time-skipping server (`env`) would let its timers fire meanwhile."""
+
+    async def closed() -> bool:
+        description = await handle.describe()
+        return description.status is not None and description.status != (
+            WorkflowExecutionStatus.RUNNING
+        )
+
+    await eventually(closed, seconds, f"workflow {handle.id} to close")
+    if env is None or not env.supports_time_skipping:
+        return await handle.result()
+    with env.auto_time_skipping_disabled():
+        return await handle.result()
+
+
+async def add_playbook(
+    sessions: async_sessionmaker[AsyncSession],
+    user_id: uuid.UUID,
+    name: str,
+    trigger: dict[str, Any],
+    actions: list[dict[str, Any]],
+    conditions: list[dict[str, Any]] | None = None,
+    **flags: Any,
+) -> uuid.UUID:
+    """A custom playbook, its documents validated and stored as the settings API does."""
+    documents = PlaybookRules.parse(trigger, conditions or [], actions).to_json()
+    async with sessions() as session, session.begin():
+        playbook = Playbook(
+            user_id=user_id,
+            name=name,
+            category=PlaybookCategory.CUSTOM,
+            trigger=documents[0],
+            conditions=documents[1],
+            actions=documents[2],
+            **flags,
+        )
+        session.add(playbook)
+        await session.flush()
+        return playbook.id
+
+
+def on_message(*intents: str) -> dict[str, Any]:
+    return {"version": 2, "event": "message.received", "intents": list(intents)}
+
+
+def rule(field: str, operator: str, value: Any) -> dict[str, Any]:
+    return {"version": 2, "field": field, "operator": operator, "value": value}
+
+
+def act(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"version": 2, "type": kind, **fields}
+
+
+async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
+    """Let `duration` pass on the time-skipping server. Its own sleep call times out after a
+    few seconds of real time, which the steps that run meanwhile can take on a busy
+    machine; this one waits for them."""
+    request = SleepRequest()
+    request.duration.FromTimedelta(duration)
+    await env.client.test_service.unlock_time_skipping_with_sleep(
+        request, timeout=timedelta(minutes=2)
+    )

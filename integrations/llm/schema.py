@@ -130,7 +130,12 @@ class ActionPayload(_Strict):
 class LlmSuggestion(_Strict):
     """The model's whole answer for one customer message."""
 
-    intent: str = Field(description="A short snake_case label, e.g. damaged_item, where_is_order.")
+    intent: str = Field(
+        description=(
+            "One of: refund_request, damaged_item, wrong_item, cancel_request, "
+            "address_change, order_status, other."
+        )
+    )
     proposed_action: ActionType = Field(description="The one action to propose.")
     payload: ActionPayload
     reply: str = Field(description="The email reply to the customer, ready to send.")
