@@ -318,31 +318,21 @@ class PlaybookSteps:
                 return AutoApproved(
                     approved=False, blocked_by=[_blocker("no_suggestion", "no action to approve")]
                 )
-            if execution.automatic and action.status is not ActionStatus.PENDING:
+            ours = execution.automatic and execution.status is PlaybookExecutionStatus.approved
+            if ours and action.status is not ActionStatus.PENDING:
                 return AutoApproved(approved=True)  # approved by an earlier attempt
-            playbook = await session.get(Playbook, execution.playbook_id)
-            assert playbook is not None
-            await automation_settings(session, data.user_id, lock=True)
-            context = await message_context(session, data.user_id, execution.message_id)
-            verdict = evaluate(
-                playbook_view(playbook), context.event, context.facts, context.safety
-            )
             if action.status is not ActionStatus.PENDING:
                 return AutoApproved(
                     approved=False,
                     blocked_by=[_blocker("decided", f"already {action.status.value.lower()}")],
                 )
-            if not verdict.auto_approve:
-                return AutoApproved(
-                    approved=False,
-                    blocked_by=[b.model_dump(mode="json") for b in verdict.blocked_by],
-                )
-            amount = context.facts.get("suggestion.refund_amount")
-            execution.status = PlaybookExecutionStatus.approved
-            execution.automatic = True
-            execution.decided_by = decided_by_playbook(playbook.id)
-            execution.refund_amount = amount if action.type is ActionType.REFUND else None
-            action_id, playbook_id = action.id, playbook.id
+            if not ours:
+                # An attempt that got past this point passed the checks and counts in the
+                # caps already; checking again would count it twice.
+                blocked = await self._take_caps(session, data, execution, action)
+                if blocked:
+                    return AutoApproved(approved=False, blocked_by=blocked)
+            action_id, playbook_id = action.id, execution.playbook_id
         try:
             async with self._sessions() as session:
                 await decisions.approve(
@@ -366,6 +356,30 @@ class PlaybookSteps:
                     execution.refund_amount = None
             return AutoApproved(approved=False, blocked_by=[_blocker(exc.code, str(exc))])
         return AutoApproved(approved=True)
+
+    async def _take_caps(
+        self,
+        session: AsyncSession,
+        data: ExecutionRef,
+        execution: PlaybookExecution,
+        action: Action,
+    ) -> list[dict[str, str]]:
+        """Check everything again now; if it still allows an automatic approval, mark the
+        execution approved (so it counts in the caps) under the merchant's settings lock."""
+        assert execution.message_id is not None
+        playbook = await session.get(Playbook, execution.playbook_id)
+        assert playbook is not None
+        await automation_settings(session, data.user_id, lock=True)
+        context = await message_context(session, data.user_id, execution.message_id)
+        verdict = evaluate(playbook_view(playbook), context.event, context.facts, context.safety)
+        if not verdict.auto_approve:
+            return [b.model_dump(mode="json") for b in verdict.blocked_by]
+        amount = context.facts.get("suggestion.refund_amount")
+        execution.status = PlaybookExecutionStatus.approved
+        execution.automatic = True
+        execution.decided_by = decided_by_playbook(playbook.id)
+        execution.refund_amount = amount if action.type is ActionType.REFUND else None
+        return []
 
     @activity.defn(name=RECORD_DECISION_OUTCOME)
     async def record_decision_outcome(self, data: DecisionOutcomeInput) -> None:

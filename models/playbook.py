@@ -84,6 +84,8 @@ class PlaybookExecution(Base):
         # The executions page, newest first (keyset on created_at, id).
         Index("ix_playbook_executions_playbook_id_created_at", "playbook_id", "created_at"),
         Index("ix_playbook_executions_thread_id", "thread_id"),
+        # The message page's playbook, and SET NULL when a message is deleted.
+        Index("ix_playbook_executions_message_id_created_at", "message_id", "created_at"),
         # The daily caps sum a store's automatic executions of the day.
         Index("ix_playbook_executions_user_id_created_at", "user_id", "created_at"),
     )

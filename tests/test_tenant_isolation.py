@@ -93,6 +93,22 @@ OWN_ROWS: dict[tuple[str, str], Any] = {
     ("PATCH", "/api/settings/automation"): {"enabled": False, "daily_execution_cap": 1},
 }
 
+# (method, path) -> form fields: the pages' forms of the same kind. B posts each with its
+# own session and CSRF token; A's rows must be unchanged.
+OWN_FORMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/playbooks"): {"name": "bravo's own page playbook"},
+    ("POST", "/automation/enabled"): {"enabled": "false"},
+    ("POST", "/automation"): {
+        "daily_refund_cap": "5",
+        "daily_execution_cap": "2",
+        "pause_after_failures": "2",
+        "timezone": "UTC",
+        "business_hours_start": "8",
+        "business_hours_end": "18",
+        "business_days": "1",
+    },
+}
+
 # Starlette routes that are not APIRoutes: the docs and the static files, nothing owned.
 NON_API_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
 
@@ -622,6 +638,25 @@ async def test_every_route_keeps_merchants_apart(
                 leaked = [m for m in a.markers if m in reply.body]
                 if leaked:
                     problems.append(f"{label} as {how} B shows A's {leaked}")
+            owned_walked.add(label)
+        elif key in OWN_FORMS:
+            form_type = {"content-type": "application/x-www-form-urlencoded"}
+            for who in (b, None):
+                fields = OWN_FORMS[key] | {"csrf": who.csrf if who else ""}
+                body = urlencode(fields).encode()
+                reply = await call(
+                    app, method, template, _auth_headers(who, "cookie") | form_type, body
+                )
+                ok = (
+                    _login_redirect(reply) or reply.status in (401, 403)
+                    if who is None
+                    else (reply.status in (200, 303))
+                )
+                if not ok:
+                    problems.append(f"{label} as {'B' if who else 'nobody'}: {reply.status}")
+                leaked = [m for m in a.markers if m in reply.body]
+                if leaked:
+                    problems.append(f"{label} shows A's {leaked}")
             owned_walked.add(label)
         else:
             unwalked.append(label)

@@ -90,6 +90,7 @@ class MessageWorkflow(PlaybookHandoff):
         self._decision_recorded = False  # durable in the database
         self._superseded_by: SupersedeInput | None = None
         self._runs: list[str] = []  # playbook runs told how the suggestion ends
+        self._handing_off = False  # the playbooks are being fired: decisions wait
 
     # --- run ----------------------------------------------------------------------------
 
@@ -124,7 +125,13 @@ class MessageWorkflow(PlaybookHandoff):
         if prepared.action_status == ActionStatus.PENDING:
             # Running workflows started before the engine existed replay without it.
             if workflow.patched("playbook-engine"):
-                await self._hand_to_playbooks(data)
+                # A decision taken meanwhile is recorded once the runs exist, so each run
+                # hears how its suggestion ended.
+                self._handing_off = True
+                try:
+                    await self._hand_to_playbooks(data)
+                finally:
+                    self._handing_off = False
             await self._await_decision(data)
         elif prepared.action_status == ActionStatus.APPROVED:
             self._decision_recorded = True  # decided in an earlier run of this message
@@ -280,7 +287,7 @@ class MessageWorkflow(PlaybookHandoff):
             )
 
     async def _decide(self, decision: DecisionInput) -> DecisionResult:
-        await workflow.wait_condition(lambda: not self._preparing())
+        await workflow.wait_condition(lambda: not self._preparing() and not self._handing_off)
         # Check and take the decision with no await in between: of concurrent
         # decisions exactly one gets past this point.
         self._check_decidable(decision.action_id)

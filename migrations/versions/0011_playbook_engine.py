@@ -129,6 +129,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_playbook_executions_thread_id", "playbook_executions", ["thread_id"])
     op.create_index(
+        "ix_playbook_executions_message_id_created_at",
+        "playbook_executions",
+        ["message_id", "created_at"],
+    )
+    op.create_index(
         "ix_playbook_executions_user_id_created_at",
         "playbook_executions",
         ["user_id", "created_at"],
@@ -220,6 +225,7 @@ def downgrade() -> None:
         op.drop_column("ai_suggestions", column)
     op.execute("DELETE FROM playbook_executions")
     op.drop_index("ix_playbook_executions_user_id_created_at", table_name="playbook_executions")
+    op.drop_index("ix_playbook_executions_message_id_created_at", table_name="playbook_executions")
     op.drop_index("ix_playbook_executions_thread_id", table_name="playbook_executions")
     op.drop_index("ix_playbook_executions_playbook_id_created_at", table_name="playbook_executions")
     op.drop_constraint(
