@@ -26,7 +26,7 @@ from api.app import create_app
 from integrations.offline_suggester import OfflineSuggester
 from integrations.sandbox_mailer import NoMailer
 from integrations.shopify.admin import ShopifyAdmin
-from kernel.enums import ActionType
+from kernel.enums import ActionType, PlaybookExecutionStatus
 from kernel.settings import Settings
 from models import (
     Action,
@@ -51,6 +51,7 @@ from tests.factories import (
     make_thread,
     make_user,
 )
+from tests.playbook_support import act, add_playbook, eventually, executions
 from worker import WorkerDependencies, build_worker
 
 SECRET = "webhook-test-secret"
@@ -249,7 +250,9 @@ async def test_order_create_is_stored_and_upserted(desk: Desk) -> None:
     assert delivery.topic == "orders/create"
     assert delivery.user_id == desk.me.user_id
     assert delivery.error is None
-    assert delivery.payload == {}  # customer data leaves the delivery once applied
+    # Customer data leaves the delivery once applied; the order's id and events stay.
+    assert set(delivery.payload) == {"user_id", "order_id", "order_events"}
+    assert delivery.payload["order_events"] == ["created"]
     async with desk.sessions() as session:
         order = (
             await session.execute(
@@ -361,6 +364,7 @@ async def test_a_redelivered_event_is_processed_once(
         ).scalar_one()
     assert order.total_amount == Decimal("59.90")
     handle = temporal_dev.client.get_workflow_handle(f"shopify-webhook-{event_id}")
+    await asyncio.wait_for(handle.result(), WAIT_S)  # it also fires the order's playbooks
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
 
 
@@ -587,3 +591,63 @@ async def test_another_shop_cannot_touch_this_merchants_data(desk: Desk) -> None
     )
     assert delivery.user_id is None and delivery.error is None
     assert all((await _exists(desk, ids)).values())
+
+
+async def test_an_order_fulfilled_fires_its_playbook_once(desk: Desk) -> None:
+    playbook_id = await add_playbook(
+        desk.sessions,
+        desk.me.user_id,
+        "Tag shipped orders",
+        {"version": 2, "event": "order.event", "topics": ["fulfilled"]},
+        [act("tag_thread", tags=["shipped"])],
+        requires_approval=False,
+    )
+    await desk.deliver("orders/create", order_payload(5010))
+    async with unit_of_work(desk.sessions) as session:
+        order = (
+            await session.execute(
+                select(Order).where(Order.shopify_id == "gid://shopify/Order/5010")
+            )
+        ).scalar_one()
+        thread = await make_thread(session, await session.get_one(User, desk.me.user_id))
+        message = await make_message(session, thread)
+        message.from_address, message.order_id = CUSTOMER, order.id
+        thread_id = thread.id
+    assert await executions(desk.sessions, playbook_id) == []  # created, not fulfilled
+
+    shipped = order_payload(
+        5010, fulfillment_status="fulfilled", updated_at="2026-11-21T10:00:00-05:00"
+    )
+    event_id = str(uuid.uuid4())
+    delivery = await desk.deliver("orders/updated", shipped, event_id=event_id)
+    assert delivery.payload["order_events"] == ["updated", "fulfilled"]
+
+    async def tagged() -> list[str] | None:
+        async with desk.sessions() as session:
+            found = await session.get(Thread, thread_id, populate_existing=True)
+            return list(found.tags) if found is not None and found.tags else None
+
+    assert await eventually(tagged, WAIT_S, "the thread to be tagged") == ["shipped"]
+    again = await desk.send("orders/updated", shipped, event_id=event_id)
+    assert again.json()["duplicate"] is True
+    # Still fulfilled in a later update: no new firing.
+    await desk.deliver(
+        "orders/updated",
+        order_payload(5010, fulfillment_status="fulfilled", updated_at="2026-11-22T10:00:00Z"),
+    )
+    done = await eventually(
+        lambda: _all_final(desk.sessions, playbook_id), WAIT_S, "the run to finish"
+    )
+    assert [(e.status, e.thread_id) for e in done] == [
+        (PlaybookExecutionStatus.executed, thread_id)
+    ]
+    assert done[0].trigger_data["event"] == {"event": "order.event", "topic": "fulfilled"}
+
+
+async def _all_final(sessions: async_sessionmaker[AsyncSession], playbook_id: uuid.UUID):
+    found = await executions(sessions, playbook_id)
+    return (
+        found
+        if found and all(e.status is PlaybookExecutionStatus.executed for e in found)
+        else None
+    )
