@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from domain.order_names import order_names_in
+from integrations.offline import lexicon
 from kernel.values import LineItem, OrderSnapshot, SuggestionRequest
 
 # --- the order's items ----------------------------------------------------------------------
@@ -181,10 +182,27 @@ def _street_before(segments: Sequence[str], index: int) -> tuple[str, str | None
     return None
 
 
+# Words of the request itself that can lead a street segment ("refund Neue Straße 12"):
+# written in lower case, unlike a street name that starts with the same word ("Neue").
+_REQUEST_SIGNALS = ("refund", "return", "exchange", "cancel", "change", "address")
+
+
+def _without_request_words(segment: str) -> str:
+    words = segment.split()
+    while (
+        len(words) > 2
+        and words[0].islower()
+        and any(lexicon.present(s, words[0]) for s in _REQUEST_SIGNALS)
+    ):
+        words = words[1:]
+    return " ".join(words)
+
+
 def _street_line(segment: str) -> str | None:
     """The street and number, without the sentence around it ("...my order to 88 Pine St")."""
     if not _STREET.match(segment):
         return None
+    segment = _without_request_words(segment)
     if len(segment.split()) <= 5:
         return segment
     match = _NUMBER_FIRST.search(segment) or _NUMBER_LAST.search(segment)
