@@ -8,10 +8,7 @@ cost of a page does not grow with the size of the inbox.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -22,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.enums import ActionStatus, ActionType
-from kernel.errors import Invalid
+from models.keyset import decode_keyset, encode_keyset
 
 SNIPPET_CHARS = 160
 
@@ -33,10 +30,6 @@ class InboxView(enum.StrEnum):
     all = "all"
 
 
-class InvalidCursorError(Invalid, ValueError):
-    """A cursor this module did not issue (or that was altered)."""
-
-
 @dataclass(frozen=True)
 class Cursor:
     """The last row of a page: the next page starts strictly after it."""
@@ -45,20 +38,11 @@ class Cursor:
     thread_id: uuid.UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.last_message_at.isoformat(), str(self.thread_id)])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_keyset(self.last_message_at, self.thread_id)
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
-        try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            at, thread_id = json.loads(raw)
-            parsed = cls(datetime.fromisoformat(at), uuid.UUID(thread_id))
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise InvalidCursorError("the cursor is not one this API issued") from exc
-        if parsed.last_message_at.tzinfo is None:
-            raise InvalidCursorError("the cursor is not one this API issued")
-        return parsed
+        return cls(*decode_keyset(value))
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,6 @@ and the execution that handled a message."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +13,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.enums import PlaybookExecutionStatus
-from models.inbox_listing import InvalidCursorError
+from models.keyset import decode_keyset, encode_keyset
 from models.playbook import Playbook, PlaybookExecution
 from services.playbook_settings import get_playbook
 
@@ -59,20 +56,11 @@ class ExecutionCursor:
     execution_id: uuid.UUID
 
     def encode(self) -> str:
-        raw = json.dumps([self.created_at.isoformat(), str(self.execution_id)])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return encode_keyset(self.created_at, self.execution_id)
 
     @classmethod
     def decode(cls, value: str) -> ExecutionCursor:
-        try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-            at, execution_id = json.loads(raw)
-            parsed = cls(datetime.fromisoformat(at), uuid.UUID(execution_id))
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-            raise InvalidCursorError("the cursor is not one this API issued") from exc
-        if parsed.created_at.tzinfo is None:
-            raise InvalidCursorError("the cursor is not one this API issued")
-        return parsed
+        return cls(*decode_keyset(value))
 
 
 async def list_executions(
