@@ -59,7 +59,15 @@ async def _populate(session: AsyncSession, user: User) -> None:
     await ensure_subscription(session, user.id)
     await increment_email_received(session, user.id)  # creates the period's UsageRecord
     playbooks = await seed_default_playbooks(session, user.id)
-    session.add(PlaybookExecution(playbook_id=playbooks[0].id, confidence=0.95, trigger_data={}))
+    session.add(
+        PlaybookExecution(
+            playbook_id=playbooks[0].id,
+            user_id=user.id,
+            trigger_key="message:test",
+            confidence=0.95,
+            trigger_data={},
+        )
+    )
     shop = await make_shopify_connection(session, user)
     order = await make_order(session, shop)
     thread = await make_thread(session, user)

@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -57,28 +56,11 @@ with workflow.unsafe.imports_passed_through():
         DecidedInput,
         SettledInput,
     )
+    from workflows.signalling import signal_if_open
+    from workflows.step_policy import RETRY, execute_timeouts
 
-# Transient failures (a store or mail server down) retry with backoff for about an hour;
-# the errors that retrying cannot fix arrive non-retryable (activities/errors.py) and end
-# the step at once.
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=40,
-)
-# Executing may wait on the store much longer than a step takes: a cancellation job
-# (integrations/shopify/admin.py JOB_PATIENCE_SECONDS) and rate-limit waits. The attempt
-# gets EXECUTE_TIMEOUT for those, and heartbeats while it waits, so a dead worker is still
-# noticed after step_timeout. tests/test_exactly_once_actions.py holds the two to the waits.
-EXECUTE_TIMEOUT = timedelta(minutes=5)
+
 R = TypeVar("R")
-
-
-def execute_timeouts(step_timeout: timedelta) -> tuple[timedelta, timedelta]:
-    """(start-to-close, heartbeat) timeouts of the steps that may wait long: executing in
-    the store, and recording a sent reply through a database outage."""
-    return max(step_timeout, EXECUTE_TIMEOUT), step_timeout
 
 
 @workflow.defn(name=MESSAGE_WORKFLOW)
@@ -240,15 +222,9 @@ class MessageWorkflow(PlaybookHandoff):
 
     async def _supersede(self, workflow_id: str) -> None:
         assert self._input is not None
-        try:
-            await workflow.get_external_workflow_handle(workflow_id).signal(
-                SUPERSEDE_SIGNAL, SupersedeInput(newer_message_id=self._input.message_id)
-            )
-        except ApplicationError:
-            # That workflow already finished: nothing left to supersede.
-            workflow.logger.info(
-                "older workflow already closed", extra={"workflow_id": workflow_id}
-            )
+        await signal_if_open(
+            workflow_id, SUPERSEDE_SIGNAL, SupersedeInput(newer_message_id=self._input.message_id)
+        )
 
     # --- decisions ----------------------------------------------------------------------
 

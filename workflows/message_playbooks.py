@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         IdleSince,
         PlaybookRunInput,
     )
+    from workflows.signalling import signal_if_open
 
 R = TypeVar("R")
 
@@ -56,7 +57,7 @@ class PlaybookHandoff:
             Fired,
         )
         for waiting in fired.waiting_workflow_ids:
-            await self._signal(waiting, CUSTOMER_REPLIED_SIGNAL, None)
+            await signal_if_open(waiting, CUSTOMER_REPLIED_SIGNAL, None)
         for firing in fired.firings:
             await self._start_run(
                 firing.workflow_id,
@@ -121,15 +122,4 @@ class PlaybookHandoff:
 
     async def _tell_runs(self, signal: str, arg: BaseModel) -> None:
         for run in self._runs:
-            await self._signal(run, signal, arg)
-
-    async def _signal(self, workflow_id: str, signal: str, arg: BaseModel | None) -> None:
-        try:
-            handle = workflow.get_external_workflow_handle(workflow_id)
-            if arg is None:
-                await handle.signal(signal)
-            else:
-                await handle.signal(signal, arg)
-        except ApplicationError:
-            # That run already finished: nothing left to tell it.
-            workflow.logger.info("playbook run already closed", extra={"workflow_id": workflow_id})
+            await signal_if_open(run, signal, arg)

@@ -13,7 +13,6 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -48,13 +47,8 @@ with workflow.unsafe.imports_passed_through():
         SettledInput,
         WaitingInput,
     )
+    from workflows.step_policy import RETRY, execute_timeouts
 
-RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
-    maximum_attempts=40,
-)
 R = TypeVar("R")
 
 
@@ -251,12 +245,14 @@ class PlaybookRunWorkflow:
         self, name: str, arg: BaseModel, result_type: type[R], *, heartbeats: bool = False
     ) -> R:
         assert self._input is not None
-        step = self._input.step_timeout
+        start_to_close, heartbeat = self._input.step_timeout, None
+        if heartbeats:
+            start_to_close, heartbeat = execute_timeouts(self._input.step_timeout)
         return await workflow.execute_activity(
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=max(step, timedelta(minutes=5)) if heartbeats else step,
-            heartbeat_timeout=step if heartbeats else None,
+            start_to_close_timeout=start_to_close,
+            heartbeat_timeout=heartbeat,
             retry_policy=RETRY,
         )
