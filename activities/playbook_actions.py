@@ -11,11 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.playbook_records import (
-    decided_by_playbook,
-    execution_of,
-    note_on_action,
-)
+from activities.playbook_records import decided_by_playbook, execution_of, note_on_action
 from domain.playbook_engine import render_template
 from kernel.enums import ActionStatus, ActionType, MessageDirection
 from models.action import Action
@@ -26,9 +22,7 @@ from models.db import unit_of_work
 from models.event import log_event
 from models.playbook import PlaybookExecution
 from services.email_quota import reserve_email
-from services.playbook_facts import (
-    message_context,
-)
+from services.playbook_facts import message_context
 from workflows.playbook_contracts import (
     APPLY_PLAYBOOK_ACTION,
     MARK_WAITING,

@@ -7,12 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.playbook_records import (
-    FINAL,
-    blocker,
-    decided_by_playbook,
-    execution_of,
-)
+from activities.playbook_records import FINAL, blocker, decided_by_playbook, execution_of
 from domain.playbook_engine import evaluate
 from kernel.enums import ActionStatus, ActionType, PlaybookExecutionStatus
 from kernel.errors import DeskpilotError, Transient
@@ -21,10 +16,7 @@ from models.automation import automation_settings
 from models.db import unit_of_work
 from models.playbook import Playbook, PlaybookExecution
 from services import decisions
-from services.playbook_facts import (
-    message_context,
-    playbook_view,
-)
+from services.playbook_facts import message_context, playbook_view
 from workflows.playbook_contracts import (
     AUTO_APPROVE,
     RECORD_DECISION_OUTCOME,

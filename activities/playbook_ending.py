@@ -9,19 +9,13 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.playbook_records import (
-    FINAL,
-    execution_of,
-)
+from activities.playbook_records import FINAL, execution_of
 from kernel.enums import PlaybookExecutionStatus
 from models.automation import automation_settings
 from models.db import unit_of_work
 from models.event import log_event
 from models.playbook import Playbook, PlaybookExecution
-from workflows.playbook_contracts import (
-    FINISH_EXECUTION,
-    FinishExecutionInput,
-)
+from workflows.playbook_contracts import FINISH_EXECUTION, FinishExecutionInput
 
 
 class EndingStep:

@@ -12,10 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.playbook_records import (
-    idle_trigger,
-    waiting_runs,
-)
+from activities.playbook_records import idle_trigger, waiting_runs
 from domain.playbook_engine import TriggerEvent, Verdict, choose
 from kernel.errors import DeskpilotError
 from models.db import unit_of_work

@@ -4,22 +4,18 @@ how an automatic decision is named, and the runs a customer's reply must reach."
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.playbook_rules import ThreadIdleTrigger
 from kernel.enums import ActionStatus, PlaybookExecutionStatus
 from kernel.errors import DeskpilotError, NotFound
 from models.action import Action
 from models.playbook import Playbook, PlaybookExecution
 from models.thread_state import refresh_needs_decision
-from services.playbook_facts import (
-    playbook_view,
-)
-from workflows.playbook_contracts import (
-    ExecutionRef,
-)
+from services.playbook_facts import playbook_view
+from workflows.playbook_contracts import ExecutionRef
 
 FINAL = (
     PlaybookExecutionStatus.executed,
@@ -32,12 +28,13 @@ def decided_by_playbook(playbook_id: uuid.UUID) -> str:
     return f"playbook:{playbook_id}"
 
 
-def idle_trigger(playbook: Playbook) -> Any:
+def idle_trigger(playbook: Playbook) -> ThreadIdleTrigger | None:
+    """The playbook's thread.idle trigger, if that is what it has (and it still parses)."""
     try:
         trigger = playbook_view(playbook).rules.trigger
     except DeskpilotError:
         return None
-    return trigger if getattr(trigger, "event", None) == "thread.idle" else None
+    return trigger if isinstance(trigger, ThreadIdleTrigger) else None
 
 
 async def execution_of(
