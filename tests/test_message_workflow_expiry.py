@@ -66,8 +66,12 @@ async def test_a_decision_whose_recording_fails_after_the_expiry_still_ends(
         handle = temporal_dev.client.get_workflow_handle(workflow_id, result_type=MessageState)
 
         async def awaiting() -> bool:
+            # Waiting on its reminder's timer: past the hand-off to the playbooks, whose
+            # execution rows would wait on the lock this test takes on the action.
             state = await handle.query(STATE_QUERY, result_type=MessageState)
-            return state.stage == Stage.AWAITING_DECISION
+            history = await handle.fetch_history()
+            started = any(e.HasField("timer_started_event_attributes") for e in history.events)
+            return state.stage == Stage.AWAITING_DECISION and started
 
         async with asyncio.timeout(60):
             await _until(awaiting)
