@@ -156,15 +156,18 @@ class PlaybookRunWorkflow:
         assert self._input is not None
         if firing.action_id is None:
             raise Stop("rejected", "there is no suggestion to approve")
-        # Asked even when the firing said a person decides: the checks run again on what
-        # is true now. An idle thread's suggestion was decided long ago, and no message
-        # workflow will say how: the run ends. Otherwise the message's workflow tells it.
-        approved = await self._activity(AUTO_APPROVE, ref, AutoApproved)
-        if not approved.approved:
-            self._result["blocked_by"] = approved.blocked_by
-            codes = {b.get("code") for b in approved.blocked_by}
-            if self._input.delayed is not None and codes & {"decided", "no_suggestion"}:
-                raise Stop("rejected", approved.blocked_by[0]["detail"])
+        delayed = self._input.delayed is not None
+        if firing.auto_approve or delayed:
+            # An idle thread's run asks too: its suggestion may have been decided long
+            # ago, and no message workflow would say how, so the run ends.
+            approved = await self._activity(AUTO_APPROVE, ref, AutoApproved)
+            if not approved.approved:
+                self._result["blocked_by"] = approved.blocked_by
+                codes = {b.get("code") for b in approved.blocked_by}
+                if delayed and codes & {"decided", "no_suggestion"}:
+                    raise Stop("rejected", approved.blocked_by[0]["detail"])
+        else:
+            self._result["blocked_by"] = firing.blocked_by
         patience = self._input.decision_patience
         if not await self._wait(patience, lambda: self._decided is not None):
             raise Stop("rejected", f"no decision within {patience}")
