@@ -77,11 +77,16 @@ class ApprovalStep:
             # order that changed, a person who decided first): a person decides.
             async with unit_of_work(self._sessions) as session:
                 execution = await execution_of(session, data, lock=True)
+                action = await session.get(Action, action_id)
+                if action is not None and action.status is not ActionStatus.PENDING:
+                    # An update cut short (a worker restart) still recorded the approval.
+                    return AutoApproved(approved=True)
                 if execution.status is PlaybookExecutionStatus.approved and execution.automatic:
+                    # The amount stays: should that cut-short update still land, the
+                    # decision it reports makes the execution automatic again.
                     execution.status = PlaybookExecutionStatus.pending
                     execution.automatic = False
                     execution.decided_by = None
-                    execution.refund_amount = None
             return AutoApproved(approved=False, blocked_by=[blocker(exc.code, str(exc))])
         return AutoApproved(approved=True)
 
@@ -120,7 +125,8 @@ class ApprovalStep:
             ours = data.decided_by == decided_by_playbook(execution.playbook_id)
             if data.status == ActionStatus.APPROVED.value:
                 execution.status = PlaybookExecutionStatus.approved
+                # This playbook's approval, even one whose update was cut short.
+                execution.automatic = ours
                 if not ours:
-                    execution.automatic = False
                     execution.refund_amount = None
             execution.decided_by = data.decided_by if ours else "person"
