@@ -28,7 +28,7 @@ from domain.playbook_rules import (
 )
 from kernel.enums import ActionType
 from kernel.errors import NotFound
-from kernel.values import STORABLE_TEXT
+from kernel.values import STORABLE_TEXT, holds_nul
 from models.event import log_event
 from models.playbook import Playbook
 
@@ -295,7 +295,7 @@ async def update_playbook_rules(
     parsed = PlaybookRules.parse(rules.trigger, rules.conditions, rules.actions)
     documents = parsed.to_json()
     for part, document in zip(("trigger", "conditions", "actions"), documents, strict=True):
-        if _holds_nul(document):
+        if holds_nul(document):  # PostgreSQL's JSON cannot store it
             raise PlaybookRuleError(f"{part}: text cannot contain the NUL character")
     playbook.trigger, playbook.conditions, playbook.actions = documents
     if rules.confidence_threshold is not None:
@@ -312,17 +312,6 @@ async def update_playbook_rules(
     await session.flush()
     await session.refresh(playbook)
     return playbook
-
-
-def _holds_nul(document: Any) -> bool:
-    """PostgreSQL's JSON cannot store it (see kernel.values.STORABLE_TEXT)."""
-    if isinstance(document, str):
-        return "\x00" in document
-    if isinstance(document, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in document.items())
-    if isinstance(document, list):
-        return any(_holds_nul(item) for item in document)
-    return False
 
 
 async def patch_playbook_flags(
