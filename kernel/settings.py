@@ -121,6 +121,27 @@ class Settings(BaseSettings):
     paddle_webhook_secret: SecretStr | None = Field(
         default=None, validation_alias="PADDLE_WEBHOOK_SECRET"
     )
+    # Where each gateway's REST API lives: unset means the vendor's own (the SDK's
+    # default); the sandbox stands in with e.g. http://127.0.0.1:8300/razorpay.
+    razorpay_api_url: str | None = Field(default=None, validation_alias="RAZORPAY_API_URL")
+    paddle_api_url: str | None = Field(default=None, validation_alias="PADDLE_API_URL")
+    # The gateways' own ids of our paid plans: Razorpay plan ids, Paddle price ids.
+    razorpay_plan_starter: str | None = Field(
+        default=None, validation_alias="RAZORPAY_PLAN_STARTER"
+    )
+    razorpay_plan_growth: str | None = Field(default=None, validation_alias="RAZORPAY_PLAN_GROWTH")
+    razorpay_plan_pro: str | None = Field(default=None, validation_alias="RAZORPAY_PLAN_PRO")
+    paddle_price_starter: str | None = Field(default=None, validation_alias="PADDLE_PRICE_STARTER")
+    paddle_price_growth: str | None = Field(default=None, validation_alias="PADDLE_PRICE_GROWTH")
+    paddle_price_pro: str | None = Field(default=None, validation_alias="PADDLE_PRICE_PRO")
+    # How long a past_due account keeps working while the gateway retries the payment.
+    billing_grace_days: float = Field(
+        default=7, ge=0, validation_alias="DESKPILOT_BILLING_GRACE_DAYS"
+    )
+    # How often the billing calendar Schedule runs (rollover, trial and grace expiry).
+    billing_calendar_minutes: float = Field(
+        default=15, gt=0, validation_alias="DESKPILOT_BILLING_CALENDAR_MINUTES"
+    )
 
     @property
     def demo_mode(self) -> bool:
