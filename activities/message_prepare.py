@@ -74,6 +74,20 @@ class PrepareStep:
                     payload={"reason": skip},
                 )
                 return Prepared(skip_reason=skip)
+            usage = await get_usage_summary(session, data.user_id)
+            if not usage.entitled:
+                # Stored, never suggested nor answered: the plan covers neither. The
+                # workflow ends here, so no playbook can act on it either.
+                reason = f"not entitled: {usage.entitlement_reason}"
+                await log_event(
+                    session,
+                    "message.not_entitled",
+                    user_id=data.user_id,
+                    entity="message",
+                    entity_id=message.id,
+                    payload={"reason": usage.entitlement_reason},
+                )
+                return Prepared(skip_reason=reason)
             thread = await session.get(Thread, message.thread_id)
             order = await match_order(
                 session,
@@ -84,13 +98,10 @@ class PrepareStep:
             if order is not None and message.order_id is None:
                 message.order_id = order.id
             store = await store_name(session, message)
-            usage = await get_usage_summary(session, data.user_id)
             # Checked before the model is called: a suggestion the plan cannot count is
             # never asked for (and never paid for).
             allowance = (
-                "AI suggestions are not included: the subscription has ended"
-                if not usage.entitled
-                else "AI suggestion limit reached for this period"
+                "AI suggestion limit reached for this period"
                 if usage.remaining.ai_suggestions == 0
                 else None
             )

@@ -1,32 +1,64 @@
-"""Plan limits and billing-period arithmetic. Pure: values in, values out."""
+"""Plan limits, prices, billing-period arithmetic and the one entitlement rule.
+Pure: values in, values out."""
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kernel.enums import PlanType, SubscriptionStatus
 
 TRIAL_DAYS = 14
+# How long a past_due account keeps working while the gateway retries the payment
+# (settings.billing_grace_days overrides it where the caller has settings).
+DEFAULT_GRACE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Price:
+    """An amount in the currency's minor unit (paise, cents), as the gateways bill it."""
+
+    currency: str
+    amount_minor: int
 
 
 @dataclass(frozen=True)
 class PlanLimits:
-    """Per billing period; None means unlimited."""
+    """Per billing period; None means unlimited. `prices` is keyed by gateway name."""
 
     emails_sent: int | None
     emails_received: int | None
     ai_suggestions: int | None
+    prices: Mapping[str, Price] = field(default_factory=dict)
+
+
+def _prices(inr: int, usd: int) -> dict[str, Price]:
+    """Razorpay bills in INR, Paddle in USD; both in whole units here, minor units stored."""
+    return {"razorpay": Price("INR", inr * 100), "paddle": Price("USD", usd * 100)}
 
 
 PLAN_LIMITS: dict[PlanType, PlanLimits] = {
     PlanType.TRIAL: PlanLimits(emails_sent=100, emails_received=250, ai_suggestions=100),
-    PlanType.STARTER: PlanLimits(emails_sent=500, emails_received=1_000, ai_suggestions=500),
-    PlanType.GROWTH: PlanLimits(emails_sent=2_500, emails_received=5_000, ai_suggestions=2_500),
-    PlanType.PRO: PlanLimits(emails_sent=10_000, emails_received=20_000, ai_suggestions=10_000),
+    PlanType.STARTER: PlanLimits(
+        emails_sent=500, emails_received=1_000, ai_suggestions=500, prices=_prices(1_499, 19)
+    ),
+    PlanType.GROWTH: PlanLimits(
+        emails_sent=2_500, emails_received=5_000, ai_suggestions=2_500, prices=_prices(3_999, 49)
+    ),
+    PlanType.PRO: PlanLimits(
+        emails_sent=10_000,
+        emails_received=20_000,
+        ai_suggestions=10_000,
+        prices=_prices(11_999, 149),
+    ),
+    # Sold by contract, not through a gateway: no prices.
     PlanType.ENTERPRISE: PlanLimits(emails_sent=None, emails_received=None, ai_suggestions=None),
 }
+
+# The plans a merchant can buy through a gateway's checkout.
+PAID_PLANS: tuple[PlanType, ...] = (PlanType.STARTER, PlanType.GROWTH, PlanType.PRO)
 
 COUNTERS = ("emails_sent", "emails_received", "ai_suggestions")
 
@@ -61,16 +93,47 @@ def period_containing(
     return add_months(start, months - 1), add_months(start, months)
 
 
-def is_entitled(
-    plan: PlanType, status: SubscriptionStatus, period_end: datetime, now: datetime
-) -> bool:
-    """Whether the subscription may use the product at all right now."""
+@dataclass(frozen=True)
+class Entitlement:
+    """Whether the account may send and be suggested replies; if not, why not:
+    "trial_ended", "cancelled" (the paid period is over), "expired", "past_due" (grace over).
+    Inbound mail is stored either way."""
+
+    entitled: bool
+    reason: str | None = None
+
+
+ENTITLED = Entitlement(True)
+
+
+def entitlement(
+    plan: PlanType,
+    status: SubscriptionStatus,
+    period_end: datetime,
+    now: datetime,
+    *,
+    past_due_since: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+) -> Entitlement:
+    """The one rule deciding whether a subscription may use the product right now.
+
+    A lapsed paid period alone does not end entitlement: the renewal webhook or the
+    billing calendar may not have run yet, and a paying merchant must not be cut off
+    for that. Only the status (and, for trials and cancellations, the period) does."""
     if status is SubscriptionStatus.expired:
-        return False
-    if plan is PlanType.TRIAL or status is SubscriptionStatus.cancelled:
-        # Trials end with their period; a cancelled plan runs to the end of what was paid.
-        return now < period_end
-    return True  # active, or past_due during the gateway's retry window
+        return Entitlement(False, "expired")
+    if plan is PlanType.TRIAL:
+        # A trial has one period; nothing renews it.
+        return ENTITLED if now < period_end else Entitlement(False, "trial_ended")
+    if status is SubscriptionStatus.cancelled:
+        # A cancelled plan runs to the end of what was paid.
+        return ENTITLED if now < period_end else Entitlement(False, "cancelled")
+    if status is SubscriptionStatus.past_due:
+        # The gateway retries the payment; the account works until the grace ends,
+        # counted from when the renewal failed (the period's end if that is unknown).
+        since = past_due_since or period_end
+        return ENTITLED if now < since + grace else Entitlement(False, "past_due")
+    return ENTITLED
 
 
 def remaining(limit: int | None, used: int) -> int | None:

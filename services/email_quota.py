@@ -10,17 +10,18 @@ turns, and `emails_sent` plus the open reservations never pass the plan's limit.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.plans import PLAN_LIMITS, is_entitled
+from domain.plans import DEFAULT_GRACE, PLAN_LIMITS
 from kernel.errors import NotEntitled, PlanLimit
 from models.billing import EmailReservation, UsageRecord
 from services.usage import (
     ensure_subscription,
     ensure_usage_record,
+    entitlement_of,
     open_reservations,
     period_of,
     subscription_of,
@@ -41,7 +42,12 @@ async def _reservation(session: AsyncSession, action_id: uuid.UUID) -> EmailRese
 
 
 async def reserve_email(
-    session: AsyncSession, user_id: uuid.UUID, action_id: uuid.UUID, *, now: datetime | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    action_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
 ) -> None:
     """Reserve the action's reply email, once; NotEntitled or PlanLimit if it cannot be.
 
@@ -52,12 +58,12 @@ async def reserve_email(
     now = now or _now()
     await ensure_subscription(session, user_id, now=now)
     subscription = await subscription_of(session, user_id)
-    if not is_entitled(
-        subscription.plan_type, subscription.status, subscription.current_period_end, now
-    ):
+    allowed = entitlement_of(subscription, now, grace=grace)
+    if not allowed.entitled:
         raise NotEntitled(
-            f"the {subscription.plan_type.value} subscription is {subscription.status.value} "
-            "and no longer covers sending replies: choose a plan to go on"
+            f"not entitled: {allowed.reason} (the {subscription.plan_type.value} subscription "
+            f"is {subscription.status.value} and no longer covers sending replies: "
+            "choose a plan to go on)"
         )
     start, end = period_of(subscription, now)
     await ensure_usage_record(session, subscription, start, end)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, func, select, update
@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.plans import (
     COUNTERS,
+    DEFAULT_GRACE,
     PLAN_LIMITS,
-    is_entitled,
+    Entitlement,
+    entitlement,
     period_containing,
     remaining,
     trial_period,
@@ -44,6 +46,8 @@ class UsageSummary(BaseModel):
     plan_type: PlanType
     status: SubscriptionStatus
     entitled: bool
+    # Why not, when not entitled: trial_ended, cancelled, expired, past_due.
+    entitlement_reason: str | None = None
     period_start: datetime
     period_end: datetime
     usage: UsageCounts
@@ -108,6 +112,29 @@ async def subscription_of(session: AsyncSession, user_id: uuid.UUID) -> Subscrip
     return subscription
 
 
+def past_due_since(subscription: Subscription) -> datetime | None:
+    """When the renewal failed, as the billing apply step recorded it in the metadata."""
+    value = (subscription.metadata_ or {}).get("past_due_since")
+    if not isinstance(value, str) or not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def entitlement_of(
+    subscription: Subscription, now: datetime, *, grace: timedelta = DEFAULT_GRACE
+) -> Entitlement:
+    """`domain.plans.entitlement` for a stored subscription: every caller asks here."""
+    return entitlement(
+        subscription.plan_type,
+        subscription.status,
+        subscription.current_period_end,
+        now,
+        past_due_since=past_due_since(subscription),
+        grace=grace,
+    )
+
+
 def period_of(subscription: Subscription, now: datetime) -> tuple[datetime, datetime]:
     return period_containing(
         subscription.plan_type,
@@ -148,7 +175,11 @@ async def open_reservations(session: AsyncSession, usage_record_id: uuid.UUID) -
 
 
 async def get_usage_summary(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
 ) -> UsageSummary:
     """Usage and limits of the period containing `now`. Reads only."""
     now = now or _now()
@@ -166,12 +197,12 @@ async def get_usage_summary(
     reserved = await open_reservations(session, record.id) if record is not None else 0
     # Replies reserved by approved actions are spoken for: what is left excludes them.
     taken = usage.model_dump() | {"emails_sent": usage.emails_sent + reserved}
+    allowed = entitlement_of(subscription, now, grace=grace)
     return UsageSummary(
         plan_type=subscription.plan_type,
         status=subscription.status,
-        entitled=is_entitled(
-            subscription.plan_type, subscription.status, subscription.current_period_end, now
-        ),
+        entitled=allowed.entitled,
+        entitlement_reason=allowed.reason,
         period_start=start,
         period_end=end,
         usage=usage,
@@ -205,7 +236,11 @@ async def get_usage_history(
 
 
 async def _increment(
-    session: AsyncSession, user_id: uuid.UUID, counter: str, now: datetime | None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    counter: str,
+    now: datetime | None,
+    grace: timedelta,
 ) -> bool:
     """Count one unit if the plan allows it; False (and nothing counted) at the limit.
 
@@ -214,9 +249,7 @@ async def _increment(
     """
     now = now or _now()
     subscription = await subscription_of(session, user_id)
-    if not is_entitled(
-        subscription.plan_type, subscription.status, subscription.current_period_end, now
-    ):
+    if not entitlement_of(subscription, now, grace=grace).entitled:
         return False
     start, end = period_of(subscription, now)
     await ensure_usage_record(session, subscription, start, end)
@@ -234,15 +267,23 @@ async def _increment(
 
 
 async def increment_email_received(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
 ) -> bool:
-    return await _increment(session, user_id, "emails_received", now)
+    return await _increment(session, user_id, "emails_received", now, grace)
 
 
 async def increment_ai_suggestions(
-    session: AsyncSession, user_id: uuid.UUID, *, now: datetime | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    now: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
 ) -> bool:
-    return await _increment(session, user_id, "ai_suggestions", now)
+    return await _increment(session, user_id, "ai_suggestions", now, grace)
 
 
 class UsageOut(BaseModel):
@@ -250,9 +291,11 @@ class UsageOut(BaseModel):
     history: list[UsagePeriod]  # newest first
 
 
-async def usage_for(session: AsyncSession, user_id: uuid.UUID) -> UsageOut:
+async def usage_for(
+    session: AsyncSession, user_id: uuid.UUID, *, grace: timedelta = DEFAULT_GRACE
+) -> UsageOut:
     # Every merchant gets a trial at sign-up; an account made before that still gets one.
     await ensure_subscription(session, user_id)
-    summary = await get_usage_summary(session, user_id)
+    summary = await get_usage_summary(session, user_id, grace=grace)
     history = await get_usage_history(session, user_id)
     return UsageOut(summary=summary, history=history)

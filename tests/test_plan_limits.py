@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.plans import PLAN_LIMITS, add_months, is_entitled, period_containing, remaining
-from kernel.enums import PlanType, SubscriptionStatus
+from domain.plans import PLAN_LIMITS, add_months, period_containing, remaining
+from kernel.enums import PlanType
 
 T0 = datetime(2026, 1, 31, 12, tzinfo=UTC)
 
@@ -49,25 +49,6 @@ def test_lapsed_paid_period_rolls_forward_monthly() -> None:
 def test_trial_never_rolls_over() -> None:
     end = T0 + timedelta(days=14)
     assert period_containing(PlanType.TRIAL, T0, end, T0 + timedelta(days=40)) == (T0, end)
-
-
-@pytest.mark.parametrize(
-    ("plan", "status", "days_after_end", "expected"),
-    [
-        (PlanType.TRIAL, SubscriptionStatus.active, -1, True),
-        (PlanType.TRIAL, SubscriptionStatus.active, 1, False),
-        (PlanType.PRO, SubscriptionStatus.active, 10, True),
-        (PlanType.PRO, SubscriptionStatus.past_due, 1, True),
-        (PlanType.PRO, SubscriptionStatus.cancelled, -1, True),
-        (PlanType.PRO, SubscriptionStatus.cancelled, 1, False),
-        (PlanType.PRO, SubscriptionStatus.expired, -1, False),
-    ],
-)
-def test_entitlement(
-    plan: PlanType, status: SubscriptionStatus, days_after_end: int, expected: bool
-) -> None:
-    end = T0
-    assert is_entitled(plan, status, end, end + timedelta(days=days_after_end)) is expected
 
 
 def test_remaining_never_negative_and_none_is_unlimited() -> None:
