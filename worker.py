@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.billing_calendar import BillingCalendarActivities
 from activities.errors import ErrorMapping
 from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
@@ -25,6 +26,7 @@ from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
 from services.gmail_connections import gmail_configured, google_oauth
+from workflows.billing_calendar import BillingCalendarWorkflow
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
@@ -101,6 +103,9 @@ def build_worker(
     mailboxes = (
         MailboxActivities(deps.sessions, deps.gmail, deps.settings).all() if deps.gmail else []
     )
+    calendar = BillingCalendarActivities(
+        deps.sessions, timedelta(days=deps.settings.billing_grace_days)
+    )
     return Worker(
         client,
         task_queue=task_queue,
@@ -109,8 +114,15 @@ def build_worker(
             PlaybookRunWorkflow,
             ShopifyWebhookWorkflow,
             MailboxSyncWorkflow,
+            BillingCalendarWorkflow,
         ],
-        activities=[*activities.all(), *playbooks.all(), *webhooks.all(), *mailboxes],
+        activities=[
+            *activities.all(),
+            *playbooks.all(),
+            *webhooks.all(),
+            *mailboxes,
+            *calendar.all(),
+        ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
         interceptors=[ErrorMapping()],
         # On SIGTERM let running steps finish (a cancelled send may already have left).

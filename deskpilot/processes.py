@@ -112,10 +112,13 @@ async def http_server(
 async def temporal_worker(
     client: Client, deps: WorkerDependencies
 ) -> AsyncIterator[asyncio.Task[None]]:
-    """Run the message worker until the block exits; yields its task."""
+    """Run the message worker until the block exits; yields its task. Every start also
+    creates (or updates) the billing calendar's Schedule, so `up` and `worker` both do."""
+    from services.billing_schedule import calendar_interval, ensure_billing_schedule
     from worker import build_worker
 
     worker = build_worker(client, deps)
+    await ensure_billing_schedule(client, every=calendar_interval(deps.settings))
     task = asyncio.create_task(worker.run(), name="worker")
     try:
         yield task
