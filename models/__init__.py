@@ -15,6 +15,7 @@ from models.api_token import ApiToken, issue_api_token, user_for_token
 from models.automation import AutomationSettings
 from models.base import Base
 from models.billing import EmailReservation, Subscription, UsageRecord
+from models.billing_event import BillingEvent
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message, Thread
 from models.event import Event, log_event
@@ -33,6 +34,7 @@ __all__ = [
     "ApiToken",
     "AutomationSettings",
     "Base",
+    "BillingEvent",
     "ComplianceExport",
     "Connection",
     "ConnectionType",
