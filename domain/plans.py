@@ -82,15 +82,18 @@ def period_containing(
 
     Usually the subscription's current period. A paid plan whose stored period
     has lapsed (the renewal webhook or rollover has not run yet) keeps counting
-    in monthly steps from the stored start, so usage is never attributed to a
-    stale period. A trial has a single period: after it, it stays on the last one.
+    in monthly steps from the stored end, so usage is never attributed to a
+    stale period, and the billing calendar rolls it onto the same period. Stepping
+    from the end (not the start) keeps periods back to back after a month-end clamp:
+    a Feb 28 → Mar 31 period is followed by Mar 31 → Apr 30, never by one from Mar 28.
+    A trial has a single period: after it, it stays on the last one.
     """
     if now < end or plan is PlanType.TRIAL:
         return start, end
     months = 1
-    while add_months(start, months) <= now:
+    while add_months(end, months) <= now:
         months += 1
-    return add_months(start, months - 1), add_months(start, months)
+    return add_months(end, months - 1), add_months(end, months)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,15 @@ def test_lapsed_paid_period_rolls_forward_monthly() -> None:
     now = datetime(2026, 4, 15, tzinfo=UTC)
     start, stop = period_containing(PlanType.GROWTH, T0, end, now)
     assert start <= now < stop
-    assert (start, stop) == (add_months(T0, 2), add_months(T0, 3))
+    # In steps from the stored end (Feb 28), so each period starts where the last ended.
+    assert (start, stop) == (add_months(end, 1), add_months(end, 2))
+    assert period_containing(PlanType.GROWTH, T0, end, end) == (end, add_months(end, 1))
+
+
+def test_periods_after_a_month_end_clamp_never_overlap() -> None:
+    start, end = add_months(T0, 1), add_months(T0, 2)  # Feb 28 → Mar 31
+    following = period_containing(PlanType.PRO, start, end, end + timedelta(days=1))
+    assert following == (end, datetime(2026, 4, 30, 12, tzinfo=UTC))
 
 
 def test_trial_never_rolls_over() -> None:
