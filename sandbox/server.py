@@ -1,5 +1,5 @@
-"""Serves the sandbox stand-ins (Shopify stores, Gmail and Google sign-in, mail sink) on one
-loopback port."""
+"""Serves the sandbox stand-ins (Shopify stores, Gmail and Google sign-in, mail sink, the
+Razorpay and Paddle billing gateways) on one loopback port."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sandbox import mail_sink
 from sandbox.gmail import GmailSandbox
 from sandbox.google_oauth import GoogleOAuthSandbox
+from sandbox.paddle import PaddleSandbox
+from sandbox.razorpay import RazorpaySandbox
 from sandbox.shopify.server import ShopifySandbox
 
 
@@ -22,6 +24,8 @@ class Sandbox:
     shopify: ShopifySandbox = field(default_factory=ShopifySandbox)
     sink: mail_sink.MailSink = field(default_factory=mail_sink.MailSink)
     gmail: GmailSandbox = field(default_factory=GmailSandbox)
+    razorpay: RazorpaySandbox = field(default_factory=RazorpaySandbox)
+    paddle: PaddleSandbox = field(default_factory=PaddleSandbox)
     # Google's sign-in, issuing tokens for the mailboxes of `gmail` above.
     google: GoogleOAuthSandbox = field(init=False)
 
@@ -35,6 +39,11 @@ class Sandbox:
         app.include_router(self.gmail.router())
         app.include_router(self.gmail.helper_router())
         app.include_router(self.google.router())
+        app.include_router(self.razorpay.router())
+        app.include_router(self.paddle.router())
+        # Paddle's SDK drops the base URL's path (urljoin with "/transactions"), so its
+        # API is answered at the root too.
+        app.include_router(self.paddle.api_router(prefix=""))
         return app
 
 
@@ -79,4 +88,8 @@ async def serving(sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> A
         try:
             await sandbox.shopify.dispatcher.aclose()
         finally:
-            await sandbox.gmail.aclose()
+            try:
+                await sandbox.gmail.aclose()
+            finally:
+                await sandbox.razorpay.aclose()
+                await sandbox.paddle.aclose()
