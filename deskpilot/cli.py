@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
+from deskpilot.demo_billing import demo_billing_banner, demo_billing_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.ports import PortInUseError, ensure_port_free
 from deskpilot.processes import (
@@ -288,6 +289,8 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             )
             # The store's support mailbox is a sandbox Gmail account, synced like a real one.
             settings = demo_gmail_settings(settings, sandbox_url)
+            # Razorpay and Paddle, where no real credentials are set, are sandbox stand-ins.
+            settings = demo_billing_settings(settings, sandbox, sandbox_url, api_base=api_base)
             demo = await bootstrap_demo(
                 sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
             )
@@ -346,6 +349,9 @@ def _banner(
             f"?address={demo.gmail_address}",
             f"  saved in     {home / DEMO_FILE}",
         ]
+        billing = demo_billing_banner(settings)
+        if billing:
+            lines.insert(-1, billing)
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 

@@ -38,6 +38,8 @@ from paddle_billing.Resources.Transactions.Operations import CreateTransaction
 from paddle_billing.Resources.Transactions.Operations.Create import TransactionCreateItem
 from starlette.datastructures import Headers
 
+from deskpilot.demo_billing import demo_billing_banner, demo_billing_settings
+from kernel.settings import Settings
 from sandbox.server import Sandbox, serve_app, serving
 
 KEY_ID, KEY_SECRET, RZP_HOOK_SECRET = "rzp_test_h1", "rzp-key-secret", "rzp-hook-secret"
@@ -612,3 +614,58 @@ async def test_checkout_pages_have_pay_and_fail_buttons_that_work(stack: Stack) 
     await stack.sandbox.paddle.settle()
     assert stack.sandbox.razorpay.subscriptions[sub["id"]].status == "active"
     assert stack.sandbox.paddle.transactions[txn.id].status == "completed"
+
+
+# Demo mode
+
+
+async def test_demo_wiring_points_both_gateways_at_the_sandbox() -> None:
+    sandbox = Sandbox()
+    sandbox.razorpay.dispatcher.backoff = sandbox.paddle.dispatcher.backoff = 0.01
+    async with receiving() as (rzp, _), serving(sandbox) as url:
+        api_base = rzp.url.removesuffix("/hooks/razorpay")  # (no billing routes there)
+        base = Settings(_env_file=None).model_copy(update={"sandbox_url": url})  # type: ignore[call-arg]
+        settings = demo_billing_settings(base, sandbox, url, api_base=api_base + "/")
+        assert settings.razorpay_api_url == f"{url}/razorpay"
+        assert settings.paddle_api_url == f"{url}/paddle"
+        assert (settings.razorpay_plan_starter, settings.razorpay_plan_pro) == (
+            "plan_demo_starter",
+            "plan_demo_pro",
+        )
+        assert settings.paddle_price_growth == "pri_demo_growth"
+        assert sandbox.razorpay.plans["plan_demo_growth"].amount == 399900
+        assert sandbox.paddle.prices["pri_demo_pro"].amount == 14900
+        assert sandbox.razorpay.webhook_url == f"{api_base}/billing/webhooks/razorpay"
+        assert sandbox.paddle.webhook_url == f"{api_base}/billing/webhooks/paddle"
+        assert "Razorpay and Paddle (sandbox)" in (demo_billing_banner(settings) or "")
+
+        # The SDKs, given only what Settings say, reach the stand-ins.
+        assert settings.razorpay_key_id and settings.razorpay_key_secret
+        client = razorpay.Client(
+            auth=(settings.razorpay_key_id, settings.razorpay_key_secret.get_secret_value()),
+            base_url=settings.razorpay_api_url,
+        )
+        body = {"plan_id": settings.razorpay_plan_pro, "total_count": 12, "quantity": 1}
+        sub = await asyncio.to_thread(client.subscription.create, body)
+        assert sub["status"] == "created"
+        assert settings.paddle_api_key and settings.paddle_price_starter
+        paddle = paddle_billing.Client(
+            settings.paddle_api_key.get_secret_value(),
+            options=paddle_billing.Options(
+                environment=SimpleNamespace(base_url=settings.paddle_api_url)
+            ),
+        )
+        item = TransactionCreateItem(price_id=settings.paddle_price_starter, quantity=1)
+        txn = await asyncio.to_thread(paddle.transactions.create, CreateTransaction(items=[item]))
+        assert txn.status == "ready"
+
+
+def test_demo_wiring_leaves_a_gateway_with_real_credentials_alone() -> None:
+    sandbox = Sandbox()
+    real = Settings(_env_file=None).model_copy(  # type: ignore[call-arg]
+        update={"razorpay_key_id": "rzp_live_real", "razorpay_plan_starter": "plan_real"}
+    )
+    settings = demo_billing_settings(real, sandbox, "http://127.0.0.1:9", api_base="http://x")
+    assert settings.razorpay_key_id == "rzp_live_real" and settings.razorpay_api_url is None
+    assert settings.razorpay_plan_starter == "plan_real" and sandbox.razorpay.plans == {}
+    assert settings.paddle_api_url == "http://127.0.0.1:9/paddle"
