@@ -19,11 +19,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.gmail_access import GmailAccess
+from domain.plans import PAID_PLANS, PLAN_LIMITS
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import MailPort, SuggesterPort
 from integrations.sandbox_mailer import SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
-from kernel.enums import ConnectionType, MessageDirection
+from kernel.enums import ConnectionType, MessageDirection, PlanType
 from kernel.settings import Settings
 from kernel.values import ShopTarget
 from models import Connection, CustomEmailMetadata, Message, Thread
@@ -43,11 +44,63 @@ GOOGLE_CLIENT_SECRET = "GOCSPX-deskpilot-tests"
 GMAIL_TOPIC = "projects/deskpilot-tests/topics/gmail"
 PUSH_SECRET = "push-secret-for-tests"
 
+# Both payment gateways, at the sandbox's stand-ins: our paid plans at each, and the keys.
+RAZORPAY_KEY_ID = "rzp_test_deskpilottests"
+RAZORPAY_KEY_SECRET = "razorpay-key-secret-for-tests"
+RAZORPAY_WEBHOOK_SECRET = "razorpay-webhook-secret-for-tests"
+PADDLE_API_KEY = "pdl_sdbx_apikey_deskpilottests"
+PADDLE_WEBHOOK_SECRET = "pdl_ntfset_deskpilottests"
+
+
+def gateway_id(gateway: str, plan: PlanType) -> str:
+    """The tests' Razorpay plan id or Paddle price id of a paid plan."""
+    return f"{'plan' if gateway == 'razorpay' else 'pri'}_tests_{plan.value.lower()}"
+
+
+def billing_settings(sandbox_url: str) -> dict[str, Any]:
+    """The Settings fields that point both gateways at the sandbox."""
+    return {
+        "razorpay_key_id": RAZORPAY_KEY_ID,
+        "razorpay_key_secret": SecretStr(RAZORPAY_KEY_SECRET),
+        "razorpay_webhook_secret": SecretStr(RAZORPAY_WEBHOOK_SECRET),
+        "razorpay_api_url": f"{sandbox_url}/razorpay",
+        "paddle_api_key": SecretStr(PADDLE_API_KEY),
+        "paddle_webhook_secret": SecretStr(PADDLE_WEBHOOK_SECRET),
+        "paddle_api_url": f"{sandbox_url}/paddle",
+        **{f"razorpay_plan_{p.value.lower()}": gateway_id("razorpay", p) for p in PAID_PLANS},
+        **{f"paddle_price_{p.value.lower()}": gateway_id("paddle", p) for p in PAID_PLANS},
+    }
+
+
+def configure_gateways(sandbox: Sandbox, api_url: str | None) -> None:
+    """The stand-ins know our keys and plans; with `api_url` they send their signed
+    webhooks to that app's /billing/webhooks/<gateway>, without it they send none."""
+    hooks = None if api_url is None else f"{api_url.rstrip('/')}/billing/webhooks"
+    sandbox.razorpay.configure(
+        key_id=RAZORPAY_KEY_ID,
+        key_secret=RAZORPAY_KEY_SECRET,
+        webhook_secret=RAZORPAY_WEBHOOK_SECRET,
+        webhook_url=hooks and f"{hooks}/razorpay",
+    )
+    sandbox.paddle.configure(
+        api_key=PADDLE_API_KEY,
+        webhook_secret=PADDLE_WEBHOOK_SECRET,
+        webhook_url=hooks and f"{hooks}/paddle",
+    )
+    for plan in PAID_PLANS:
+        rupees, dollars = (PLAN_LIMITS[plan].prices[name] for name in ("razorpay", "paddle"))
+        sandbox.razorpay.add_plan(
+            gateway_id("razorpay", plan), rupees.amount_minor, rupees.currency
+        )
+        sandbox.paddle.add_price(gateway_id("paddle", plan), dollars.amount_minor, dollars.currency)
+
 
 def sandbox_settings(sandbox_url: str, **changes: Any) -> Settings:
-    """Settings that point Google's endpoints (OAuth, Gmail, Pub/Sub) at the sandbox."""
+    """Settings that point Google's endpoints (OAuth, Gmail, Pub/Sub) and both payment
+    gateways at the sandbox."""
     return Settings().model_copy(
         update={
+            **billing_settings(sandbox_url),
             "gmail_client_id": GOOGLE_CLIENT_ID,
             "gmail_client_secret": SecretStr(GOOGLE_CLIENT_SECRET),
             "google_auth_url": f"{sandbox_url}/o/oauth2/v2/auth",
@@ -72,6 +125,10 @@ class Merchant:
 
     def refunds(self) -> list[dict[str, Any]]:
         return [entry for entry in self.shop.ledger if entry["type"] == "refund"]
+
+    def deliver_billing_webhooks(self, api_url: str) -> None:
+        """The gateways' stand-ins send their webhooks to the app served at `api_url`."""
+        configure_gateways(self.sandbox, api_url)
 
     def number(self, wanted: Callable[[dict[str, Any]], bool]) -> str:
         """The first seeded order number whose facts satisfy `wanted`."""
@@ -195,6 +252,7 @@ async def running_pipeline(
     async with serving(sandbox) as url:
         merchant = await create_merchant(sessions, sandbox, url)
         merchant.settings = sandbox_settings(url)
+        configure_gateways(sandbox, None)
         sandbox.google.register_client(GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET)
         shopify, sink = ShopifyAdmin(), SandboxMailer(url)
         oauth = google_oauth_client(merchant.settings)
