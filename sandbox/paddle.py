@@ -480,7 +480,9 @@ class PaddleSandbox:
         self.subscriptions[sub.id] = sub
         txn.subscription_id, txn.billing_period = sub.id, sub.period
         events = [self._event("transaction.paid", txn.entity())]
-        events.append(self._event("subscription.created", sub.entity()))
+        # Only subscription.created names the transaction that made the subscription.
+        created = {**sub.entity(), "transaction_id": txn.id}
+        events.append(self._event("subscription.created", created))
         events.append(self._event("subscription.activated", sub.entity()))
         txn.status, txn.updated_at = "completed", _now()
         events.append(self._event("transaction.completed", txn.entity()))

@@ -186,7 +186,8 @@ class RazorpaySubscription:
             "ended_at": _ts(self.ended_at),
             "quantity": self.quantity,
             "notes": self.notes or [],
-            "charge_at": _ts(self.current_end if self.status == "active" else self.start_at),
+            # Next charge: the cycle's end once running; before that, the first charge (now).
+            "charge_at": _ts(self.current_end if self.current_end else self.created_at),
             "start_at": _ts(self.start_at),
             "end_at": _ts(self.end_at()),
             "auth_attempts": self.auth_attempts,

@@ -412,6 +412,7 @@ async def test_paddle_checkout_paid_sends_signed_webhooks_in_order(stack: Stack)
     length = datetime.fromisoformat(period["ends_at"]) - datetime.fromisoformat(period["starts_at"])
     assert timedelta(days=28) <= length <= timedelta(days=31)
     assert events[-1].data.subscription_id == created["id"]
+    assert events[2].data.transaction_id == txn.id
 
     client = stack.paddle()
     sub = await asyncio.to_thread(client.subscriptions.get, created["id"])
