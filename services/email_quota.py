@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.plans import DEFAULT_GRACE, PLAN_LIMITS
+from domain.plans import PLAN_LIMITS
 from kernel.errors import NotEntitled, PlanLimit
 from models.billing import EmailReservation, UsageRecord
 from services.usage import (
@@ -47,7 +47,7 @@ async def reserve_email(
     action_id: uuid.UUID,
     *,
     now: datetime | None = None,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta | None = None,
 ) -> None:
     """Reserve the action's reply email, once; NotEntitled or PlanLimit if it cannot be.
 

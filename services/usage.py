@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.plans import (
     COUNTERS,
-    DEFAULT_GRACE,
     PLAN_LIMITS,
     Entitlement,
     entitlement,
@@ -22,6 +21,7 @@ from domain.plans import (
 )
 from kernel.enums import PlanType, SubscriptionStatus
 from kernel.errors import NotFound
+from kernel.settings import get_settings
 from models.billing import EmailReservation, Subscription, UsageRecord
 from models.event import log_event
 
@@ -112,6 +112,10 @@ async def subscription_of(session: AsyncSession, user_id: uuid.UUID) -> Subscrip
     return subscription
 
 
+def configured_grace() -> timedelta:
+    return timedelta(days=get_settings().billing_grace_days)
+
+
 def past_due_since(subscription: Subscription) -> datetime | None:
     """When the renewal failed, as the billing apply step recorded it in the metadata."""
     value = (subscription.metadata_ or {}).get("past_due_since")
@@ -122,9 +126,13 @@ def past_due_since(subscription: Subscription) -> datetime | None:
 
 
 def entitlement_of(
-    subscription: Subscription, now: datetime, *, grace: timedelta = DEFAULT_GRACE
+    subscription: Subscription, now: datetime, *, grace: timedelta | None = None
 ) -> Entitlement:
-    """`domain.plans.entitlement` for a stored subscription: every caller asks here."""
+    """`domain.plans.entitlement` for a stored subscription: every caller asks here.
+    Without `grace`, the configured one (DESKPILOT_BILLING_GRACE_DAYS), as the billing
+    calendar uses it, so a past_due account ends at the same moment everywhere."""
+    if grace is None:
+        grace = configured_grace()
     return entitlement(
         subscription.plan_type,
         subscription.status,
@@ -179,7 +187,7 @@ async def get_usage_summary(
     user_id: uuid.UUID,
     *,
     now: datetime | None = None,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta | None = None,
 ) -> UsageSummary:
     """Usage and limits of the period containing `now`. Reads only."""
     now = now or _now()
@@ -240,7 +248,7 @@ async def _increment(
     user_id: uuid.UUID,
     counter: str,
     now: datetime | None,
-    grace: timedelta,
+    grace: timedelta | None,
 ) -> bool:
     """Count one unit if the plan allows it; False (and nothing counted) at the limit.
 
@@ -271,7 +279,7 @@ async def increment_email_received(
     user_id: uuid.UUID,
     *,
     now: datetime | None = None,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta | None = None,
 ) -> bool:
     return await _increment(session, user_id, "emails_received", now, grace)
 
@@ -281,7 +289,7 @@ async def increment_ai_suggestions(
     user_id: uuid.UUID,
     *,
     now: datetime | None = None,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta | None = None,
 ) -> bool:
     return await _increment(session, user_id, "ai_suggestions", now, grace)
 
@@ -292,7 +300,7 @@ class UsageOut(BaseModel):
 
 
 async def usage_for(
-    session: AsyncSession, user_id: uuid.UUID, *, grace: timedelta = DEFAULT_GRACE
+    session: AsyncSession, user_id: uuid.UUID, *, grace: timedelta | None = None
 ) -> UsageOut:
     # Every merchant gets a trial at sign-up; an account made before that still gets one.
     await ensure_subscription(session, user_id)

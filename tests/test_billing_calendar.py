@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from activities.billing_calendar import BillingCalendarActivities
 from domain.plans import add_months
 from kernel.enums import PlanType, SubscriptionStatus
+from kernel.settings import get_settings
 from models import Event, Subscription, UsageRecord
 from services.billing_calendar import run_billing_calendar
 from services.billing_schedule import ensure_billing_schedule
@@ -360,3 +361,26 @@ async def test_failed_renewal_is_past_due_then_expired_after_the_grace(
     assert expired.status is SubscriptionStatus.expired
     verdict = entitlement_of(expired, await env.get_current_time(), grace=GRACE)
     assert (verdict.entitled, verdict.reason) == (False, "expired")
+
+
+def test_callers_without_a_grace_use_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The activities and the API pass no grace: they meet the one the calendar uses."""
+    failed_at = T0 + timedelta(days=1)
+    subscription = Subscription(
+        plan_type=PlanType.GROWTH,
+        status=SubscriptionStatus.past_due,
+        current_period_start=T0,
+        current_period_end=add_months(T0, 1),
+        metadata_={"past_due_since": failed_at.isoformat()},
+    )
+    three_days_on = failed_at + timedelta(days=3)
+    get_settings.cache_clear()
+    try:
+        assert entitlement_of(subscription, three_days_on).entitled  # the default week
+        monkeypatch.setenv("DESKPILOT_BILLING_GRACE_DAYS", "2")
+        get_settings.cache_clear()
+        verdict = entitlement_of(subscription, three_days_on)
+        assert (verdict.entitled, verdict.reason) == (False, "past_due")
+    finally:
+        monkeypatch.delenv("DESKPILOT_BILLING_GRACE_DAYS", raising=False)
+        get_settings.cache_clear()
