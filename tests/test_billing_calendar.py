@@ -16,21 +16,24 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.billing_calendar import BillingCalendarActivities
+from deskpilot.processes import temporal_worker
 from domain.plans import add_months
 from kernel.enums import PlanType, SubscriptionStatus
-from kernel.settings import get_settings
+from kernel.settings import Settings, get_settings
 from models import Event, Subscription, UsageRecord
 from services.billing_calendar import run_billing_calendar
 from services.billing_schedule import ensure_billing_schedule
 from services.usage import ensure_subscription, entitlement_of
 from tests.factories import make_user
 from tests.playbook_support import eventually, finished, skip_time
+from worker import worker_dependencies
 from workflows.billing_calendar import (
     BILLING_CALENDAR_WORKFLOW,
     BILLING_SCHEDULE_ID,
     BillingCalendarWorkflow,
     CalendarResult,
 )
+from workflows.contracts import TASK_QUEUE
 
 T0 = datetime(2026, 1, 31, 9, tzinfo=UTC)
 GRACE = timedelta(days=7)
@@ -284,8 +287,6 @@ async def test_the_schedule_rolls_a_lapsed_period_over(
         described = await handle.describe()
         assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=20)]
         assert described.schedule.policy.overlap is ScheduleOverlapPolicy.SKIP
-        listed = [s.id async for s in await temporal_dev.client.list_schedules()]
-        assert listed.count(BILLING_SCHEDULE_ID) == 1
         action = described.schedule.action
         assert getattr(action, "workflow", None) == BILLING_CALENDAR_WORKFLOW
         assert getattr(action, "task_queue", None) == queue
@@ -307,6 +308,24 @@ async def test_the_schedule_rolls_a_lapsed_period_over(
         assert [kind for kind, _ in await events(own_sessions, paid)] == [
             "subscription.period_rolled"
         ]
+    finally:
+        await handle.delete()
+
+
+async def test_every_worker_start_creates_the_schedule_at_the_configured_interval(
+    own_sessions: Sessions, temporal_dev: WorkflowEnvironment
+) -> None:
+    """`deskpilot up` and `deskpilot worker` both start their worker through here."""
+    settings = Settings().model_copy(update={"billing_calendar_minutes": 5})
+    handle = temporal_dev.client.get_schedule_handle(BILLING_SCHEDULE_ID)
+    try:
+        async with (
+            worker_dependencies(settings, own_sessions) as deps,
+            temporal_worker(temporal_dev.client, deps),
+        ):
+            described = await handle.describe()
+        assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=5)]
+        assert getattr(described.schedule.action, "task_queue", None) == TASK_QUEUE
     finally:
         await handle.delete()
 
