@@ -1,7 +1,7 @@
 """What a payment gateway says about a subscription, and how it moves ours. Pure.
 
 Webhooks arrive late, twice and out of order, so `apply` only ever moves a subscription
-forward: a snapshot counts when its progress key (gateway time, lifecycle rank, period)
+forward: a snapshot counts when its progress key (gateway time, period, lifecycle rank)
 is past the stored one. Progress that cannot go backwards in reality (the period end,
 the customer id, when a payment first failed in a period) is taken from stale snapshots
 too, so the end state does not depend on the order of arrival.
@@ -80,7 +80,8 @@ class GatewaySnapshot:
     plan_id: str | None = None  # Razorpay plan id / Paddle price id
     period_start: datetime | None = None
     period_end: datetime | None = None
-    cancel_at_period_end: bool = False
+    # None: the gateway's answer does not say (it stays as it was).
+    cancel_at_period_end: bool | None = False
     ended_at: datetime | None = None
     user_id: UUID | None = None
     # A plan change asked for at the period's end (Razorpay keeps the old plan until then).
@@ -186,12 +187,17 @@ def _rank(gateway: str, gateway_status: str | None) -> int:
 
 _TICK = timedelta(seconds=1)
 _FLOOR = datetime.min.replace(tzinfo=UTC)
+_CEILING = datetime.max.replace(tzinfo=UTC)
 
 
 def _key(
-    gateway: str, as_of: datetime | None, status: str | None, end: datetime | None
-) -> tuple[datetime, int, datetime]:
-    return (as_of or _FLOOR, _rank(gateway, status), end or _FLOOR)
+    gateway: str, as_of: datetime | None, status: str | None, period_end: datetime | None
+) -> tuple[datetime, datetime, int]:
+    """How far along a subscription is: the gateway's clock, then (for news of one
+    instant, as Razorpay's whole seconds give) the later period (a charge that passed
+    after one that failed), then the lifecycle. An ended one is as far as it gets."""
+    end = _CEILING if (gateway, status) in _ENDED else (period_end or _FLOOR)
+    return (as_of or _FLOOR, end, _rank(gateway, status))
 
 
 def _later(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -212,7 +218,10 @@ def apply(
     if not same:
         new = _adopt(current, snapshot, catalog)
     elif _key(
-        snapshot.gateway, snapshot.as_of, snapshot.gateway_status, snapshot.period_end
+        snapshot.gateway,
+        snapshot.as_of,
+        snapshot.gateway_status,
+        snapshot.period_end or current.period_end,  # no period: news of the same one
     ) > _key(snapshot.gateway, current.as_of, current.gateway_status, current.period_end):
         new = _advance(current, snapshot, catalog)
     else:
@@ -224,10 +233,10 @@ def _adopt(
     current: BillingState, snapshot: GatewaySnapshot, catalog: PlanCatalog
 ) -> BillingState | None:
     """A subscription other than the stored one: the first one a trial gets, or a new
-    live one replacing a dead or abandoned one. Late news of an old one changes nothing."""
+    paid one replacing the old. Late news of an old one (or an unpaid new one) changes
+    nothing."""
     if current.gateway_subscription_id is not None:
-        mapped = seed_status(snapshot.gateway, snapshot.gateway_status, current.status)
-        if mapped is not SubscriptionStatus.active:
+        if _STATUS[snapshot.gateway][snapshot.gateway_status] is not SubscriptionStatus.active:
             return None
         if current.as_of is not None and snapshot.as_of < current.as_of:
             return None
@@ -261,10 +270,12 @@ def _advance(
         start, end = _later((start, end), (snapshot.period_start, snapshot.period_end))
     if (snapshot.gateway, snapshot.gateway_status) in _ENDED and snapshot.ended_at is not None:
         # What was paid for ends when the gateway ended the subscription.
-        end = max(snapshot.ended_at, start + _TICK)
+        end = snapshot.ended_at
+        start = min(start, end - _TICK)
     if status is SubscriptionStatus.past_due:
-        since = current.past_due_since if current.status is status else None
-        since = since or snapshot.as_of
+        # One failed renewal per period: a past_due in a later period is a new failure.
+        same_episode = current.status is status and start == current.period_start
+        since = (current.past_due_since if same_episode else None) or snapshot.as_of
     else:
         since = None
     scheduled = current.scheduled_plan
@@ -283,7 +294,9 @@ def _advance(
         gateway_plan_id=snapshot.plan_id or current.gateway_plan_id,
         gateway_status=snapshot.gateway_status,
         as_of=snapshot.as_of,
-        cancel_at_period_end=snapshot.cancel_at_period_end,
+        cancel_at_period_end=current.cancel_at_period_end
+        if snapshot.cancel_at_period_end is None
+        else snapshot.cancel_at_period_end,
         past_due_since=since,
         scheduled_plan=scheduled,
     )
@@ -317,13 +330,24 @@ def _stale(current: BillingState, snapshot: GatewaySnapshot) -> BillingState:
     return new
 
 
+def _paid_and_active(state: BillingState) -> bool:
+    gateway, status = state.payment_gateway, state.gateway_status
+    return (
+        state.status is SubscriptionStatus.active
+        and gateway is not None
+        and status is not None
+        and _STATUS.get(gateway, {}).get(status) is SubscriptionStatus.active
+    )
+
+
 def changes(old: BillingState, new: BillingState) -> list[str]:
     """What moved, most significant first: the Event names `subscription.<change>`."""
     found: list[str] = []
-    if new.status is not old.status:
+    if _paid_and_active(new) and not _paid_and_active(old):
+        found.append("activated")  # also a trial's first paid subscription
+    elif new.status is not old.status and new.status is not SubscriptionStatus.active:
         found.append(
             {
-                SubscriptionStatus.active: "activated",
                 SubscriptionStatus.past_due: "past_due",
                 SubscriptionStatus.cancelled: "cancelled",
                 SubscriptionStatus.expired: "expired",

@@ -136,6 +136,24 @@ def test_equal_times_are_ordered_by_the_lifecycle() -> None:
     assert run(pending, snap("halted", 4)).gateway_status == "halted"
 
 
+def test_in_one_second_a_passing_charge_beats_the_failure_and_an_end_beats_both() -> None:
+    failed = run(TRIAL, snap("active", 1), snap("pending", 2))
+    renewal = {"period_start": T0 + 31 * DAY, "period_end": T0 + 61 * DAY}
+    charged = run(failed, snap("active", 2, **renewal))
+    assert charged.status is SubscriptionStatus.active and charged.past_due_since is None
+    ended = run(charged, snap("cancelled", 2, ended_at=T0 + 31 * DAY + DAY, **renewal))
+    assert apply(ended, snap("active", 2, **renewal), CATALOG) is None
+    assert run(ended, snap("active", 2, **renewal)).status is SubscriptionStatus.cancelled
+
+
+def test_an_unpaid_second_subscription_does_not_replace_the_paid_one() -> None:
+    paid = run(TRIAL, snap("active", 1))
+    other = replace(
+        snap("authenticated", 5, period_start=None, period_end=None), subscription_id="sub_2"
+    )
+    assert apply(paid, other, CATALOG) is None
+
+
 def test_the_period_never_moves_earlier() -> None:
     renewed = run(
         TRIAL,
@@ -199,7 +217,7 @@ def test_a_scheduled_plan_change_is_kept_until_the_plan_moves() -> None:
 
 def test_changes_names_what_moved() -> None:
     active = run(TRIAL, snap("active", 1))
-    assert changes(TRIAL, active) == ["plan_changed", "period_changed"]
+    assert changes(TRIAL, active) == ["activated", "plan_changed", "period_changed"]
     past_due = run(active, snap("pending", 2))
     assert changes(active, past_due) == ["past_due"]
     assert changes(past_due, run(past_due, snap("cancelled", 3)))[0] == "cancelled"
