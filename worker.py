@@ -12,12 +12,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.billing_calendar import BillingCalendarActivities
+from activities.billing_events import BillingEventActivities
 from activities.errors import ErrorMapping
 from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
 from activities.playbook_steps import PlaybookSteps
 from activities.shopify_webhook import ShopifyWebhookActivities
+from integrations.billing_gateways import plan_catalog
 from integrations.gmail.oauth import GoogleOAuth
 from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
@@ -27,6 +29,7 @@ from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
 from services.gmail_connections import gmail_configured, google_oauth
 from workflows.billing_calendar import BillingCalendarWorkflow
+from workflows.billing_events import BillingEventWorkflow
 from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
@@ -106,6 +109,7 @@ def build_worker(
     calendar = BillingCalendarActivities(
         deps.sessions, timedelta(days=deps.settings.billing_grace_days)
     )
+    billing_events = BillingEventActivities(deps.sessions, plan_catalog(deps.settings))
     return Worker(
         client,
         task_queue=task_queue,
@@ -115,6 +119,7 @@ def build_worker(
             ShopifyWebhookWorkflow,
             MailboxSyncWorkflow,
             BillingCalendarWorkflow,
+            BillingEventWorkflow,
         ],
         activities=[
             *activities.all(),
@@ -122,6 +127,7 @@ def build_worker(
             *webhooks.all(),
             *mailboxes,
             *calendar.all(),
+            *billing_events.all(),
         ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
         interceptors=[ErrorMapping()],

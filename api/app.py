@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 from api import (
     actions,
+    billing_webhooks,
     compliance,
     gmail_oauth,
     gmail_push,
@@ -58,6 +59,7 @@ def create_app(
     app.include_router(actions.router)
     app.include_router(shopify_oauth.router)
     app.include_router(shopify_webhooks.router)
+    app.include_router(billing_webhooks.router)
     app.include_router(compliance.router)
     app.include_router(gmail_oauth.router)
     app.include_router(gmail_push.router)
