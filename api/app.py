@@ -11,6 +11,8 @@ from temporalio.client import Client
 
 from api import (
     actions,
+    billing_api,
+    billing_pages,
     billing_webhooks,
     compliance,
     gmail_oauth,
@@ -69,6 +71,8 @@ def create_app(
     app.include_router(settings_api.router)
     app.include_router(settings_pages.router)
     app.include_router(playbook_pages.router)
+    app.include_router(billing_api.router)
+    app.include_router(billing_pages.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -35,6 +35,7 @@ from models.order import Order
 from models.playbook_history import thread_executions
 from models.thread_view import load_thread
 from services import decisions
+from services.billing import entitlement_for
 from workflows.contracts import EXECUTION_KEYS
 
 router = APIRouter(include_in_schema=False)
@@ -177,6 +178,8 @@ async def inbox(
     error: str | None = None
     page: ThreadPage | None = None
     async with sessions() as session:
+        # Why the account sends nothing, when it does not: shown above the threads.
+        verdict = await entitlement_for(session, user_id, request.app.state.settings)
         try:
             after = Cursor.decode(cursor) if cursor else None
             page = thread_page_out(
@@ -223,6 +226,7 @@ async def inbox(
         automatic_url=link(automatic=None if only_automatic else "1"),
         page=page,
         error=error,
+        entitlement=verdict,
         older_url=link(cursor=page.next_cursor) if page.next_cursor else None,
         newest_url=link() if cursor else None,
         when=_when,

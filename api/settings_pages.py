@@ -1,5 +1,5 @@
-"""The settings pages: connections, usage and plan, the audit log (the playbooks have their
-own, api/playbook_pages.py).
+"""The settings pages: connections and the audit log (the playbooks have their own,
+api/playbook_pages.py, and so do usage and plan, api/billing_pages.py).
 
 Server-rendered with plain forms; every POST carries the session's CSRF token and answers
 with a 303 back to the page (or the page again, with the errors, when a form is not valid).
@@ -25,7 +25,6 @@ from api.deps import (
     WebUser,
 )
 from api.rendering import render
-from domain.plans import COUNTERS
 from kernel.enums import ConnectionType
 from kernel.errors import Invalid, NotFound
 from kernel.settings import Settings
@@ -35,7 +34,6 @@ from services.connections import (
     list_connections,
     set_connection_enabled,
 )
-from services.usage import usage_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,11 +42,6 @@ NOTICES = {
     "enabled": "Enabled.",
     "disabled": "Disabled.",
     "saved": "Saved.",
-}
-COUNTER_LABELS = {
-    "emails_received": "Emails received",
-    "emails_sent": "Emails sent",
-    "ai_suggestions": "AI suggestions",
 }
 AUDIT_PAGE_SIZE = 50
 MISSING_CONNECTION = "That connection was not found: it may have been removed."
@@ -126,38 +119,6 @@ async def connection_enabled_form(
     await after_connection_change(temporal, settings, task_queue, connection, on)
     notice = "enabled" if on else "disabled"
     return RedirectResponse(f"/connections?notice={notice}#c-{connection_id}", status_code=303)
-
-
-# --- usage and plan --------------------------------------------------------------------------
-
-
-@router.get("/usage", response_class=HTMLResponse)
-async def usage_page(request: Request, user_id: WebUser, session: SessionDep) -> HTMLResponse:
-    usage = await usage_for(session, user_id)
-    await session.commit()
-    summary = usage.summary
-    counters = []
-    for name in COUNTERS:
-        used = getattr(summary.usage, name)
-        limit = getattr(summary.limits, name)
-        percent = None if not limit else min(100, round(100 * used / limit))
-        counters.append(
-            {
-                "name": name,
-                "label": COUNTER_LABELS[name],
-                "used": used,
-                "limit": limit,
-                "percent": percent,
-            }
-        )
-    return render(
-        request,
-        "usage.html",
-        summary=summary,
-        counters=counters,
-        history=usage.history,
-        labels=COUNTER_LABELS,
-    )
 
 
 # --- the audit log ---------------------------------------------------------------------------
