@@ -114,7 +114,6 @@ async def temporal_worker(
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run the message worker until the block exits; yields its task. Every start also
     creates (or updates) the billing calendar's Schedule, so `up` and `worker` both do."""
-    from services.billing_schedule import calendar_interval, ensure_billing_schedule
     from worker import build_worker
 
     worker = build_worker(client, deps)
@@ -135,8 +134,9 @@ async def reconciler(
     settings: Settings,
     every: float = RECONCILE_EVERY_SECONDS,
 ) -> AsyncIterator[None]:
-    """Start workflows for stored messages and Shopify webhooks that lack one, and keep a
-    sync running for every enabled Gmail mailbox: now, then every `every` seconds."""
+    """Start workflows for stored messages, Shopify and billing webhooks that lack one, and
+    keep a sync running for every enabled Gmail mailbox: now, then every `every` seconds."""
+    from services.billing_webhooks import reconcile_unprocessed_billing_events
     from services.mailbox_workflows import reconcile_mailboxes
     from services.message_workflows import reconcile_unstarted
     from services.shopify_webhook_workflows import reconcile_unprocessed_webhooks
@@ -146,6 +146,7 @@ async def reconciler(
             try:
                 started = await reconcile_unstarted(sessions, client, settings)
                 webhooks = await reconcile_unprocessed_webhooks(sessions, client)
+                webhooks += await reconcile_unprocessed_billing_events(sessions, client)
                 await reconcile_mailboxes(sessions, client, settings)
                 if started or webhooks:
                     log.info(

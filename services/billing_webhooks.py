@@ -1,15 +1,17 @@
-"""Storing a verified gateway delivery once, and starting the workflow that applies it."""
+"""Storing a verified gateway delivery once, starting the workflow that applies it, and
+the reconciler that starts the ones left unstarted (Temporal was down longer than the
+gateway kept retrying)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -24,6 +26,9 @@ from workflows.billing_contracts import (
 from workflows.contracts import TASK_QUEUE
 
 START_RPC_TIMEOUT = timedelta(seconds=10)
+RECONCILE_BATCH = 500
+# Deliveries younger than this are probably being started by the API right now.
+RECONCILE_GRACE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -85,3 +90,45 @@ async def start_billing_workflow(
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+async def reconcile_unprocessed_billing_events(
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    *,
+    task_queue: str = TASK_QUEUE,
+    grace: timedelta = RECONCILE_GRACE,
+) -> int:
+    """Start (or find) the workflow of every stored delivery not yet processed; returns how
+    many it asked for. A Temporal error propagates: the caller runs this again later."""
+    count = 0
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        async with sessions() as session:
+            query = (
+                select(
+                    BillingEvent.received_at,
+                    BillingEvent.id,
+                    BillingEvent.gateway,
+                    BillingEvent.event_id,
+                )
+                .where(
+                    BillingEvent.processed_at.is_(None),
+                    BillingEvent.received_at < func.now() - grace,
+                )
+                .order_by(BillingEvent.received_at, BillingEvent.id)
+                .limit(RECONCILE_BATCH)
+            )
+            if after is not None:
+                query = query.where(
+                    tuple_(BillingEvent.received_at, BillingEvent.id) > tuple_(*after)
+                )
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return count
+        for row in rows:
+            await start_billing_workflow(
+                client, row.gateway, row.event_id, row.id, task_queue=task_queue
+            )
+            count += 1
+        after = (rows[-1].received_at, rows[-1].id)

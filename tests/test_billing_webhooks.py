@@ -13,13 +13,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -36,6 +37,7 @@ from models.db import unit_of_work
 from sandbox.server import Sandbox, serve_app, serving
 from services.accounts import create_user
 from services.billing_apply import apply_snapshot
+from services.billing_webhooks import reconcile_unprocessed_billing_events
 from tests.pipeline import (
     PADDLE_WEBHOOK_SECRET,
     RAZORPAY_WEBHOOK_SECRET,
@@ -59,6 +61,8 @@ class Desk:
     sandbox_url: str
     settings: Settings
     user_id: uuid.UUID
+    temporal: Client
+    task_queue: str
 
     async def subscription(self) -> Subscription:
         async with self.sessions() as session:
@@ -238,7 +242,16 @@ async def desk(
             configure_gateways(sandbox, api_url)
             async with unit_of_work(own_sessions) as session:
                 user = await create_user(session, f"billing-{uuid.uuid4().hex[:8]}@example.com")
-            yield Desk(own_sessions, http, sandbox, sandbox_url, settings, user.id)
+            yield Desk(
+                own_sessions,
+                http,
+                sandbox,
+                sandbox_url,
+                settings,
+                user.id,
+                temporal_dev.client,
+                queue,
+            )
             await sandbox.razorpay.settle()
             await sandbox.paddle.settle()
         await store.aclose()
@@ -312,11 +325,35 @@ async def test_without_temporal_the_delivery_is_kept_and_a_redelivery_applies_it
     assert answer.status_code == 503
     assert await desk.count(BillingEvent, BillingEvent.processed_at.is_(None)) == 1
     assert (await desk.subscription()).plan_type is PlanType.TRIAL
+    # Nothing is started for a delivery the API may still be starting.
+    assert await reconcile_unprocessed_billing_events(desk.sessions, desk.temporal) == 0
     # Razorpay delivers it again; this API can start its workflow.
     again = await desk.http.post("/billing/webhooks/razorpay", content=body, headers=headers)
     assert again.status_code == 200 and again.json() == {"event_id": "evt_later", "duplicate": True}
     await desk.processed("razorpay", "evt_later")
     assert (await desk.subscription()).plan_type is PlanType.GROWTH
+
+
+async def test_the_reconciler_starts_what_the_api_could_not(desk: Desk) -> None:
+    offline = create_app(desk.sessions.kw["bind"], None, desk.settings)
+    body, headers = razorpay_delivery(
+        "subscription.activated", razorpay_entity(desk.user_id, "active"), event_id="evt_lost"
+    )
+    async with serve_app(offline) as url, httpx.AsyncClient(base_url=url) as http:
+        answer = await http.post("/billing/webhooks/razorpay", content=body, headers=headers)
+    assert answer.status_code == 503
+    started = await reconcile_unprocessed_billing_events(
+        desk.sessions, desk.temporal, task_queue=desk.task_queue, grace=timedelta(0)
+    )
+    assert started == 1
+    await desk.processed("razorpay", "evt_lost")
+    assert (await desk.subscription()).plan_type is PlanType.GROWTH
+    assert (
+        await reconcile_unprocessed_billing_events(
+            desk.sessions, desk.temporal, task_queue=desk.task_queue, grace=timedelta(0)
+        )
+        == 0
+    )
 
 
 # --- dedupe and order -----------------------------------------------------------------------
