@@ -114,6 +114,7 @@ async def temporal_worker(
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run the message worker until the block exits; yields its task. Every start also
     creates (or updates) the billing calendar's Schedule, so `up` and `worker` both do."""
+    from services.billing_schedule import calendar_interval, ensure_billing_schedule
     from worker import build_worker
 
     worker = build_worker(client, deps)
