@@ -281,7 +281,10 @@ def _advance(
     scheduled = current.scheduled_plan
     if snapshot.scheduled_plan_id is not None:
         scheduled = catalog.plan_of(snapshot.gateway, snapshot.scheduled_plan_id)
-    new_plan = plan or current.plan_type
+    paid = _STATUS[snapshot.gateway][snapshot.gateway_status] is not None
+    # Not paid yet (created, authenticated): the subscription is recorded, the plan is not.
+    new_plan = (plan if paid else None) or current.plan_type
+    plan_id = (snapshot.plan_id if paid else None) or current.gateway_plan_id
     if scheduled is not None and scheduled is new_plan:
         scheduled = None
     return replace(
@@ -291,7 +294,7 @@ def _advance(
         period_start=start,
         period_end=end,
         gateway_customer_id=snapshot.customer_id or current.gateway_customer_id,
-        gateway_plan_id=snapshot.plan_id or current.gateway_plan_id,
+        gateway_plan_id=plan_id,
         gateway_status=snapshot.gateway_status,
         as_of=snapshot.as_of,
         cancel_at_period_end=current.cancel_at_period_end

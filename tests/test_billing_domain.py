@@ -114,11 +114,14 @@ def test_activation_writes_the_gateway_fields_and_the_plan() -> None:
     }
 
 
-def test_not_paid_yet_keeps_the_trial_but_records_the_subscription() -> None:
+def test_not_paid_yet_records_the_subscription_but_not_its_plan() -> None:
     state = run(TRIAL, snap("created", 1, customer_id=None, period_start=None, period_end=None))
-    assert (state.plan_type, state.status) == (PlanType.GROWTH, SubscriptionStatus.active)
+    assert (state.plan_type, state.status) == (PlanType.TRIAL, SubscriptionStatus.active)
     assert (state.period_start, state.period_end) == (TRIAL.period_start, TRIAL.period_end)
-    assert state.gateway_status == "created"
+    assert (state.gateway_status, state.gateway_subscription_id) == ("created", "sub_1")
+    assert state.gateway_plan_id is None
+    paid = run(state, snap("active", 2))
+    assert (paid.plan_type, paid.gateway_plan_id) == (PlanType.GROWTH, "plan_g")
 
 
 def test_an_older_snapshot_changes_nothing_and_a_duplicate_neither() -> None:
