@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECONCILE_EVERY_SECONDS = 300.0
+SCHEDULE_RETRY_SECONDS = 30.0
 
 
 class ServiceError(RuntimeError):
@@ -114,18 +115,39 @@ async def temporal_worker(
 ) -> AsyncIterator[asyncio.Task[None]]:
     """Run the message worker until the block exits; yields its task. Every start also
     creates (or updates) the billing calendar's Schedule, so `up` and `worker` both do."""
-    from services.billing_schedule import calendar_interval, ensure_billing_schedule
     from worker import build_worker
 
     worker = build_worker(client, deps)
-    await ensure_billing_schedule(client, every=calendar_interval(deps.settings))
     task = asyncio.create_task(worker.run(), name="worker")
+    # Beside the worker, not before it: a slow or failing Temporal call must not keep
+    # messages waiting, and it is tried again until it succeeds.
+    schedule = asyncio.create_task(billing_schedule(client, deps.settings), name="schedule")
     try:
         yield task
     finally:
+        schedule.cancel()
+        await _settle(schedule)
         if not task.done():
             await worker.shutdown()
         await _settle(task)
+
+
+async def billing_schedule(
+    client: Client, settings: Settings, retry_every: float = SCHEDULE_RETRY_SECONDS
+) -> None:
+    """Create or update the billing calendar's Schedule, retrying while Temporal refuses."""
+    from services.billing_schedule import calendar_interval, ensure_billing_schedule
+
+    every = calendar_interval(settings)
+    while True:
+        try:
+            await ensure_billing_schedule(client, every=every)
+        except Exception as exc:
+            log.warning("billing calendar schedule not set yet", extra={"error": str(exc)})
+            await asyncio.sleep(retry_every)
+        else:
+            log.info("billing calendar schedule set", extra={"every": str(every)})
+            return
 
 
 @contextlib.asynccontextmanager

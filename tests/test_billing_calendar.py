@@ -4,6 +4,7 @@ Schedule on a real dev server, and a failed renewal's grace on the time-skipping
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import ScheduleOverlapPolicy
+from temporalio.client import ScheduleDescription, ScheduleOverlapPolicy
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -323,7 +325,15 @@ async def test_every_worker_start_creates_the_schedule_at_the_configured_interva
             worker_dependencies(settings, own_sessions) as deps,
             temporal_worker(temporal_dev.client, deps),
         ):
-            described = await handle.describe()
+
+            async def at_five_minutes() -> ScheduleDescription | None:
+                with contextlib.suppress(RPCError):
+                    found = await handle.describe()
+                    if [i.every for i in found.schedule.spec.intervals] == [timedelta(minutes=5)]:
+                        return found
+                return None
+
+            described = await eventually(at_five_minutes, 60, "the worker's Schedule")
         assert [i.every for i in described.schedule.spec.intervals] == [timedelta(minutes=5)]
         assert getattr(described.schedule.action, "task_queue", None) == TASK_QUEUE
     finally:
