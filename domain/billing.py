@@ -46,7 +46,8 @@ _STATUS: dict[str, dict[str, SubscriptionStatus | None]] = {
         "paused": SubscriptionStatus.cancelled,
         "cancelled": SubscriptionStatus.cancelled,
         "completed": SubscriptionStatus.expired,
-        "expired": SubscriptionStatus.expired,
+        # Never authenticated before its link's expire_by: it was never paid either.
+        "expired": None,
     },
     "paddle": {
         "trialing": SubscriptionStatus.active,
@@ -58,9 +59,7 @@ _STATUS: dict[str, dict[str, SubscriptionStatus | None]] = {
 }
 
 # The gateway will not bring these back on its own: their period is final.
-_ENDED = {("razorpay", "cancelled"), ("razorpay", "completed"), ("razorpay", "expired")} | {
-    ("paddle", "canceled")
-}
+_ENDED = {("razorpay", "cancelled"), ("razorpay", "completed"), ("paddle", "canceled")}
 
 
 class UnknownGatewayStatus(ValueError):

@@ -77,6 +77,7 @@ def run(state: BillingState, *snapshots: GatewaySnapshot) -> BillingState:
         ("razorpay", "cancelled", SubscriptionStatus.cancelled),
         ("razorpay", "completed", SubscriptionStatus.expired),
         ("razorpay", "paused", SubscriptionStatus.cancelled),
+        ("razorpay", "expired", SubscriptionStatus.expired),  # unpaid link: keeps the current
         ("paddle", "active", SubscriptionStatus.active),
         ("paddle", "trialing", SubscriptionStatus.active),
         ("paddle", "past_due", SubscriptionStatus.past_due),
@@ -120,6 +121,12 @@ def test_not_paid_yet_records_the_subscription_but_not_its_plan() -> None:
     assert (state.period_start, state.period_end) == (TRIAL.period_start, TRIAL.period_end)
     assert (state.gateway_status, state.gateway_subscription_id) == ("created", "sub_1")
     assert state.gateway_plan_id is None
+    lapsed = run(state, snap("expired", 2, customer_id=None, period_start=None, period_end=None))
+    assert (lapsed.plan_type, lapsed.status, lapsed.period_end) == (
+        PlanType.TRIAL,
+        SubscriptionStatus.active,
+        TRIAL.period_end,
+    )
     paid = run(state, snap("active", 2))
     assert (paid.plan_type, paid.gateway_plan_id) == (PlanType.GROWTH, "plan_g")
 
