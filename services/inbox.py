@@ -23,7 +23,7 @@ from domain.mail.threads import (
 from kernel.enums import MessageDirection
 from models.conversation import Message, Thread
 from models.event import log_event
-from services.usage import ensure_subscription, increment_email_received
+from services.usage import ensure_subscription, entitlement_of, increment_email_received
 from workflows.contracts import message_workflow_id
 
 
@@ -187,16 +187,19 @@ async def store_inbound_email(
         .values(last_message_at=sent_at)
         .execution_options(synchronize_session=False)
     )
-    await ensure_subscription(session, user_id, now=now)
+    subscription = await ensure_subscription(session, user_id, now=now)
     if not await increment_email_received(session, user_id, now=now):
-        # Over the plan's limit the message is still kept: the merchant must not lose mail.
+        # Over the plan's limit, or after the plan ended, the message is still kept: the
+        # merchant must not lose mail. The event says which.
+        allowed = entitlement_of(subscription, now)
         await log_event(
             session,
-            "usage.limit_reached",
+            "usage.limit_reached" if allowed.entitled else "usage.not_entitled",
             user_id=user_id,
             entity="message",
             entity_id=inserted,
-            payload={"counter": "emails_received"},
+            payload={"counter": "emails_received"}
+            | ({} if allowed.entitled else {"reason": allowed.reason}),
         )
     await log_event(
         session,

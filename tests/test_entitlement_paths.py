@@ -188,6 +188,8 @@ async def test_inbound_mail_is_stored_but_never_suggested_nor_answered(desk: Des
     inbound = Message.direction == MessageDirection.INBOUND
     assert await desk.count(Message, Message.id.in_(ids), inbound, Message.raw.is_not(None)) == 3
     assert await desk.count(Event, Event.type == "message.not_entitled") == 3
+    not_counted = Event.type == "usage.not_entitled", Event.payload["reason"].astext == "expired"
+    assert await desk.count(Event, *not_counted) == 3
     assert desk.llm.requests == []
     assert await desk.count(AISuggestion) == 0
     assert await desk.count(Action) == 0
