@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import ScheduleDescription, ScheduleOverlapPolicy
+from temporalio.client import ScheduleDescription, ScheduleOverlapPolicy, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from activities.billing_calendar import BillingCalendarActivities
 from deskpilot.processes import temporal_worker
@@ -372,10 +373,13 @@ async def test_failed_renewal_is_past_due_then_expired_after_the_grace(
         gateway_status="past_due",
     )
 
+    handles: list[WorkflowHandle[Any, CalendarResult]] = []
+
     async def run_calendar() -> CalendarResult:
         handle = await env.client.start_workflow(
             BillingCalendarWorkflow.run, id=f"calendar-{uuid.uuid4().hex[:8]}", task_queue=queue
         )
+        handles.append(handle)
         return await finished(handle, env=env)
 
     async with calendar_worker(env, own_sessions, queue):
@@ -390,6 +394,10 @@ async def test_failed_renewal_is_past_due_then_expired_after_the_grace(
     assert expired.status is SubscriptionStatus.expired
     verdict = entitlement_of(expired, await env.get_current_time(), grace=GRACE)
     assert (verdict.entitled, verdict.reason) == (False, "expired")
+    # Deterministic: both runs replay against today's workflow code.
+    replayer = Replayer(workflows=[BillingCalendarWorkflow], data_converter=pydantic_data_converter)
+    for handle in handles:
+        await replayer.replay_workflow(await handle.fetch_history())
 
 
 def test_callers_without_a_grace_use_the_configured_one(monkeypatch: pytest.MonkeyPatch) -> None:
