@@ -16,10 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from api.billing_deps import GatewaysDep
 from api.body import read_limited_body
-from api.deps import OptionalTemporalDep, SessionsDep, SettingsDep, TaskQueueDep
+from api.deps import OptionalTemporalDep, SessionsDep, TaskQueueDep
 from api.schemas import error_responses
-from integrations.billing_gateways import BadWebhook, billing_gateways
+from integrations.billing_gateways import BadWebhook, BillingGateway
 from kernel.errors import Transient, Unauthorized
 from kernel.values import holds_nul
 from models.db import unit_of_work
@@ -56,10 +57,9 @@ async def _receive(
     request: Request,
     sessions: SessionsDep,
     temporal: OptionalTemporalDep,
-    settings: SettingsDep,
+    gateway: BillingGateway | None,
     task_queue: str,
 ) -> BillingWebhookAccepted:
-    gateway = billing_gateways(settings).get(name)
     if gateway is None or not gateway.webhooks_configured:
         # The gateway retries a 503; a 401 would read as "forged" and the news be lost.
         raise Transient(f"{name} is not configured: set {_SETTINGS[name]}")
@@ -96,10 +96,12 @@ async def receive_razorpay(
     request: Request,
     sessions: SessionsDep,
     temporal: OptionalTemporalDep,
-    settings: SettingsDep,
+    gateways: GatewaysDep,
     task_queue: TaskQueueDep,
 ) -> BillingWebhookAccepted:
-    return await _receive("razorpay", request, sessions, temporal, settings, task_queue)
+    return await _receive(
+        "razorpay", request, sessions, temporal, gateways.get("razorpay"), task_queue
+    )
 
 
 @router.post("/paddle", response_model=BillingWebhookAccepted, responses=_responses("paddle"))
@@ -107,7 +109,7 @@ async def receive_paddle(
     request: Request,
     sessions: SessionsDep,
     temporal: OptionalTemporalDep,
-    settings: SettingsDep,
+    gateways: GatewaysDep,
     task_queue: TaskQueueDep,
 ) -> BillingWebhookAccepted:
-    return await _receive("paddle", request, sessions, temporal, settings, task_queue)
+    return await _receive("paddle", request, sessions, temporal, gateways.get("paddle"), task_queue)
