@@ -117,6 +117,7 @@ def entitlement(
     *,
     past_due_since: datetime | None = None,
     grace: timedelta = DEFAULT_GRACE,
+    cancel_at_period_end: bool = False,
 ) -> Entitlement:
     """The one rule deciding whether a subscription may use the product right now.
 
@@ -128,8 +129,9 @@ def entitlement(
     if plan is PlanType.TRIAL:
         # A trial has one period; nothing renews it.
         return ENTITLED if now < period_end else Entitlement(False, "trial_ended")
-    if status is SubscriptionStatus.cancelled:
-        # A cancelled plan runs to the end of what was paid.
+    if status is SubscriptionStatus.cancelled or cancel_at_period_end:
+        # A cancelled plan runs to the end of what was paid; so does one set to cancel
+        # there, without waiting for the gateway's notice or the calendar's sweep.
         return ENTITLED if now < period_end else Entitlement(False, "cancelled")
     if status is SubscriptionStatus.past_due:
         # The gateway retries the payment; the account works until the grace ends,

@@ -140,6 +140,7 @@ def entitlement_of(
         now,
         past_due_since=past_due_since(subscription),
         grace=grace,
+        cancel_at_period_end=bool((subscription.metadata_ or {}).get("cancel_at_period_end")),
     )
 
 

@@ -107,3 +107,19 @@ def test_past_due_works_until_the_grace_ends(
 
 def test_default_grace_is_a_week() -> None:
     assert timedelta(days=7) == DEFAULT_GRACE
+
+
+@pytest.mark.parametrize("plan", PAYING)
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (BEFORE, OK),
+        (END, Entitlement(False, "cancelled")),
+        (AFTER, Entitlement(False, "cancelled")),
+    ],
+)
+def test_set_to_cancel_at_the_period_end_runs_to_it(
+    plan: PlanType, now: datetime, expected: Entitlement
+) -> None:
+    # The gateway still says active until its notice arrives; the paid period is the limit.
+    assert entitlement(plan, S.active, END, now, cancel_at_period_end=True) == expected
