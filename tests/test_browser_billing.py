@@ -20,6 +20,7 @@ from models.user import User, set_password
 from tests.pipeline import running_pipeline
 
 if TYPE_CHECKING:
+    from playwright.async_api import Page
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
     from temporalio.testing import WorkflowEnvironment
 
@@ -30,6 +31,15 @@ pytest_plugins = ("tests.browser_support",)
 PASSWORD = "correct horse battery staple"
 STREAM_ABORTED = re.compile(r"GET http://127\.0\.0\.1:\d+/events: net::ERR_ABORTED")
 ACTIVATED_TIMEOUT_MS = 30_000  # the webhooks, their workflow, the page's live update
+
+
+async def sign_in(page: Page, email: str) -> None:
+    """Open the usage page: sign in on the way."""
+    await page.goto("/usage")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(re.compile(r"/usage$"))
 
 
 async def test_usage_page_to_growth_through_razorpays_checkout(
@@ -51,11 +61,7 @@ async def test_usage_page_to_growth_through_razorpays_checkout(
             app.state.settings = merchant.settings.model_copy(update={"public_url": base_url})
             merchant.deliver_billing_webhooks(base_url)
             page = await new_page(base_url=base_url)
-            await page.goto("/usage")
-            await page.get_by_label("Email").fill(email)
-            await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Sign in").click()
-            await expect(page).to_have_url(re.compile(r"/usage$"))
+            await sign_in(page, email)
             plan = page.locator("#plan")
             await expect(plan.get_by_role("heading", name="Trial plan")).to_be_visible()
             await screenshot(page, "billing-usage-trial")
@@ -79,6 +85,14 @@ async def test_usage_page_to_growth_through_razorpays_checkout(
                 await expect(plan).to_contain_text(f"0 of {limit}")
             await expect(page.locator("#plan-growth")).to_contain_text("current plan")
             await screenshot(page, "billing-usage-growth")
+
+            # On a phone the cards stack: nothing wider than the screen.
+            phone = await new_page("phone", base_url=base_url)
+            await sign_in(phone, email)
+            await expect(phone.locator("#plan-pro")).to_contain_text("Switch now")
+            overflow = await phone.evaluate("document.documentElement.scrollWidth - innerWidth")
+            assert overflow <= 0, f"the usage page is {overflow}px wider than a phone"
+            await screenshot(phone, "billing-usage-growth-phone")
         await merchant.sandbox.razorpay.settle()
     # Leaving the usage page for the checkout cuts its live-update stream (/events): Chromium
     # reports that open request as aborted, which is the navigation, not a fault.
