@@ -27,7 +27,7 @@ from kernel.errors import DeskpilotError, Invalid
 from kernel.settings import Settings
 from models.user import User
 from services import billing
-from services.usage import usage_for
+from services.usage import UsageSummary, usage_for
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +61,12 @@ def money(currency: str, amount_minor: int) -> str:
     return f"{sign}{amount}" if sign else f"{amount} {currency}"
 
 
-def _counters(summary: Any) -> list[dict[str, Any]]:
+def _sentence(message: str) -> str:
+    """An error's message (lower case, no stop: made for JSON) as the page shows it."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+def _counters(summary: UsageSummary) -> list[dict[str, Any]]:
     counters = []
     for name in COUNTERS:
         used = getattr(summary.usage, name)
@@ -135,7 +140,7 @@ async def _plan_form(
         await session.rollback()
         return await _usage_page(
             request, session, settings, gateways, user_id,
-            error=exc.message[:1].upper() + exc.message[1:] + ".", status_code=status_of(exc),
+            error=_sentence(exc.message), status_code=status_of(exc),
         )  # fmt: skip
     await session.commit()
     return RedirectResponse(location, status_code=303)
@@ -244,6 +249,6 @@ async def razorpay_return(
     except Invalid as exc:
         return await _usage_page(
             request, session, settings, gateways, user_id,
-            error=exc.message[:1].upper() + exc.message[1:] + ".", status_code=400,
+            error=_sentence(exc.message), status_code=400,
         )  # fmt: skip
     return RedirectResponse("/usage?notice=payment_received", status_code=303)
