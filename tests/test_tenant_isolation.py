@@ -46,6 +46,7 @@ from kernel.enums import ActionStatus, ActionType, ConnectionType, MessageDirect
 from kernel.settings import Settings
 from models.action import Action
 from models.automation import AutomationSettings, automation_settings
+from models.billing import Subscription
 from models.connection import Connection, CustomEmailMetadata
 from models.conversation import Message, Thread
 from models.db import unit_of_work
@@ -79,6 +80,10 @@ PUBLIC: dict[tuple[str, str], str] = {
     "the owner",
     ("POST", "/api/inbound/email"): "ingest: the token names the owner; no id is taken from the "
     "caller (covered by test_api_inbound)",
+    ("POST", "/billing/webhooks/razorpay"): "authenticated by Razorpay's signature; the "
+    "subscription id names the owner (covered by test_billing_webhooks)",
+    ("POST", "/billing/webhooks/paddle"): "authenticated by Paddle-Signature; the subscription "
+    "id names the owner (covered by test_billing_webhooks)",
 }
 
 # (method, path) -> a JSON body it accepts: routes without an id that change the caller's
@@ -92,6 +97,24 @@ OWN_ROWS: dict[tuple[str, str], Any] = {
     },
     ("PATCH", "/api/settings/automation"): {"enabled": False, "daily_execution_cap": 1},
 }
+
+# (method, path) -> (kind, fields): billing calls on the caller's own subscription. No gateway
+# is configured here, so B's calls are refused about B's own account; A's subscription must be
+# unchanged. test_billing_api walks them with the gateways' stand-ins and two merchants.
+OWN_BILLING: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+    ("POST", "/api/billing/checkout"): ("json", {"plan": "GROWTH", "gateway": "razorpay"}),
+    ("POST", "/api/billing/change"): ("json", {"plan": "PRO", "when": "now"}),
+    ("POST", "/api/billing/cancel"): ("json", {"at_period_end": False}),
+    ("POST", "/api/billing/resume"): ("json", {}),
+    ("POST", "/billing/checkout"): ("form", {"plan": "GROWTH", "gateway": "razorpay"}),
+    ("POST", "/billing/change"): ("form", {"plan": "PRO", "when": "now"}),
+    ("POST", "/billing/cancel"): ("form", {"at_period_end": "false"}),
+    ("POST", "/billing/resume"): ("form", {}),
+    # Razorpay's return: with no gateway configured, nothing can be confirmed.
+    ("GET", "/billing/razorpay/return"): ("query", {"razorpay_subscription_id": "sub_a"}),
+}
+# Not configured (400), nothing to change (409): refusals about B's own account.
+BILLING_REFUSALS = {400, 409}
 
 # (method, path) -> form fields: the pages' forms of the same kind. B posts each with its
 # own session and CSRF token; A's rows must be unchanged.
@@ -456,6 +479,22 @@ def _request_body(
     return b"", {}
 
 
+async def _call_billing(
+    app: FastAPI, key: tuple[str, str], who: Merchant | None, how: str
+) -> Reply:
+    method, path = key
+    kind, fields = OWN_BILLING[key]
+    headers = _auth_headers(who, how)
+    if kind == "json":
+        headers |= {"content-type": "application/json"}
+        return await call(app, method, path, headers, json.dumps(fields).encode())
+    if kind == "form":
+        headers |= {"content-type": "application/x-www-form-urlencoded"}
+        body = urlencode(fields | {"csrf": who.csrf if who else ""}).encode()
+        return await call(app, method, path, headers, body)
+    return await call(app, method, f"{path}?{urlencode(fields)}", headers)
+
+
 def _paths(template: str, owner: Merchant) -> list[str]:
     """The path once per combination of `owner`'s ids for its parameters."""
     names = re.findall(r"{(\w+)(?::\w+)?}", template)
@@ -530,7 +569,25 @@ async def _state_of(sessions: async_sessionmaker[AsyncSession], owner: Merchant)
                 ).where(AutomationSettings.user_id == owner.id)
             )
         ).all()
-    return [list(actions), list(connections), list(playbooks), list(automation)]
+        subscription = (
+            await session.execute(
+                select(
+                    Subscription.plan_type,
+                    Subscription.status,
+                    Subscription.payment_gateway,
+                    Subscription.gateway_subscription_id,
+                    Subscription.current_period_end,
+                    Subscription.metadata_,
+                ).where(Subscription.user_id == owner.id)
+            )
+        ).all()
+    return [
+        list(actions),
+        list(connections),
+        list(playbooks),
+        list(automation),
+        list(subscription),
+    ]
 
 
 @dataclass(frozen=True)
@@ -606,6 +663,20 @@ async def test_every_route_keeps_merchants_apart(
                     mine = await call(app, method, path, _auth_headers(a, "cookie"))
                     if mine.status != 200:
                         problems.append(f"GET {path} as A: {mine.status} {mine.body[:200]}")
+            owned_walked.add(label)
+        elif key in OWN_BILLING:
+            for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
+                reply = await _call_billing(app, key, who, how)
+                pages_refuse_bearer = how == "bearer" and "/api/" not in template
+                if who is None or pages_refuse_bearer:
+                    ok = reply.status == 401 or _login_redirect(reply) or reply.status == 403
+                else:
+                    ok = reply.status in BILLING_REFUSALS
+                if not ok:
+                    problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
+                leaked = [m for m in a.markers if m in reply.body]
+                if leaked:
+                    problems.append(f"{label} as {how} B shows A's {leaked}")
             owned_walked.add(label)
         elif method == "GET":
             for how in ("cookie", "bearer"):
