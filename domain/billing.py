@@ -86,6 +86,11 @@ class GatewaySnapshot:
     # A plan change asked for at the period's end (Razorpay keeps the old plan until then).
     scheduled_plan_id: str | None = None
 
+    @property
+    def from_api(self) -> bool:
+        """The gateway's answer to our own call (event_type api.*), not a webhook."""
+        return self.event_type.startswith("api.")
+
 
 @dataclass(frozen=True)
 class PlanCatalog:
@@ -120,12 +125,14 @@ class BillingState:
     cancel_at_period_end: bool = False
     past_due_since: datetime | None = None
     scheduled_plan: PlanType | None = None
+    as_of_from_api: bool = False  # as_of is our clock at a gateway's answer
 
     def metadata(self) -> dict[str, Any]:
         """The keys every module reads from Subscription.metadata_ (see PLAN_METADATA_KEYS)."""
         return {
             "gateway_status": self.gateway_status,
             "as_of": _iso(self.as_of),
+            "as_of_from_api": self.as_of_from_api,
             "cancel_at_period_end": self.cancel_at_period_end,
             "past_due_since": _iso(self.past_due_since),
             "scheduled_plan": None if self.scheduled_plan is None else self.scheduled_plan.value,
@@ -158,6 +165,7 @@ class BillingState:
             gateway_plan_id=gateway_plan_id,
             gateway_status=meta.get("gateway_status"),
             as_of=_parse(meta.get("as_of")),
+            as_of_from_api=bool(meta.get("as_of_from_api", False)),
             cancel_at_period_end=bool(meta.get("cancel_at_period_end", False)),
             past_due_since=_parse(meta.get("past_due_since")),
             scheduled_plan=PlanType(scheduled) if scheduled else None,
@@ -189,14 +197,29 @@ _FLOOR = datetime.min.replace(tzinfo=UTC)
 _CEILING = datetime.max.replace(tzinfo=UTC)
 
 
+# How finely each gateway's webhooks tell time: Razorpay's created_at is in whole seconds.
+_RESOLUTION = {"razorpay": timedelta(seconds=1)}
+
+
 def _key(
-    gateway: str, as_of: datetime | None, status: str | None, period_end: datetime | None
-) -> tuple[datetime, datetime, int]:
-    """How far along a subscription is: the gateway's clock, then (for news of one
-    instant, as Razorpay's whole seconds give) the later period (a charge that passed
-    after one that failed), then the lifecycle. An ended one is as far as it gets."""
+    gateway: str,
+    as_of: datetime | None,
+    status: str | None,
+    period_end: datetime | None,
+    from_api: bool,
+) -> tuple[datetime, datetime, int, bool, datetime]:
+    """How far along a subscription is: the gateway's clock at its own resolution, then
+    (for news of one instant) the later period (a charge that passed after one that
+    failed), then the lifecycle. An ended one is as far as it gets.
+
+    Within one tick, the answer to our own call beats a webhook: a webhook stamped in the
+    second of our call was made before it, or says the same (a renewal after it has a later
+    period and wins above). Two of our answers are ordered by our clock."""
+    moment = as_of or _FLOOR
+    if gateway in _RESOLUTION:
+        moment = moment.replace(microsecond=0)
     end = _CEILING if (gateway, status) in _ENDED else (period_end or _FLOOR)
-    return (as_of or _FLOOR, end, _rank(gateway, status))
+    return (moment, end, _rank(gateway, status), from_api, as_of or _FLOOR)
 
 
 def _later(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -221,7 +244,14 @@ def apply(
         snapshot.as_of,
         snapshot.gateway_status,
         snapshot.period_end or current.period_end,  # no period: news of the same one
-    ) > _key(snapshot.gateway, current.as_of, current.gateway_status, current.period_end):
+        snapshot.from_api,
+    ) > _key(
+        snapshot.gateway,
+        current.as_of,
+        current.gateway_status,
+        current.period_end,
+        current.as_of_from_api,
+    ):
         new = _advance(current, snapshot, catalog)
     else:
         new = _stale(current, snapshot)
@@ -247,6 +277,7 @@ def _adopt(
         gateway_plan_id=None,
         gateway_status=None,
         as_of=None,
+        as_of_from_api=False,
         cancel_at_period_end=False,
         past_due_since=None,
         scheduled_plan=None,
@@ -296,6 +327,7 @@ def _advance(
         gateway_plan_id=plan_id,
         gateway_status=snapshot.gateway_status,
         as_of=snapshot.as_of,
+        as_of_from_api=snapshot.from_api,
         cancel_at_period_end=current.cancel_at_period_end
         if snapshot.cancel_at_period_end is None
         else snapshot.cancel_at_period_end,

@@ -109,6 +109,7 @@ def test_activation_writes_the_gateway_fields_and_the_plan() -> None:
     assert state.metadata() == {
         "gateway_status": "active",
         "as_of": (T0 + timedelta(hours=1)).isoformat(),
+        "as_of_from_api": False,
         "cancel_at_period_end": False,
         "past_due_since": None,
         "scheduled_plan": None,
@@ -223,6 +224,54 @@ def test_a_scheduled_plan_change_is_kept_until_the_plan_moves() -> None:
     assert changes(run(TRIAL, snap("active", 1)), state) == ["plan_change_scheduled"]
     moved = run(state, snap("active", 3, plan_id="plan_s"))
     assert moved.plan_type is PlanType.STARTER and moved.scheduled_plan is None
+
+
+def answer(status: str, at: int, micros: int, kind: str, **kw: object) -> GatewaySnapshot:
+    """Razorpay's answer to our own call, stamped by our clock within hour `at`'s second."""
+    stamped = snap(status, at, **kw)
+    return replace(
+        stamped, as_of=stamped.as_of + timedelta(microseconds=micros), event_type=f"api.{kind}"
+    )
+
+
+def test_in_one_razorpay_second_our_calls_answer_beats_the_webhooks_either_way() -> None:
+    webhook = snap("active", 1)  # the checkout's webhook: whole seconds
+    cancel = answer("active", 1, 300_000, "cancel", cancel_at_period_end=True)
+    assert run(TRIAL, webhook, cancel) == run(TRIAL, cancel, webhook)
+    assert run(TRIAL, webhook, cancel).cancel_at_period_end
+    assert run(TRIAL, webhook, cancel).metadata()["as_of_from_api"] is True
+
+
+def test_a_renewal_in_the_second_of_our_call_is_taken() -> None:
+    active = run(TRIAL, snap("active", 1))
+    scheduled = run(active, answer("active", 1, 400_000, "change_plan", scheduled_plan_id="plan_s"))
+    assert scheduled.scheduled_plan is PlanType.STARTER
+    renewal = snap(
+        "active", 1, plan_id="plan_s", period_start=T0 + 31 * DAY, period_end=T0 + 61 * DAY
+    )
+    renewed = run(scheduled, renewal)
+    assert renewed.plan_type is PlanType.STARTER and renewed.scheduled_plan is None
+    assert renewed.period_end == T0 + 61 * DAY and not renewed.as_of_from_api
+
+
+def test_two_of_our_calls_in_one_second_keep_their_order() -> None:
+    active = run(TRIAL, snap("active", 1))
+    first = answer("active", 1, 100_000, "change_plan", plan_id="plan_p")
+    second = answer("active", 1, 200_000, "change_plan", plan_id="plan_s")
+    assert run(active, first, second).plan_type is PlanType.STARTER
+    assert run(active, second, first).plan_type is PlanType.STARTER
+
+
+def test_paddle_times_are_compared_to_the_microsecond() -> None:
+    """Paddle's updated_at has microseconds: an older failure in the same second is stale
+    (at Razorpay's resolution it would tie and win by the lifecycle)."""
+    second = T0 + timedelta(hours=1)
+    active = replace(snap("active", 1, gateway="paddle"), as_of=second + timedelta(microseconds=10))
+    state = run(TRIAL, active)
+    older = replace(snap("past_due", 1, gateway="paddle"), as_of=second + timedelta(microseconds=5))
+    assert apply(state, older, CATALOG) is None
+    newer = replace(older, as_of=second + timedelta(microseconds=20))
+    assert run(state, newer).status is SubscriptionStatus.past_due
 
 
 def test_changes_names_what_moved() -> None:

@@ -531,6 +531,7 @@ async def test_the_seed_payment_fields_are_written(desk: Desk) -> None:
     assert sub.metadata_ == {
         "gateway_status": "active",
         "as_of": datetime.fromtimestamp(T0, UTC).isoformat(),
+        "as_of_from_api": False,
         "cancel_at_period_end": False,
         "past_due_since": None,
         "scheduled_plan": None,
