@@ -6,29 +6,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from integrations.billing_gateways import WebhookEvent
 from models.billing_event import BillingEvent
+from services.delivery_workflows import RECONCILE_GRACE, start_once, unprocessed
 from workflows.billing_contracts import (
     BILLING_EVENT_WORKFLOW,
     BillingEventInput,
     billing_event_workflow_id,
 )
 from workflows.contracts import TASK_QUEUE
-
-START_RPC_TIMEOUT = timedelta(seconds=10)
-RECONCILE_BATCH = 500
-# Deliveries younger than this are probably being started by the API right now.
-RECONCILE_GRACE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -76,20 +70,13 @@ async def start_billing_workflow(
     task_queue: str = TASK_QUEUE,
 ) -> bool:
     """True if this call started it; False if the event's workflow already exists."""
-    try:
-        await client.start_workflow(
-            BILLING_EVENT_WORKFLOW,
-            BillingEventInput(billing_event_id=billing_event_id),
-            id=billing_event_workflow_id(gateway, event_id),
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # One that gave up may run again on a redelivery; one that completed applied it.
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            rpc_timeout=START_RPC_TIMEOUT,
-        )
-    except WorkflowAlreadyStartedError:
-        return False
-    return True
+    return await start_once(
+        client,
+        BILLING_EVENT_WORKFLOW,
+        BillingEventInput(billing_event_id=billing_event_id),
+        workflow_id=billing_event_workflow_id(gateway, event_id),
+        task_queue=task_queue,
+    )
 
 
 async def reconcile_unprocessed_billing_events(
@@ -102,33 +89,10 @@ async def reconcile_unprocessed_billing_events(
     """Start (or find) the workflow of every stored delivery not yet processed; returns how
     many it asked for. A Temporal error propagates: the caller runs this again later."""
     count = 0
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        async with sessions() as session:
-            query = (
-                select(
-                    BillingEvent.received_at,
-                    BillingEvent.id,
-                    BillingEvent.gateway,
-                    BillingEvent.event_id,
-                )
-                .where(
-                    BillingEvent.processed_at.is_(None),
-                    BillingEvent.received_at < func.now() - grace,
-                )
-                .order_by(BillingEvent.received_at, BillingEvent.id)
-                .limit(RECONCILE_BATCH)
-            )
-            if after is not None:
-                query = query.where(
-                    tuple_(BillingEvent.received_at, BillingEvent.id) > tuple_(*after)
-                )
-            rows = (await session.execute(query)).all()
-        if not rows:
-            return count
-        for row in rows:
-            await start_billing_workflow(
-                client, row.gateway, row.event_id, row.id, task_queue=task_queue
-            )
-            count += 1
-        after = (rows[-1].received_at, rows[-1].id)
+    columns = (BillingEvent.gateway, BillingEvent.event_id)
+    async for row in unprocessed(sessions, BillingEvent, *columns, grace=grace):
+        await start_billing_workflow(
+            client, row.gateway, row.event_id, row.id, task_queue=task_queue
+        )
+        count += 1
+    return count
