@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,25 +126,41 @@ async def usage_page(
     )
 
 
-async def _plan_form(
+@dataclass(frozen=True)
+class PlanForm:
+    """What every plan form needs: its change runs, then a 303 where the change says, or
+    the page again with the error."""
+
+    request: Request
+    user_id: uuid.UUID
+    session: AsyncSession
+    settings: Settings
+    gateways: Mapping[str, BillingGateway]
+
+    async def run(self, change: Callable[[], Awaitable[str]]) -> HTMLResponse | RedirectResponse:
+        try:
+            location = await change()
+        except DeskpilotError as exc:
+            await self.session.rollback()
+            return await _usage_page(
+                self.request, self.session, self.settings, self.gateways, self.user_id,
+                error=_sentence(exc.message), status_code=status_of(exc),
+            )  # fmt: skip
+        await self.session.commit()
+        return RedirectResponse(location, status_code=303)
+
+
+def _plan_form(
     request: Request,
-    session: AsyncSession,
-    settings: Settings,
-    gateways: Mapping[str, BillingGateway],
-    user_id: uuid.UUID,
-    change: Callable[[], Awaitable[str]],
-) -> HTMLResponse | RedirectResponse:
-    """Runs a plan form's change: a 303 where it says, or the page with the error."""
-    try:
-        location = await change()
-    except DeskpilotError as exc:
-        await session.rollback()
-        return await _usage_page(
-            request, session, settings, gateways, user_id,
-            error=_sentence(exc.message), status_code=status_of(exc),
-        )  # fmt: skip
-    await session.commit()
-    return RedirectResponse(location, status_code=303)
+    user_id: CsrfProtected,
+    session: SessionDep,
+    settings: SettingsDep,
+    gateways: GatewaysDep,
+) -> PlanForm:
+    return PlanForm(request, user_id, session, settings, gateways)
+
+
+PlanFormDep = Annotated[PlanForm, Depends(_plan_form)]
 
 
 def _plan(value: str) -> PlanType:
@@ -155,73 +172,61 @@ def _plan(value: str) -> PlanType:
 
 @router.post("/billing/checkout", response_model=None)
 async def checkout_form(
-    request: Request,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    settings: SettingsDep,
-    gateways: GatewaysDep,
+    form: PlanFormDep,
     plan: Annotated[str, Form(max_length=20)],
     gateway: Annotated[str, Form(max_length=20)],
 ) -> HTMLResponse | RedirectResponse:
     async def change() -> str:
-        user = await session.get(User, user_id)
+        user = await form.session.get(User, form.user_id)
         assert user is not None  # the session's own user
         checkout = await billing.start_checkout(
-            session, user, _plan(plan), gateway, gateways, return_url(settings, gateway)
+            form.session,
+            user,
+            _plan(plan),
+            gateway,
+            form.gateways,
+            return_url(form.settings, gateway),
         )
         return checkout.url  # the gateway's payment page
 
-    return await _plan_form(request, session, settings, gateways, user_id, change)
+    return await form.run(change)
 
 
 @router.post("/billing/change", response_model=None)
 async def change_form(
-    request: Request,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    settings: SettingsDep,
-    gateways: GatewaysDep,
+    form: PlanFormDep,
     plan: Annotated[str, Form(max_length=20)],
     when: Annotated[str, Form(max_length=20)] = "now",
 ) -> HTMLResponse | RedirectResponse:
     async def change() -> str:
         timing = "period_end" if when == "period_end" else "now"
-        await billing.change_plan(session, user_id, _plan(plan), timing, gateways, settings)
+        await billing.change_plan(
+            form.session, form.user_id, _plan(plan), timing, form.gateways, form.settings
+        )
         return "/usage?notice=changed#plan"
 
-    return await _plan_form(request, session, settings, gateways, user_id, change)
+    return await form.run(change)
 
 
 @router.post("/billing/cancel", response_model=None)
 async def cancel_form(
-    request: Request,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    settings: SettingsDep,
-    gateways: GatewaysDep,
-    at_period_end: Annotated[str, Form(max_length=10)] = "true",
+    form: PlanFormDep, at_period_end: Annotated[str, Form(max_length=10)] = "true"
 ) -> HTMLResponse | RedirectResponse:
     async def change() -> str:
         later = at_period_end.lower() in {"1", "true", "on", "yes"}
-        await billing.cancel(session, user_id, later, gateways, settings)
+        await billing.cancel(form.session, form.user_id, later, form.gateways, form.settings)
         return "/usage?notice=cancelled#plan"
 
-    return await _plan_form(request, session, settings, gateways, user_id, change)
+    return await form.run(change)
 
 
 @router.post("/billing/resume", response_model=None)
-async def resume_form(
-    request: Request,
-    user_id: CsrfProtected,
-    session: SessionDep,
-    settings: SettingsDep,
-    gateways: GatewaysDep,
-) -> HTMLResponse | RedirectResponse:
+async def resume_form(form: PlanFormDep) -> HTMLResponse | RedirectResponse:
     async def change() -> str:
-        await billing.resume(session, user_id, gateways, settings)
+        await billing.resume(form.session, form.user_id, form.gateways, form.settings)
         return "/usage?notice=resumed#plan"
 
-    return await _plan_form(request, session, settings, gateways, user_id, change)
+    return await form.run(change)
 
 
 @router.get("/billing/razorpay/return", response_model=None)
