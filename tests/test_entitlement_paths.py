@@ -73,6 +73,20 @@ class Desk:
             )
         )
 
+    async def damaged_item_mail(self) -> WorkflowHandle[Any, Any]:
+        """A customer's mail about a damaged item, the model set to answer it with a refund."""
+        self.answer()
+        number = self.order()
+        handle, _ = await send_message(
+            self.env.client,
+            self.sessions,
+            self.merchant,
+            self.queue,
+            number=number,
+            text=DAMAGED_TEXT.format(n=number),
+        )
+        return handle
+
     def sent(self) -> list[Any]:
         return list(self.merchant.sandbox.sink.deliveries)
 
@@ -201,16 +215,7 @@ async def test_inbound_mail_is_stored_but_never_suggested_nor_answered(desk: Des
 async def test_a_person_cannot_approve_what_was_suggested_before_the_account_ended(
     desk: Desk,
 ) -> None:
-    desk.answer()
-    number = desk.order()
-    handle, _ = await send_message(
-        desk.env.client,
-        desk.sessions,
-        desk.merchant,
-        desk.queue,
-        number=number,
-        text=DAMAGED_TEXT.format(n=number),
-    )
+    handle = await desk.damaged_item_mail()
     state = await awaiting_decision(handle)
     assert state.action_id is not None and state.suggestion_id is not None
     await desk.expire()
@@ -245,16 +250,7 @@ async def test_a_playbook_approval_after_the_account_ended_is_refused(desk: Desk
     playbook_id = await _refund_on_its_own(
         desk, act("wait", seconds=DAYS), act("approve_suggestion", action_types=["REFUND"])
     )
-    desk.answer()
-    number = desk.order()
-    handle, _ = await send_message(
-        desk.env.client,
-        desk.sessions,
-        desk.merchant,
-        desk.queue,
-        number=number,
-        text=DAMAGED_TEXT.format(n=number),
-    )
+    handle = await desk.damaged_item_mail()
     state = await awaiting_decision(handle)
     found = await eventually(lambda: executions(desk.sessions, playbook_id), 30, "a run")
     run = desk.env.client.get_workflow_handle(found[0].workflow_id or "")
@@ -290,16 +286,7 @@ async def test_a_followup_due_after_the_account_ended_is_not_sent(desk: Desk) ->
         act("wait", seconds=3 * DAYS),
         act("send_followup", template="Hi {customer_first_name}, is all well with {order_name}?"),
     )
-    desk.answer()
-    number = desk.order()
-    handle, _ = await send_message(
-        desk.env.client,
-        desk.sessions,
-        desk.merchant,
-        desk.queue,
-        number=number,
-        text=DAMAGED_TEXT.format(n=number),
-    )
+    handle = await desk.damaged_item_mail()
     assert (await finished(handle, env=desk.env)).stage == Stage.EXECUTED
     assert len(desk.sent()) == 1 and len(desk.merchant.refunds()) == 1  # while entitled
     (execution,) = await eventually(lambda: executions(desk.sessions, playbook_id), 30, "a run")
