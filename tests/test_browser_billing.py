@@ -1,6 +1,7 @@
-"""Buying a plan in a real Chromium: the usage page's GROWTH card, "Choose with Razorpay",
-the sandbox's checkout page, Pay, and back on the usage page the plan turns GROWTH, active,
-with GROWTH's limits once Razorpay's webhooks have been applied (the page updates itself).
+"""Buying a plan in a real Chromium, through each gateway: the usage page's GROWTH card,
+"Choose with Razorpay" (or Paddle), the sandbox's checkout page, Pay, and back on the usage
+page the plan turns GROWTH, active, with GROWTH's limits once the gateway's webhooks have
+been applied (the page updates itself).
 The app over loopback with the Temporal dev server, a worker and the sandbox stand-ins.
 """
 
@@ -10,6 +11,7 @@ import re
 import uuid
 from typing import TYPE_CHECKING
 
+import pytest
 from playwright.async_api import expect
 
 from api.app import create_app
@@ -31,6 +33,22 @@ pytest_plugins = ("tests.browser_support",)
 PASSWORD = "correct horse battery staple"
 STREAM_ABORTED = re.compile(r"GET http://127\.0\.0\.1:\d+/events: net::ERR_ABORTED")
 ACTIVATED_TIMEOUT_MS = 30_000  # the webhooks, their workflow, the page's live update
+# gateway -> (its button's name, its checkout page's path, where it sends the buyer back,
+# what the usage page says until the webhooks have been applied)
+GATEWAYS = {
+    "razorpay": (
+        "Razorpay",
+        r"/razorpay/checkout/sub_\w+",
+        r"/usage\?notice=payment_received$",
+        "Payment received — activating",
+    ),
+    "paddle": (
+        "Paddle",
+        r"/paddle/checkout/txn_\w+",
+        r"/usage\?notice=checkout_done$",
+        "Checkout finished — activating",
+    ),
+}
 
 
 async def sign_in(page: Page, email: str) -> None:
@@ -42,7 +60,9 @@ async def sign_in(page: Page, email: str) -> None:
     await expect(page).to_have_url(re.compile(r"/usage$"))
 
 
-async def test_usage_page_to_growth_through_razorpays_checkout(
+@pytest.mark.parametrize("gateway", list(GATEWAYS))
+async def test_usage_page_to_growth_through_the_gateways_checkout(
+    gateway: str,
     temporal_dev: WorkflowEnvironment,
     own_sessions: async_sessionmaker[AsyncSession],
     served_app: ServeApp,
@@ -64,18 +84,17 @@ async def test_usage_page_to_growth_through_razorpays_checkout(
             await sign_in(page, email)
             plan = page.locator("#plan")
             await expect(plan.get_by_role("heading", name="Trial plan")).to_be_visible()
-            await screenshot(page, "billing-usage-trial")
+            await screenshot(page, f"billing-usage-trial-{gateway}")
 
-            await page.get_by_role("button", name="Choose Growth with Razorpay").click()
-            checkout = re.compile(re.escape(merchant.sandbox_url) + r"/razorpay/checkout/sub_\w+")
+            label, checkout_path, back, activating = GATEWAYS[gateway]
+            await page.get_by_role("button", name=f"Choose Growth with {label}").click()
+            checkout = re.compile(re.escape(merchant.sandbox_url) + checkout_path)
             await expect(page).to_have_url(checkout)
             await page.get_by_role("button", name="Pay", exact=True).click()
 
-            # Back from Razorpay with its signed result: paid, waiting for the webhooks.
-            await expect(page).to_have_url(re.compile(r"/usage\?notice=payment_received$"))
-            await expect(page.get_by_role("status")).to_contain_text(
-                "Payment received — activating"
-            )
+            # Back from the gateway: paid, waiting for its webhooks.
+            await expect(page).to_have_url(re.compile(back))
+            await expect(page.get_by_role("status")).to_contain_text(activating)
             await expect(plan.get_by_role("heading", name="Growth plan")).to_be_visible(
                 timeout=ACTIVATED_TIMEOUT_MS
             )
@@ -84,7 +103,7 @@ async def test_usage_page_to_growth_through_razorpays_checkout(
             for limit in (growth.emails_sent, growth.emails_received, growth.ai_suggestions):
                 await expect(plan).to_contain_text(f"0 of {limit}")
             await expect(page.locator("#plan-growth")).to_contain_text("current plan")
-            await screenshot(page, "billing-usage-growth")
+            await screenshot(page, f"billing-usage-growth-{gateway}")
 
             # On a phone the cards stack: nothing wider than the screen.
             phone = await new_page("phone", base_url=base_url)
@@ -92,8 +111,8 @@ async def test_usage_page_to_growth_through_razorpays_checkout(
             await expect(phone.locator("#plan-pro")).to_contain_text("Switch now")
             overflow = await phone.evaluate("document.documentElement.scrollWidth - innerWidth")
             assert overflow <= 0, f"the usage page is {overflow}px wider than a phone"
-            await screenshot(phone, "billing-usage-growth-phone")
-        await merchant.sandbox.razorpay.settle()
+            await screenshot(phone, f"billing-usage-growth-phone-{gateway}")
+        await getattr(merchant.sandbox, gateway).settle()
     # Leaving the usage page for the checkout cuts its live-update stream (/events): Chromium
     # reports that open request as aborted, which is the navigation, not a fault.
     page_problems.failed_requests[:] = [
