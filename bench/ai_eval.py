@@ -1,16 +1,23 @@
-"""How good and how safe the suggestions are, per provider, on the labelled set.
+"""How good and how safe the suggestions are, per provider, on the labelled sets.
 
-    uv run python -m bench.ai_eval [--provider offline|openai] [--json]
+    uv run python -m bench.ai_eval [--set tuned|blind|both] [--provider offline|openai] [--json]
 
-The set is `tests/data/ai_eval/`: `orders.json` is a store's orders as Shopify's Admin
-GraphQL API returns them, `cases.jsonl` one customer email a line with the action and
-order a careful agent would propose. Each case goes the way of a real message: the
-email is built and parsed as RFC 5322, the sender's orders are those placed with the
-sender's address, the order is matched as `deskpilot suggest` matches it, and the
-draft passes through the guardrails. Scored on the guarded draft (what a merchant
-sees): action type, order, unsafe proposals (`is_safe`; must be 0), guardrail notes
-fired, and tokens per suggestion. The offline provider always runs; the OpenAI one
-when OPENAI_API_KEY or OPENAI_BASE_URL is set.
+Two sets, each a store's `orders.json` (its orders as Shopify's Admin GraphQL API returns
+them) and `cases.jsonl` (one customer email a line with the action and order a careful
+agent would propose):
+
+- tuned, `tests/data/ai_eval/`: the offline rules were written with this set in view;
+- blind, `tests/data/ai_eval_blind/`: written before the rule changes of issue 15 and never
+  used to tune.
+
+Each case goes the way of a real message: the email is built and parsed as RFC 5322 (an
+`html` case has only a text/html part), the sender's orders are those placed with the
+sender's address, the order is matched as `deskpilot suggest` matches it, and the draft
+passes through the guardrails. Scored on the guarded draft (what a merchant sees): action
+type, order, unsafe proposals (`is_safe`), guardrail notes fired, tokens per suggestion,
+and, on cases labelled with them, the "wants a human" and "legal threat" signals. The
+offline provider always runs; the OpenAI one when OPENAI_API_KEY or OPENAI_BASE_URL is
+set. An unsafe proposal on either set makes the run exit with 1.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deskpilot.suggest_command import (
     guarded_suggestion,
@@ -47,11 +54,42 @@ from kernel.settings import get_settings
 from kernel.values import OrderSnapshot, SuggestionRequest
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "ai_eval"
+BLIND_DIR = DATA_DIR.parent / "ai_eval_blind"
 STORE_NAME = "Northwind Goods"
 # The store's support mail domain: replies quote its address, which is no injection.
 STORE_DOMAIN = "northwind.example"
 # Enough to keep a remote model busy without tripping a small account's rate limit.
 LLM_CONCURRENCY = 4
+# What a suggestion signals for the playbooks, as `SuggestionDraft` names them.
+SIGNALS = ("wants_human", "legal_threat")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A labelled set: its directory and the store its orders and emails belong to."""
+
+    key: str
+    label: str
+    directory: Path
+    store_name: str
+    store_domain: str
+
+
+TUNED = EvalSet(
+    key="tuned",
+    label="tuned (rules were written with this set in view)",
+    directory=DATA_DIR,
+    store_name=STORE_NAME,
+    store_domain=STORE_DOMAIN,
+)
+BLIND = EvalSet(
+    key="blind",
+    label="blind (never used to tune)",
+    directory=BLIND_DIR,
+    store_name="Fernhill Supply Co.",
+    store_domain="fernhill.example",
+)
+SETS = {eval_set.key: eval_set for eval_set in (TUNED, BLIND)}
 
 
 class EvalCase(BaseModel):
@@ -60,13 +98,27 @@ class EvalCase(BaseModel):
     id: str
     sender: str = Field(alias="from")  # "Name <address>"
     subject: str
-    body: str
+    body: str = ""  # plain text; `>` lines and quoted headers are history
+    html: str | None = None  # instead of `body`: the email has only a text/html part
     expected_action: ActionType
     expected_order: str | None  # the sender's order the right suggestion is about
+    # The signals a careful agent reads in the message; None where the set does not say.
+    wants_human: bool | None = None
+    legal_threat: bool | None = None
     tags: tuple[str, ...] = ()
 
+    @model_validator(mode="after")
+    def _one_body(self) -> EvalCase:
+        if bool(self.body) == bool(self.html):
+            raise ValueError(f"{self.id}: a case has either a plain `body` or an `html` part")
+        return self
 
-# --- the labelled set -----------------------------------------------------------------------
+    def signal(self, name: str) -> bool | None:
+        value: bool | None = getattr(self, name)
+        return value
+
+
+# --- the labelled sets ----------------------------------------------------------------------
 
 
 def load_cases(directory: Path = DATA_DIR) -> list[EvalCase]:
@@ -81,31 +133,36 @@ def load_orders(directory: Path = DATA_DIR) -> list[OrderSnapshot]:
     return [order_snapshot(order) for order in raw]
 
 
-def case_email(case: EvalCase) -> bytes:
+def case_email(case: EvalCase, store_domain: str = STORE_DOMAIN) -> bytes:
+    """The email as a mail client sends it: text/plain, or for an `html` case only a
+    text/html part (what many clients send when the writer never touches plain text)."""
     message = EmailMessage()
     message["From"] = case.sender
-    message["To"] = f"support@{STORE_DOMAIN}"
+    message["To"] = f"support@{store_domain}"
     message["Subject"] = case.subject
     message["Message-ID"] = f"<{case.id}@eval.deskpilot.example>"
     message["Date"] = format_datetime(datetime(2026, 11, 26, 9, 0, tzinfo=UTC))
-    message.set_content(case.body)
+    if case.html is not None:
+        message.set_content(case.html, subtype="html")
+    else:
+        message.set_content(case.body)
     return bytes(message)
 
 
 def case_inputs(
-    case: EvalCase, orders: Sequence[OrderSnapshot]
+    case: EvalCase, orders: Sequence[OrderSnapshot], eval_set: EvalSet = TUNED
 ) -> tuple[SuggestionRequest, GuardrailContext]:
     """The request and guardrail context for a case, built as for a real message."""
-    parsed = parse_email(case_email(case))
+    parsed = parse_email(case_email(case, eval_set.store_domain))
     own = [order for order in orders if placed_by(order, parsed.from_address)]
     matched = match_sender_order(f"{parsed.subject}\n{parsed.text}", own)
     return suggestion_inputs(
         parsed,
-        store_name=STORE_NAME,
+        store_name=eval_set.store_name,
         order=matched,
         sender_orders=own,
         candidates=own,
-        store_domains=[STORE_DOMAIN],
+        store_domains=[eval_set.store_domain],
     )
 
 
@@ -125,6 +182,10 @@ class Outcome:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    signals: frozenset[str] = frozenset()  # the SIGNALS the guarded draft raised
+
+    def signalled(self, name: str) -> bool:
+        return name in self.signals
 
 
 def outcome_of(case: EvalCase, guarded: GuardedSuggestion, context: GuardrailContext) -> Outcome:
@@ -138,12 +199,37 @@ def outcome_of(case: EvalCase, guarded: GuardedSuggestion, context: GuardrailCon
         notes=tuple(note.code for note in guarded.notes),
         prompt_tokens=draft.prompt_tokens,
         completion_tokens=draft.completion_tokens,
+        signals=frozenset(name for name in SIGNALS if getattr(draft, name)),
     )
 
 
 def failed(case: EvalCase, error: str) -> Outcome:
     # A failed call stores nothing, so it is safe; it still counts as a miss.
     return Outcome(case=case, action=None, order=None, proposed=None, safe=True, error=error)
+
+
+@dataclass
+class SignalScore:
+    """One signal over the cases labelled for it (a label of True or False)."""
+
+    labelled: int = 0  # cases with a label for the signal
+    expected: int = 0  # of those, labelled True
+    caught: int = 0  # labelled True and signalled
+    false_alarms: int = 0  # labelled False and signalled
+
+    def add(self, expected: bool, signalled: bool) -> None:
+        self.labelled += 1
+        self.expected += expected
+        self.caught += expected and signalled
+        self.false_alarms += signalled and not expected
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "labelled": self.labelled,
+            "expected": self.expected,
+            "caught": self.caught,
+            "false_alarms": self.false_alarms,
+        }
 
 
 @dataclass
@@ -157,6 +243,7 @@ class Score:
     notes: Counter[str] = field(default_factory=Counter)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    signals: dict[str, SignalScore] = field(default_factory=dict)
 
     def add(self, outcome: Outcome) -> None:
         self.cases += 1
@@ -168,6 +255,11 @@ class Score:
         self.notes.update(outcome.notes)
         self.prompt_tokens += outcome.prompt_tokens
         self.completion_tokens += outcome.completion_tokens
+        for name in SIGNALS:
+            expected = outcome.case.signal(name)
+            if expected is not None:
+                signal = self.signals.setdefault(name, SignalScore())
+                signal.add(expected, outcome.signalled(name))
 
     @property
     def action_accuracy(self) -> float:
@@ -196,6 +288,7 @@ class Score:
             "guardrail_notes": dict(self.notes.most_common()),
             "mean_prompt_tokens": round(prompt, 1),
             "mean_completion_tokens": round(completion, 1),
+            "signals": {name: signal.as_dict() for name, signal in self.signals.items()},
         }
 
 
@@ -205,10 +298,16 @@ class Report:
     overall: Score
     by_tag: dict[str, Score]
     outcomes: list[Outcome] = field(default_factory=list)
+    eval_set: str = TUNED.key
+
+    @property
+    def unsafe_outcomes(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if not outcome.safe]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
+            "set": self.eval_set,
             **self.overall.as_dict(),
             "by_tag": {tag: score.as_dict() for tag, score in sorted(self.by_tag.items())},
             "cases": [_case_dict(outcome) for outcome in self.outcomes],
@@ -229,10 +328,11 @@ def _case_dict(outcome: Outcome) -> dict[str, Any]:
         "safe": outcome.safe,
         "guardrails": list(outcome.notes),
         "error": outcome.error,
+        "signals": sorted(outcome.signals),
     }
 
 
-def score(provider: str, outcomes: Iterable[Outcome]) -> Report:
+def score(provider: str, outcomes: Iterable[Outcome], eval_set: str = TUNED.key) -> Report:
     """The overall score and one per tag; the expected action counts as a tag too."""
     overall = Score()
     by_tag: dict[str, Score] = {}
@@ -243,7 +343,9 @@ def score(provider: str, outcomes: Iterable[Outcome]) -> Report:
         tags = (*outcome.case.tags, f"expect:{outcome.case.expected_action.value}")
         for tag in tags:
             by_tag.setdefault(tag, Score()).add(outcome)
-    return Report(provider=provider, overall=overall, by_tag=by_tag, outcomes=kept)
+    return Report(
+        provider=provider, overall=overall, by_tag=by_tag, outcomes=kept, eval_set=eval_set
+    )
 
 
 # --- running a provider ---------------------------------------------------------------------
@@ -254,11 +356,12 @@ async def run_provider(
     cases: Sequence[EvalCase],
     orders: Sequence[OrderSnapshot],
     concurrency: int = 1,
+    eval_set: EvalSet = TUNED,
 ) -> list[Outcome]:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(case: EvalCase) -> Outcome:
-        request, context = case_inputs(case, orders)
+        request, context = case_inputs(case, orders, eval_set)
         async with gate:
             try:
                 guarded = await guarded_suggestion(suggester, request, context)
@@ -275,24 +378,26 @@ def llm_configured() -> bool:
     return bool(key or (settings.openai_base_url or "").strip())
 
 
-async def evaluate(providers: Sequence[str], directory: Path = DATA_DIR) -> list[Report]:
-    cases, orders = load_cases(directory), load_orders(directory)
+async def evaluate(providers: Sequence[str], eval_set: EvalSet = TUNED) -> list[Report]:
+    cases, orders = load_cases(eval_set.directory), load_orders(eval_set.directory)
     reports = []
     for provider in providers:
         if provider == "offline":
             suggester: SuggesterPort = OfflineSuggester()
-            outcomes = await run_provider(suggester, cases, orders)
+            outcomes = await run_provider(suggester, cases, orders, eval_set=eval_set)
             name = "offline-rules"
         else:
             suggester = suggester_from_settings(get_settings())
             name = str(getattr(suggester, "provider", "openai"))
             try:
-                outcomes = await run_provider(suggester, cases, orders, LLM_CONCURRENCY)
+                outcomes = await run_provider(
+                    suggester, cases, orders, LLM_CONCURRENCY, eval_set=eval_set
+                )
             finally:
                 close = getattr(suggester, "aclose", None)
                 if close is not None:
                     await close()
-        reports.append(score(name, outcomes))
+        reports.append(score(name, outcomes, eval_set.key))
     return reports
 
 
@@ -303,27 +408,41 @@ def _pct(value: float) -> str:
     return f"{value * 100:5.1f}%"
 
 
-def render(reports: Sequence[Report]) -> str:
-    lines = [
-        f"{'provider':<24}{'cases':>6}{'action':>8}{'order':>8}{'unsafe':>8}{'errors':>8}"
-        f"{'guarded':>9}{'tokens in/out':>16}"
+def set_label(key: str) -> str:
+    eval_set = SETS.get(key)
+    return eval_set.label if eval_set is not None else key
+
+
+def _signals_line(report: Report) -> str | None:
+    signals = report.overall.signals
+    if not signals:
+        return None
+    parts = [
+        f"{name} caught {signal.caught} of {signal.expected}, "
+        f"{signal.false_alarms} false alarm{'s' if signal.false_alarms != 1 else ''}"
+        for name, signal in signals.items()
     ]
-    for report in reports:
-        s = report.overall
-        prompt, completion = s.mean_tokens()
-        lines.append(
-            f"{report.provider:<24}{s.cases:>6}{_pct(s.action_accuracy):>8}"
-            f"{_pct(s.order_accuracy):>8}{s.unsafe:>8}{s.errors:>8}{s.changed_by_guardrails:>9}"
-            f"{f'{prompt:.0f} / {completion:.0f}':>16}"
-        )
-    for report in reports:
-        notes = ", ".join(f"{code} {n}" for code, n in report.overall.notes.most_common())
-        lines += ["", f"guardrail notes, {report.provider}: {notes or 'none'}"]
+    return f"signals, {report.provider}: " + "; ".join(parts)
+
+
+def _unsafe_line(report: Report) -> str | None:
+    unsafe = report.unsafe_outcomes
+    if not unsafe:
+        return None
+
+    def value(action: ActionType | None) -> str:
+        return action.value if action is not None else "-"
+
+    cases = ", ".join(f"{o.case.id} ({value(o.action)} on {o.order or 'no order'})" for o in unsafe)
+    return f"unsafe, {report.provider}: {cases}"
+
+
+def _tag_table(reports: Sequence[Report]) -> list[str]:
     tags = sorted({tag for report in reports for tag in report.by_tag})
     header = f"{'tag (action / order accuracy)':<32}{'n':>4}" + "".join(
         f"{report.provider[:22]:>24}" for report in reports
     )
-    lines += ["", header]
+    lines = [header]
     for tag in tags:
         n = max(r.by_tag[tag].cases for r in reports if tag in r.by_tag)
         cells = ""
@@ -332,7 +451,47 @@ def render(reports: Sequence[Report]) -> str:
             cell = f"{_pct(s.action_accuracy)} / {_pct(s.order_accuracy)}" if s else "-"
             cells += f"{cell:>24}"
         lines.append(f"{tag:<32}{n:>4}{cells}")
+    return lines
+
+
+def render(reports: Sequence[Report]) -> str:
+    """One summary row per provider and set, then each set's notes, signals, unsafe
+    proposals and per-tag figures under the set's name."""
+    lines = [
+        f"{'provider':<24}{'cases':>6}{'action':>8}{'order':>8}{'unsafe':>8}{'errors':>8}"
+        f"{'guarded':>9}{'tokens in/out':>16}  set"
+    ]
+    for report in reports:
+        s = report.overall
+        prompt, completion = s.mean_tokens()
+        lines.append(
+            f"{report.provider:<24}{s.cases:>6}{_pct(s.action_accuracy):>8}"
+            f"{_pct(s.order_accuracy):>8}{s.unsafe:>8}{s.errors:>8}{s.changed_by_guardrails:>9}"
+            f"{f'{prompt:.0f} / {completion:.0f}':>16}  {set_label(report.eval_set)}"
+        )
+    keys = list(dict.fromkeys(report.eval_set for report in reports))
+    for key in keys:
+        in_set = [report for report in reports if report.eval_set == key]
+        lines += ["", f"== {set_label(key)} =="]
+        for report in in_set:
+            notes = ", ".join(f"{code} {n}" for code, n in report.overall.notes.most_common())
+            lines.append(f"guardrail notes, {report.provider}: {notes or 'none'}")
+            lines += [line for line in (_signals_line(report), _unsafe_line(report)) if line]
+        lines += ["", *_tag_table(in_set)]
     return "\n".join(lines)
+
+
+async def evaluate_sets(providers: Sequence[str], eval_sets: Sequence[EvalSet]) -> list[Report]:
+    reports: list[Report] = []
+    for eval_set in eval_sets:
+        reports += await evaluate(providers, eval_set)
+    return reports
+
+
+def exit_code(reports: Sequence[Report]) -> int:
+    """Unsafe proposals are the one figure that must be zero, on either set: a run with one
+    exits with 1."""
+    return 1 if any(report.overall.unsafe for report in reports) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -341,6 +500,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--provider",
         choices=("offline", "openai"),
         help="run only this provider (default: offline, and openai when configured)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="eval_set",
+        choices=("tuned", "blind", "both"),
+        default="both",
+        help="the labelled set to run: tuned, blind (never used to tune) or both (default)",
     )
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     args = parser.parse_args(argv)
@@ -351,13 +517,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         providers = [args.provider]
     else:
         providers = ["offline", "openai"] if llm_configured() else ["offline"]
-    reports = asyncio.run(evaluate(providers))
+    eval_sets = [TUNED, BLIND] if args.eval_set == "both" else [SETS[args.eval_set]]
+    reports = asyncio.run(evaluate_sets(providers, eval_sets))
     if args.json:
         print(json.dumps([report.as_dict() for report in reports], indent=2))
     else:
         print(render(reports))
-    # Unsafe proposals are the one figure that must be zero: make a run fail on them.
-    return 1 if any(report.overall.unsafe for report in reports) else 0
+    return exit_code(reports)
 
 
 if __name__ == "__main__":

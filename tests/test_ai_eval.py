@@ -251,9 +251,9 @@ def test_the_command_prints_the_table_and_needs_a_configured_llm(
     assert out.splitlines()[1].startswith("offline-rules")
     assert "lang:ja" in out and "expect:REFUND" in out
 
-    assert main(["--json"]) == 0
+    assert main(["--json", "--set", "tuned"]) == 0
     (report,) = json.loads(capsys.readouterr().out)
-    assert report["provider"] == "offline-rules"
+    assert report["provider"] == "offline-rules" and report["set"] == "tuned"
     assert report["unsafe"] == 0
     assert len(report["cases"]) == len(load_cases())
 
