@@ -294,6 +294,10 @@ def _advance(
 ) -> BillingState:
     """`snapshot` is the newest word on the stored subscription."""
     status = seed_status(snapshot.gateway, snapshot.gateway_status, current.status)
+    if current.status is SubscriptionStatus.expired and status is not SubscriptionStatus.active:
+        # Expired (by the calendar, after the grace or the paid period): only a payment
+        # that passes brings it back; a later failure or end is news, not a new grace.
+        status = SubscriptionStatus.expired
     plan = catalog.plan_of(snapshot.gateway, snapshot.plan_id)
     start, end = current.period_start, current.period_end
     if snapshot.period_start is not None and snapshot.period_end is not None:
@@ -311,6 +315,8 @@ def _advance(
     scheduled = current.scheduled_plan
     if snapshot.scheduled_plan_id is not None:
         scheduled = catalog.plan_of(snapshot.gateway, snapshot.scheduled_plan_id)
+    elif snapshot.event_type == "api.change_plan":
+        scheduled = None  # a change made now replaces the one that was waiting
     paid = _STATUS[snapshot.gateway][snapshot.gateway_status] is not None
     # Not paid yet (created, authenticated): the subscription is recorded, the plan is not.
     new_plan = (plan if paid else None) or current.plan_type

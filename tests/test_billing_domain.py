@@ -274,6 +274,28 @@ def test_paddle_times_are_compared_to_the_microsecond() -> None:
     assert run(state, newer).status is SubscriptionStatus.past_due
 
 
+def test_a_change_now_replaces_the_scheduled_one() -> None:
+    active = run(TRIAL, snap("active", 1, plan_id="plan_p"))
+    scheduled = run(active, answer("active", 2, 0, "change_plan", scheduled_plan_id="plan_s"))
+    assert scheduled.scheduled_plan is PlanType.STARTER
+    kept = run(scheduled, answer("active", 3, 0, "change_plan", plan_id="plan_p"))
+    assert kept.plan_type is PlanType.PRO and kept.scheduled_plan is None
+
+
+def test_an_expired_account_stays_expired_until_a_payment_passes() -> None:
+    failing = run(TRIAL, snap("active", 1), snap("pending", 2))
+    expired = replace(failing, status=SubscriptionStatus.expired)  # the calendar, after grace
+    for later in (
+        snap("halted", 30),
+        snap("cancelled", 31, ended_at=T0 + 2 * DAY),
+    ):
+        after = run(expired, later)
+        assert after.status is SubscriptionStatus.expired, later.gateway_status
+        assert after.past_due_since is None
+    paid = snap("active", 40, period_start=T0 + 31 * DAY, period_end=T0 + 61 * DAY)
+    assert run(expired, snap("halted", 30), paid).status is SubscriptionStatus.active
+
+
 def test_changes_names_what_moved() -> None:
     active = run(TRIAL, snap("active", 1))
     assert changes(TRIAL, active) == ["activated", "plan_changed", "period_changed"]
