@@ -40,7 +40,8 @@ class CheckoutOut(BaseModel):
 class ChangeIn(BaseModel):
     plan: PlanType = Field(description="STARTER, GROWTH or PRO")
     when: When = Field(
-        default="now", description="now: prorated at once; period_end: at the renewal"
+        default="now",
+        description="now: prorated at once; period_end: at the renewal (Razorpay only)",
     )
 
 
@@ -106,7 +107,8 @@ async def post_checkout(
 
 
 CHANGE_ERRORS = error_responses(
-    (400, "the body does not parse, or the plan is not sold"), 401, 403, _NO_SUBSCRIPTION, 422,
+    (400, "the body does not parse, the plan is not sold, or the gateway cannot wait for the "
+     "period's end (not_at_period_end)"), 401, 403, _NO_SUBSCRIPTION, 422,
     _VENDOR,
 )  # fmt: skip
 

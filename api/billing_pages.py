@@ -28,6 +28,7 @@ from kernel.errors import DeskpilotError, Invalid
 from kernel.settings import Settings
 from models.user import User
 from services import billing
+from services.billing import When
 from services.usage import UsageSummary, usage_for
 
 router = APIRouter(include_in_schema=False)
@@ -94,6 +95,7 @@ async def _usage_page(
     usage = await usage_for(session, user_id)
     view = await billing.billing_view(session, user_id, settings, gateways=gateways)
     await session.commit()
+    gateway = gateways.get(view.payment_gateway or "")
     return render(
         request,
         "usage.html",
@@ -105,6 +107,9 @@ async def _usage_page(
         limit_labels=LIMIT_LABELS,
         billing=view,
         running=billing.is_running(view),
+        # Only what the subscription's gateway can do is offered.
+        changes_at_period_end=bool(gateway and gateway.changes_at_period_end),
+        undoes_cancel=bool(gateway and gateway.undoes_cancel_at_period_end),
         gateway_labels=GATEWAY_LABELS,
         money=money,
         notice=notice,
@@ -199,7 +204,9 @@ async def change_form(
     when: Annotated[str, Form(max_length=20)] = "now",
 ) -> HTMLResponse | RedirectResponse:
     async def change() -> str:
-        timing = "period_end" if when == "period_end" else "now"
+        if when not in ("now", "period_end"):
+            raise Invalid(f"{when!r} is not a time for a plan change: now or period_end")
+        timing: When = "period_end" if when == "period_end" else "now"
         await billing.change_plan(
             form.session, form.user_id, _plan(plan), timing, form.gateways, form.settings
         )

@@ -67,7 +67,12 @@ async def _receive(
     if not gateway.verify_webhook(raw, request.headers):
         logger.warning("billing webhook with a bad signature refused", extra={"gateway": name})
         raise Unauthorized(f"the webhook's {_SIGNATURE[name]} does not match its body")
-    event = gateway.parse_webhook(raw, request.headers)
+    try:
+        event = gateway.parse_webhook(raw, request.headers)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        # Signed, so the gateway's, but not in the shape its documentation gives.
+        logger.warning("billing webhook not readable", extra={"gateway": name, "error": repr(exc)})
+        raise BadWebhook(f"the {name} event cannot be read: {exc!r}") from exc
     payload = json.loads(raw)
     if holds_nul(payload):  # PostgreSQL stores no NUL in JSON
         raise BadWebhook("the body holds a NUL character")

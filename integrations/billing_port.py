@@ -34,6 +34,10 @@ class BadWebhook(Malformed):
 
 class BillingGateway(Protocol):
     name: str
+    # Whether a plan change can wait for the period's end (the old plan kept until then).
+    changes_at_period_end: bool
+    # Whether a cancellation set for the period's end can be taken back.
+    undoes_cancel_at_period_end: bool
 
     @property
     def webhooks_configured(self) -> bool:

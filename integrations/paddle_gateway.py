@@ -83,6 +83,8 @@ class _Headers:
 
 class PaddleGateway:
     name = NAME
+    changes_at_period_end = False
+    undoes_cancel_at_period_end = True  # the scheduled_change is removed
 
     def __init__(
         self,
@@ -139,16 +141,17 @@ class PaddleGateway:
     async def change_plan(
         self, subscription_id: str, plan: PlanType, *, at_period_end: bool
     ) -> GatewaySnapshot:
-        """Paddle changes the items at once either way; the mode decides the billing: a
-        prorated charge now, or the full new price from the next period."""
-        mode = (
-            SubscriptionProrationBillingMode.FullNextBillingPeriod
-            if at_period_end
-            else SubscriptionProrationBillingMode.ProratedImmediately
-        )
+        """At once, prorated: Paddle changes a subscription's items the moment it is asked,
+        whatever the billing mode, so a change "at the period's end" would hand over the new
+        plan now and bill it only from the next period (a free upgrade). It is refused."""
+        if at_period_end:
+            raise Invalid(
+                "Paddle changes the plan at once (prorated); it cannot wait for the period's end",
+                code="not_at_period_end",
+            )
         operation = UpdateSubscription(
             items=[SubscriptionUpdateItem(price_id=self._price_id(plan), quantity=1)],
-            proration_billing_mode=mode,
+            proration_billing_mode=SubscriptionProrationBillingMode.ProratedImmediately,
         )
         data = await self._send(
             "change the plan",

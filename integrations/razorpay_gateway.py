@@ -33,6 +33,8 @@ TOTAL_COUNT = 120
 
 class RazorpayGateway:
     name = NAME
+    changes_at_period_end = True  # schedule_change_at: cycle_end
+    undoes_cancel_at_period_end = False
 
     def __init__(
         self,

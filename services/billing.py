@@ -151,16 +151,22 @@ async def billing_view(
         limits=summary.limits,
         usage=summary.usage,
         plans=plans_out(),
-        gateways=sorted(gateways),
+        gateways=_offered(gateways),
     )
+
+
+def _offered(gateways: Mapping[str, BillingGateway]) -> list[str]:
+    """The gateways a checkout may use: without its webhook secret a gateway's payment
+    would never reach us (the webhook route answers 503), so it is not offered."""
+    return sorted(name for name, gateway in gateways.items() if gateway.webhooks_configured)
 
 
 def _gateway(gateways: Mapping[str, BillingGateway], name: str | None) -> BillingGateway:
     gateway = gateways.get(name or "")
-    if gateway is None:
+    if gateway is None or name not in _offered(gateways):
         raise Invalid(
-            f"the payment gateway {name!r} is not configured here; "
-            f"configured: {', '.join(sorted(gateways)) or 'none'}",
+            f"the payment gateway {name!r} is not configured here (its keys and webhook "
+            f"secret); configured: {', '.join(_offered(gateways)) or 'none'}",
             code="gateway_not_configured",
         )
     return gateway
@@ -288,6 +294,12 @@ async def change_plan(
     subscription, gateway, subscription_id = await _running(session, user_id, gateways)
     if plan is subscription.plan_type and _scheduled(_meta(subscription)) is None:
         raise Conflict(f"the subscription is on {plan.value} already", code="same_plan")
+    if when == "period_end" and not gateway.changes_at_period_end:
+        raise Invalid(
+            f"{gateway.name.capitalize()} changes the plan at once (prorated); it cannot wait "
+            "for the period's end",
+            code="not_at_period_end",
+        )
     snapshot = await gateway.change_plan(subscription_id, plan, at_period_end=when == "period_end")
     await _requested(session, subscription, "change", {"plan": plan.value, "when": when})
     await _apply(session, snapshot, settings)

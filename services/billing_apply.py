@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 async def _locked(session: AsyncSession, snapshot: GatewaySnapshot) -> Subscription | None:
     """Ours for the gateway's subscription id, else the one its user id (notes /
-    custom_data) names. Locked: two deliveries for one subscription take turns."""
+    custom_data) names. Locked: two deliveries for one subscription take turns. Read
+    afresh: the caller may hold the row from before its gateway call (a webhook or the
+    calendar may have committed since)."""
     found = (
         await session.execute(
             select(Subscription)
@@ -33,13 +35,17 @@ async def _locked(session: AsyncSession, snapshot: GatewaySnapshot) -> Subscript
             )
             .limit(1)
             .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
     if found is not None or snapshot.user_id is None:
         return found
     return (
         await session.execute(
-            select(Subscription).where(Subscription.user_id == snapshot.user_id).with_for_update()
+            select(Subscription)
+            .where(Subscription.user_id == snapshot.user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
 

@@ -32,7 +32,7 @@ from models.user import User, set_password
 from sandbox.server import serve_app
 from services.accounts import create_user
 from tests.api_support import token_for
-from tests.pipeline import Merchant, running_pipeline
+from tests.pipeline import Merchant, gateway_id, running_pipeline
 
 WAIT_S = 30
 PASSWORD = "correct horse battery staple"
@@ -247,21 +247,21 @@ async def test_razorpay_downgrade_at_the_period_end_applies_on_the_renewal(
     assert renewed["current_period_end"] > paid["current_period_end"]  # the next period
 
 
-async def test_paddle_downgrade_at_the_period_end_bills_the_new_price_from_then(
-    billing: Billing,
-) -> None:
-    """Paddle changes a subscription's items at once; `period_end` bills the full new price
-    from the next period instead of prorating now."""
-    paid = await billing.pay("paddle", plan="PRO")
-    later = await billing.api.post(
-        "/api/billing/change", json={"plan": "STARTER", "when": "period_end"}
-    )
-    assert later.status_code == 200, later.text
-    view = later.json()
-    assert view["plan_type"] == "STARTER" and view["scheduled_plan"] is None
-    assert view["current_period_end"] == paid["current_period_end"]
+@pytest.mark.parametrize("plan", ["STARTER", "PRO"])
+async def test_paddle_refuses_a_change_at_the_period_end(billing: Billing, plan: str) -> None:
+    """Paddle changes a subscription's items the moment it is asked: a change "at the
+    period's end" would hand over PRO now and bill it only from the next period."""
+    paid = await billing.pay("paddle", plan="GROWTH")
+    later = await billing.api.post("/api/billing/change", json={"plan": plan, "when": "period_end"})
+    assert later.status_code == 400, later.text
+    assert later.json()["error"]["code"] == "not_at_period_end"
     await billing.settle()
-    assert (await billing.view())["plan_type"] == "STARTER"
+    view = await billing.view()
+    assert view["plan_type"] == "GROWTH" and view["scheduled_plan"] is None
+    assert view["current_period_end"] == paid["current_period_end"]
+    subscription = billing.merchant.sandbox.paddle.subscriptions[paid["gateway_subscription_id"]]
+    prices = [line.price.id for line in subscription.lines]
+    assert prices == [gateway_id("paddle", PlanType.GROWTH)]  # nothing asked of Paddle
 
 
 @pytest.mark.parametrize("gateway", ["razorpay", "paddle"])
@@ -344,9 +344,12 @@ async def test_refusals(billing: Billing) -> None:
     assert not await billing.events("subscription.*_requested")
 
 
-async def test_an_unconfigured_gateway_is_refused(billing: Billing) -> None:
+@pytest.mark.parametrize("unset", ["paddle_api_key", "paddle_webhook_secret"])
+async def test_an_unconfigured_gateway_is_refused(billing: Billing, unset: str) -> None:
+    """Without its API key, or without its webhook secret (its payment would never reach
+    us), a gateway is not offered."""
     engine: AsyncEngine = billing.sessions.kw["bind"]
-    settings = billing.merchant.settings.model_copy(update={"paddle_api_key": None})
+    settings = billing.merchant.settings.model_copy(update={unset: None})
     app = create_app(engine, None, settings)
     async with (
         serve_app(app) as url,
@@ -358,6 +361,7 @@ async def test_an_unconfigured_gateway_is_refused(billing: Billing) -> None:
         )
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == "gateway_not_configured"
+    assert not billing.merchant.sandbox.paddle.transactions  # nothing asked of Paddle
 
 
 async def test_another_merchant_sees_and_changes_only_its_own(billing: Billing) -> None:
@@ -475,6 +479,14 @@ async def test_the_usage_page_buys_changes_and_cancels_with_its_forms(billing: B
         assert "Growth plan" in page.text and "Checkout finished — activating" in page.text
         assert "Choose Growth with" not in page.text and "current plan" in page.text
         assert 'aria-label="Switch to Pro now"' in page.text and "Cancel now" in page.text
+        # Paddle changes plans at once only: no later change is offered, nor taken.
+        assert "Switch to Pro at the end of the period" not in page.text
+        for when in ("period_end", "tomorrow"):
+            refused = await web.post(
+                "/billing/change", data={"plan": "PRO", "when": when, "csrf": csrf}
+            )
+            assert refused.status_code == 400, (when, refused.status_code)
+        assert (await billing.view())["plan_type"] == "GROWTH"
 
         again = await web.post(
             "/billing/checkout", data={"plan": "PRO", "gateway": "razorpay", "csrf": csrf}

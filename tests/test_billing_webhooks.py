@@ -286,6 +286,22 @@ async def test_a_forged_signature_is_refused_and_nothing_is_stored(desk: Desk) -
     assert await desk.events() == ["subscription.trial_started"]
 
 
+async def test_a_signed_event_in_an_unknown_shape_is_refused_clearly(desk: Desk) -> None:
+    """Signed, but not the documented shape: a 422 naming it, never a 500; nothing stored."""
+    entity = razorpay_entity(desk.user_id, "active")
+    del entity["id"]
+    no_id = await desk.razorpay("subscription.activated", entity)
+    unstamped = await desk.paddle(
+        "subscription.activated", paddle_data(desk.user_id, "active", T0) | {"updated_at": "x"}
+    )
+    for answer in (no_id, unstamped):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "bad_webhook"
+        assert "cannot be read" in answer.json()["error"]["message"]
+    assert await desk.count(BillingEvent) == 0
+    assert (await desk.subscription()).plan_type is PlanType.TRIAL
+
+
 async def test_a_stale_paddle_signature_is_refused(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
