@@ -348,8 +348,13 @@ def test_up_restart_keeps_workflows_and_the_demo_token(
         json.dumps({"action_id": pending["action"]["id"]}),
     )
     _wait_for_action(demo, accepted["message_id"], "EXECUTED")
+    # The action is recorded before the reply goes out, and the workflow closes after it;
+    # the list (Temporal's visibility) follows a moment later.
     by_message = f"DeskpilotMessage='{accepted['message_id']}'"
-    assert "Completed" in second.temporal("workflow", "list", "--query", by_message)
+    deadline = time.monotonic() + 60
+    while "Completed" not in (listed := second.temporal("workflow", "list", "--query", by_message)):
+        assert time.monotonic() < deadline, f"the workflow never completed: {listed}"
+        time.sleep(0.5)
     # The sandbox store is in memory and starts from its seed: one refund, this run's.
     ledger = httpx.get(f"{shop_base(second.sandbox, DEMO_SHOP)}/_sandbox/ledger").json()
     assert [(e["type"], e["order"]) for e in ledger] == [("refund", "#1001")]
