@@ -19,7 +19,7 @@ from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
 from activities.playbook_steps import PlaybookSteps
 from activities.shopify_webhook import ShopifyWebhookActivities
-from integrations.billing_gateways import plan_catalog
+from integrations.billing_gateways import billing_gateways, plan_catalog
 from integrations.gmail.oauth import GoogleOAuth
 from integrations.llm import OpenAISuggester, suggester_from_settings
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
@@ -109,7 +109,9 @@ def build_worker(
     calendar = BillingCalendarActivities(
         deps.sessions, timedelta(days=deps.settings.billing_grace_days)
     )
-    billing_events = BillingEventActivities(deps.sessions, plan_catalog(deps.settings))
+    billing_events = BillingEventActivities(
+        deps.sessions, plan_catalog(deps.settings), billing_gateways(deps.settings)
+    )
     return Worker(
         client,
         task_queue=task_queue,

@@ -3,32 +3,43 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from domain.billing import PlanCatalog
-from integrations.billing_gateways import BadWebhook, parse_event
+from integrations.billing_gateways import BadWebhook, BillingGateway, parse_event
+from kernel.errors import DeskpilotError, IntegrationError
 from models.billing_event import BillingEvent
 from models.db import unit_of_work
+from models.event import log_event
 from services.billing_apply import apply_snapshot
 from workflows.billing_contracts import (
+    CANCEL_REPLACED_SUBSCRIPTION,
     PROCESS_BILLING_EVENT,
     BillingEventInput,
     BillingEventOutcome,
+    ReplacedSubscription,
 )
 
 log = logging.getLogger(__name__)
 
 
 class BillingEventActivities:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], catalog: PlanCatalog) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        catalog: PlanCatalog,
+        gateways: Mapping[str, BillingGateway],
+    ) -> None:
         self._sessions = sessions
         self._catalog = catalog
+        self._gateways = gateways
 
     def all(self) -> list[object]:
-        return [self.process_billing_event]
+        return [self.process_billing_event, self.cancel_replaced_subscription]
 
     @activity.defn(name=PROCESS_BILLING_EVENT)
     async def process_billing_event(self, data: BillingEventInput) -> BillingEventOutcome:
@@ -57,11 +68,53 @@ class BillingEventActivities:
             if event.snapshot is None:
                 log.info("billing event names no subscription", extra=context)
                 return BillingEventOutcome(billing_event_id=row.id, note="no subscription")
-            subscription = await apply_snapshot(
+            applied = await apply_snapshot(
                 session, event.snapshot, source=f"webhook:{row.gateway}", catalog=self._catalog
             )
+            if applied is None:
+                return BillingEventOutcome(billing_event_id=row.id, note="ignored")
+            subscription = applied.subscription
             return BillingEventOutcome(
                 billing_event_id=row.id,
-                note="applied" if subscription is not None else "ignored",
-                subscription_id=subscription.id if subscription is not None else None,
+                note="applied",
+                subscription_id=subscription.id,
+                replaced=None
+                if applied.replaced is None
+                else ReplacedSubscription(
+                    user_id=subscription.user_id,
+                    gateway=applied.replaced[0],
+                    gateway_subscription_id=applied.replaced[1],
+                ),
             )
+
+    @activity.defn(name=CANCEL_REPLACED_SUBSCRIPTION)
+    async def cancel_replaced_subscription(self, data: ReplacedSubscription) -> str:
+        """Cancel at once, at its gateway, a subscription a second paid one replaced, so the
+        merchant is not charged twice. A gateway that refuses (already ended) is done; one
+        that fails is retried by the workflow."""
+        context = {"gateway": data.gateway, "gateway_subscription_id": data.gateway_subscription_id}
+        gateway = self._gateways.get(data.gateway)
+        if gateway is None:
+            outcome = "not cancelled: the gateway is not configured here"
+        else:
+            try:
+                await gateway.cancel(data.gateway_subscription_id, at_period_end=False)
+                outcome = "cancelled"
+            except IntegrationError as exc:
+                if exc.retryable:
+                    raise
+                outcome = f"not cancelled: {exc.message}"
+            except DeskpilotError as exc:  # Refused, Invalid: the gateway will not
+                outcome = f"not cancelled: {exc.message}"
+        log.warning("replaced subscription: %s", outcome, extra=context)
+        async with unit_of_work(self._sessions) as session:
+            await log_event(
+                session,
+                "subscription.replaced_cancelled"
+                if outcome == "cancelled"
+                else "subscription.replaced_not_cancelled",
+                user_id=data.user_id,
+                entity="subscription",
+                payload={**context, "outcome": outcome},
+            )
+        return outcome

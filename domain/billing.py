@@ -370,6 +370,22 @@ def _stale(current: BillingState, snapshot: GatewaySnapshot) -> BillingState:
     return new
 
 
+def replaced(old: BillingState, new: BillingState) -> tuple[str, str] | None:
+    """(gateway, subscription id) of the stored subscription that `new` took the place of,
+    when the gateway has not ended it: a second checkout paid while the first was live (or
+    still payable). It would go on charging, and its news would take the account back."""
+    if old.payment_gateway is None or old.gateway_subscription_id is None:
+        return None
+    if (new.payment_gateway, new.gateway_subscription_id) == (
+        old.payment_gateway,
+        old.gateway_subscription_id,
+    ):
+        return None
+    if (old.payment_gateway, old.gateway_status) in _ENDED:
+        return None
+    return old.payment_gateway, old.gateway_subscription_id
+
+
 def _paid_and_active(state: BillingState) -> bool:
     gateway, status = state.payment_gateway, state.gateway_status
     return (

@@ -4,13 +4,20 @@ we asked for) to the merchant's Subscription, once and never backwards."""
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.billing import BillingState, GatewaySnapshot, PlanCatalog, apply, changes
+from domain.billing import (
+    BillingState,
+    GatewaySnapshot,
+    PlanCatalog,
+    apply,
+    changes,
+    replaced,
+)
 from integrations.billing_gateways import plan_catalog
 from kernel.enums import SubscriptionStatus
 from kernel.settings import get_settings
@@ -19,6 +26,13 @@ from models.event import log_event
 from services.usage import ensure_usage_record
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Applied:
+    subscription: Subscription
+    # (gateway, subscription id) the applied one took the place of, still live there.
+    replaced: tuple[str, str] | None = None
 
 
 async def _locked(session: AsyncSession, snapshot: GatewaySnapshot) -> Subscription | None:
@@ -84,7 +98,7 @@ async def apply_snapshot(
     *,
     source: str,
     catalog: PlanCatalog | None = None,
-) -> Subscription | None:
+) -> Applied | None:
     """Move the subscription the snapshot is about; None when it changed nothing (stale,
     a duplicate, or about no subscription of ours). `source` says who brought it
     ("webhook:razorpay", "api"); `catalog` maps gateway plan ids to our plans (default:
@@ -110,6 +124,7 @@ async def apply_snapshot(
     if new is None:
         log.info("billing snapshot ignored: stale, duplicate or not ours", extra=context)
         return None
+    displaced = replaced(old, new)
     subscription.metadata_ = _metadata(subscription, new)
     subscription.plan_type = new.plan_type
     subscription.status = new.status
@@ -141,4 +156,22 @@ async def apply_snapshot(
             },
         )
         log.info("billing snapshot applied", extra={**context, "changes": moved})
-    return subscription
+    if displaced is not None:
+        await log_event(
+            session,
+            "subscription.replaced",
+            user_id=subscription.user_id,
+            entity="subscription",
+            entity_id=subscription.id,
+            payload={
+                **context,
+                "replaced_gateway": displaced[0],
+                "replaced_subscription_id": displaced[1],
+                "why": "a second subscription was paid; the first is cancelled at its gateway",
+            },
+        )
+        log.warning(
+            "a second paid subscription replaced a live one",
+            extra={**context, "replaced": displaced},
+        )
+    return Applied(subscription, displaced)

@@ -33,6 +33,7 @@ from sandbox.server import serve_app
 from services.accounts import create_user
 from tests.api_support import token_for
 from tests.pipeline import Merchant, gateway_id, running_pipeline
+from tests.playbook_support import eventually
 
 WAIT_S = 30
 PASSWORD = "correct horse battery staple"
@@ -362,6 +363,44 @@ async def test_an_unconfigured_gateway_is_refused(billing: Billing, unset: str) 
     assert refused.status_code == 400, refused.text
     assert refused.json()["error"]["code"] == "gateway_not_configured"
     assert not billing.merchant.sandbox.paddle.transactions  # nothing asked of Paddle
+
+
+async def test_a_second_paid_checkout_cancels_the_first_at_its_gateway(
+    billing: Billing,
+) -> None:
+    """Two checkouts open (two tabs, or back and another gateway), both paid: the later
+    payment's subscription is the account's, and the first is cancelled at Paddle so the
+    merchant is not charged twice, nor is the account taken back by its news."""
+    razorpay = await billing.checkout("razorpay", plan="PRO")
+    paddle = await billing.checkout("paddle", plan="GROWTH")
+    first = await billing.http.post(paddle["checkout_url"], json={"outcome": "paid"})
+    assert first.status_code == 200, first.text
+    await billing.settle()
+    on_paddle = await billing.view()
+    assert (on_paddle["payment_gateway"], on_paddle["plan_type"]) == ("paddle", "GROWTH")
+
+    second = await billing.http.post(razorpay["checkout_url"], json={"outcome": "paid"})
+    assert second.status_code == 200, second.text
+    await billing.settle()
+    paddle_subscription = billing.merchant.sandbox.paddle.subscriptions[
+        on_paddle["gateway_subscription_id"]
+    ]
+
+    async def cancelled() -> bool:
+        return paddle_subscription.status == "canceled"
+
+    await eventually(cancelled, WAIT_S, "the replaced Paddle subscription cancelled")
+    await billing.settle()  # Paddle's subscription.canceled, answered and applied
+    view = await billing.view()
+    assert (view["payment_gateway"], view["plan_type"], view["status"]) == (
+        "razorpay",
+        "PRO",
+        "active",
+    )
+    assert view["entitled"] is True
+    (replaced,) = await billing.events("subscription.replaced")
+    assert replaced["payload"]["replaced_subscription_id"] == on_paddle["gateway_subscription_id"]
+    assert await billing.events("subscription.replaced_cancelled")
 
 
 async def test_another_merchant_sees_and_changes_only_its_own(billing: Billing) -> None:

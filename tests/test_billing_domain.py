@@ -18,6 +18,7 @@ from domain.billing import (
     UnknownGatewayStatus,
     apply,
     changes,
+    replaced,
     seed_status,
 )
 from kernel.enums import PlanType, SubscriptionStatus
@@ -294,6 +295,20 @@ def test_an_expired_account_stays_expired_until_a_payment_passes() -> None:
         assert after.past_due_since is None
     paid = snap("active", 40, period_start=T0 + 31 * DAY, period_end=T0 + 61 * DAY)
     assert run(expired, snap("halted", 30), paid).status is SubscriptionStatus.active
+
+
+def test_replaced_names_a_live_subscription_another_took_the_place_of() -> None:
+    on_razorpay = run(TRIAL, snap("active", 1))
+    on_paddle = run(
+        on_razorpay, replace(snap("active", 5, gateway="paddle"), subscription_id="sub_2")
+    )
+    assert replaced(on_razorpay, on_paddle) == ("razorpay", "sub_1")
+    renewed = run(on_paddle, replace(snap("active", 9, gateway="paddle"), subscription_id="sub_2"))
+    assert replaced(on_paddle, renewed) is None  # the same subscription
+    ended = run(on_razorpay, snap("cancelled", 3, ended_at=T0 + 2 * DAY))
+    again = run(ended, replace(snap("active", 5, gateway="paddle"), subscription_id="sub_2"))
+    assert replaced(ended, again) is None  # the gateway ended it already
+    assert replaced(TRIAL, on_razorpay) is None  # a trial's first subscription
 
 
 def test_changes_names_what_moved() -> None:

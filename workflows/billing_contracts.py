@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 BILLING_EVENT_WORKFLOW = "BillingEventWorkflow"
 PROCESS_BILLING_EVENT = "process_billing_event"
+CANCEL_REPLACED_SUBSCRIPTION = "cancel_replaced_subscription"
 
 
 def billing_event_workflow_id(gateway: str, event_id: str) -> str:
@@ -23,3 +24,11 @@ class BillingEventOutcome(BaseModel):
     billing_event_id: uuid.UUID
     note: str  # what processing did, or why it did nothing
     subscription_id: uuid.UUID | None = None  # the subscription it moved, if any
+    # A gateway subscription the applied one replaced, still live there: to be cancelled.
+    replaced: ReplacedSubscription | None = None
+
+
+class ReplacedSubscription(BaseModel):
+    user_id: uuid.UUID
+    gateway: str
+    gateway_subscription_id: str

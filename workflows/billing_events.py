@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from workflows.billing_contracts import (
         BILLING_EVENT_WORKFLOW,
+        CANCEL_REPLACED_SUBSCRIPTION,
         PROCESS_BILLING_EVENT,
         BillingEventInput,
         BillingEventOutcome,
@@ -34,10 +35,20 @@ RETRY = RetryPolicy(
 class BillingEventWorkflow:
     @workflow.run
     async def run(self, data: BillingEventInput) -> BillingEventOutcome:
-        return await workflow.execute_activity(
+        outcome = await workflow.execute_activity(
             PROCESS_BILLING_EVENT,
             data,
             result_type=BillingEventOutcome,
             start_to_close_timeout=timedelta(minutes=1),
             retry_policy=RETRY,
         )
+        if outcome.replaced is not None:
+            # A second paid subscription took the account's place: the first must stop
+            # charging. Applied first, so the account already works on the new one.
+            await workflow.execute_activity(
+                CANCEL_REPLACED_SUBSCRIPTION,
+                outcome.replaced,
+                start_to_close_timeout=timedelta(minutes=1),
+                retry_policy=RETRY,
+            )
+        return outcome
