@@ -22,6 +22,7 @@ from domain.guardrails.text import injection_signals, money_amounts, promised_ac
 from domain.mail.quoting import split_reply
 from domain.mail.threads import normalize_subject
 from domain.order_names import order_names_in
+from integrations.offline import resolution
 from integrations.offline.tone import tone
 from integrations.offline_suggester import OfflineSuggester
 from kernel.values import ANALYSED_SUBJECT_CHARS, ANALYSED_TEXT_CHARS, SuggestionRequest
@@ -54,6 +55,7 @@ ANALYSES: dict[str, Callable[[str], Any]] = {
     "order_names_in": order_names_in,
     "promised_acts": promised_acts,
     "split_reply": split_reply,
+    "resolution": resolution.read,  # thanks for a remedy already made, sarcasm
     "normalize_subject": normalize_subject,
 }
 

@@ -13,7 +13,7 @@ from typing import Any
 from domain.guardrails.text import money_amounts
 from domain.mail.quoting import split_reply
 from domain.order_names import order_names_in
-from integrations.offline import extract, lexicon, replies, tone
+from integrations.offline import extract, lexicon, replies, resolution, tone
 from kernel.enums import ActionType
 from kernel.values import LineItem, OrderSnapshot, SuggestionDraft, SuggestionRequest
 
@@ -44,7 +44,13 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
     text = f"{request.subject}\n{request.text}"
     lang = lexicon.language(request.text or request.subject)
     order, found_by = extract.thread_order(request, text)
-    signals = _signals(text, request.text)
+    # Thanks for a refund already made asks for none: those words are not read as requests.
+    settled = resolution.read(text)
+    signals = _signals(settled.text, resolution.read(request.text).text)
+    if settled.sarcastic:
+        signals.discard("thanks")  # "thanks for nothing" thanks nobody
+    elif settled.resolved:
+        signals.add("thanks")
     decision = _decide(request, text, signals, order)
     # Several kinds of request in one message: the rules picked one, a person should look.
     families = sum(
