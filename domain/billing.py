@@ -201,6 +201,11 @@ _CEILING = datetime.max.replace(tzinfo=UTC)
 _RESOLUTION = {"razorpay": timedelta(seconds=1)}
 
 
+def _tick(gateway: str, moment: datetime) -> datetime:
+    """`moment` as finely as the gateway's webhooks tell time."""
+    return moment.replace(microsecond=0) if gateway in _RESOLUTION else moment
+
+
 def _key(
     gateway: str,
     as_of: datetime | None,
@@ -215,9 +220,7 @@ def _key(
     Within one tick, the answer to our own call beats a webhook: a webhook stamped in the
     second of our call was made before it, or says the same (a renewal after it has a later
     period and wins above). Two of our answers are ordered by our clock."""
-    moment = as_of or _FLOOR
-    if gateway in _RESOLUTION:
-        moment = moment.replace(microsecond=0)
+    moment = _tick(gateway, as_of or _FLOOR)
     end = _CEILING if (gateway, status) in _ENDED else (period_end or _FLOOR)
     return (moment, end, _rank(gateway, status), from_api, as_of or _FLOOR)
 
@@ -267,7 +270,8 @@ def _adopt(
     if current.gateway_subscription_id is not None:
         if _STATUS[snapshot.gateway][snapshot.gateway_status] is not SubscriptionStatus.active:
             return None
-        if current.as_of is not None and snapshot.as_of < current.as_of:
+        # At the snapshot's gateway's resolution: Razorpay's second may hold our Paddle time.
+        if current.as_of is not None and snapshot.as_of < _tick(snapshot.gateway, current.as_of):
             return None
     fresh = replace(
         current,

@@ -311,6 +311,25 @@ def test_replaced_names_a_live_subscription_another_took_the_place_of() -> None:
     assert replaced(TRIAL, on_razorpay) is None  # a trial's first subscription
 
 
+def test_a_razorpay_payment_in_the_second_of_a_paddle_one_is_not_older() -> None:
+    """Razorpay stamps whole seconds: its activation at 10:00:00 may come after Paddle's
+    at 10:00:00.5, and the later payment's subscription is the account's."""
+    second = T0 + timedelta(hours=1)
+    on_paddle = run(
+        TRIAL,
+        replace(
+            snap("active", 1, gateway="paddle"),
+            subscription_id="sub_2",
+            as_of=second + timedelta(microseconds=500_000),
+        ),
+    )
+    on_razorpay = run(on_paddle, snap("active", 1))
+    assert (on_razorpay.payment_gateway, on_razorpay.gateway_subscription_id) == (
+        "razorpay",
+        "sub_1",
+    )
+
+
 def test_changes_names_what_moved() -> None:
     active = run(TRIAL, snap("active", 1))
     assert changes(TRIAL, active) == ["activated", "plan_changed", "period_changed"]
