@@ -162,11 +162,12 @@ def _offered(gateways: Mapping[str, BillingGateway]) -> list[str]:
 
 
 def _gateway(gateways: Mapping[str, BillingGateway], name: str | None) -> BillingGateway:
+    offered = _offered(gateways)
     gateway = gateways.get(name or "")
-    if gateway is None or name not in _offered(gateways):
+    if gateway is None or name not in offered:
         raise Invalid(
             f"the payment gateway {name!r} is not configured here (its keys and webhook "
-            f"secret); configured: {', '.join(_offered(gateways)) or 'none'}",
+            f"secret); configured: {', '.join(offered) or 'none'}",
             code="gateway_not_configured",
         )
     return gateway

@@ -479,6 +479,15 @@ def _request_body(
     return b"", {}
 
 
+def _note_leaks(
+    problems: list[str], owner: Merchant, reply: Reply, what: str, path: str = ""
+) -> None:
+    """Note `owner`'s markers found in `reply` (those in `path` are the caller's own words)."""
+    leaked = [m for m in owner.markers if m in reply.body and m not in path]
+    if leaked:
+        problems.append(f"{what} A's {leaked}")
+
+
 async def _call_billing(
     app: FastAPI, key: tuple[str, str], who: Merchant | None, how: str
 ) -> Reply:
@@ -655,9 +664,8 @@ async def test_every_route_keeps_merchants_apart(
                         problems.append(
                             f"{method} {path} as {how} B: {reply.status} {reply.body[:200]}"
                         )
-                    leaked = [m for m in a.markers if m in reply.body and m not in path]
-                    if leaked:
-                        problems.append(f"{method} {path} as {how} B shows A's {leaked}")
+                    # A's id in the path may be echoed back: that is not a leak.
+                    _note_leaks(problems, a, reply, f"{method} {path} as {how} B shows", path)
                 if method == "GET":
                     # The id is A's and real: A sees it, so B's 404 is the ownership check.
                     mine = await call(app, method, path, _auth_headers(a, "cookie"))
@@ -674,9 +682,7 @@ async def test_every_route_keeps_merchants_apart(
                     ok = reply.status in BILLING_REFUSALS
                 if not ok:
                     problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
-                leaked = [m for m in a.markers if m in reply.body]
-                if leaked:
-                    problems.append(f"{label} as {how} B shows A's {leaked}")
+                _note_leaks(problems, a, reply, f"{label} as {how} B shows")
             owned_walked.add(label)
         elif method == "GET":
             for how in ("cookie", "bearer"):
@@ -687,9 +693,7 @@ async def test_every_route_keeps_merchants_apart(
                 refused = reply.status == 401 or _login_redirect(reply)
                 if reply.status != 200 and not (how == "bearer" and refused):
                     problems.append(f"GET {template} as {how} B: {reply.status}")
-                leaked = [m for m in a.markers if m in reply.body]
-                if leaked:
-                    problems.append(f"GET {template} as {how} B lists A's {leaked}")
+                _note_leaks(problems, a, reply, f"GET {template} as {how} B lists")
             anonymous = await call(app, method, template, {})
             if not (anonymous.status == 401 or _login_redirect(anonymous)):
                 problems.append(f"GET {template} without credentials: {anonymous.status}")
@@ -706,9 +710,7 @@ async def test_every_route_keeps_merchants_apart(
                 ok = reply.status == 401 if who is None else 200 <= reply.status < 300
                 if not ok:
                     problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
-                leaked = [m for m in a.markers if m in reply.body]
-                if leaked:
-                    problems.append(f"{label} as {how} B shows A's {leaked}")
+                _note_leaks(problems, a, reply, f"{label} as {how} B shows")
             owned_walked.add(label)
         elif key in OWN_FORMS:
             form_type = {"content-type": "application/x-www-form-urlencoded"}
@@ -725,9 +727,7 @@ async def test_every_route_keeps_merchants_apart(
                 )
                 if not ok:
                     problems.append(f"{label} as {'B' if who else 'nobody'}: {reply.status}")
-                leaked = [m for m in a.markers if m in reply.body]
-                if leaked:
-                    problems.append(f"{label} shows A's {leaked}")
+                _note_leaks(problems, a, reply, f"{label} shows")
             owned_walked.add(label)
         else:
             unwalked.append(label)
