@@ -52,6 +52,7 @@ from services.playbook_settings import (
     patch_playbook_flags,
     update_playbook_rules,
 )
+from services.threshold_proposals import proposals_for_playbook
 
 router = APIRouter(include_in_schema=False)
 
@@ -400,6 +401,8 @@ async def _playbook_page(
         "test": None,
         "test_error": None,
         "test_message_id": "",
+        # Beside the threshold field; read only, the merchant saves any change themselves.
+        "thresholds": await proposals_for_playbook(session, user_id, playbook),
         **_vocabulary(),
     }
     values.update(context)

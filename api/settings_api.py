@@ -3,9 +3,9 @@ usage and plan, the audit log.
 
 The queries and changes are services (`services.connections`, `services.playbook_settings`,
 `services.playbook_catalog`, `services.playbook_executions`, `services.automation_settings`,
-`services.usage`) and models (`models.audit_log`) shared with the HTML pages
-(api/settings_pages.py), so a page and its endpoint can never disagree on scoping: every
-lookup is by (owner, id) and another owner's id is simply not found.
+`services.threshold_proposals`, `services.usage`) and models (`models.audit_log`) shared
+with the HTML pages (api/settings_pages.py), so a page and its endpoint can never disagree
+on scoping: every lookup is by (owner, id) and another owner's id is simply not found.
 """
 
 from __future__ import annotations
@@ -47,6 +47,12 @@ from services.playbook_settings import (
     list_playbooks,
     patch_playbook_flags,
     update_playbook_rules,
+)
+from services.threshold_proposals import (
+    DEFAULT_LAST,
+    MAX_LAST,
+    ThresholdProposalsOut,
+    threshold_proposals,
 )
 from services.usage import UsageOut, usage_for
 
@@ -144,6 +150,25 @@ async def post_playbook(
     playbook = await create_playbook(session, user_id, body)
     await session.commit()
     return playbook_out(playbook)
+
+
+# Before "/playbooks/{playbook_id}", which would otherwise take "thresholds" for an id.
+@router.get(
+    "/playbooks/thresholds",
+    response_model=ThresholdProposalsOut,
+    responses=error_responses(401, 422),
+)
+async def get_threshold_proposals(
+    user_id: CurrentUser,
+    session: SessionDep,
+    last: Annotated[
+        int, Query(ge=1, le=MAX_LAST, description="person decisions read per action type")
+    ] = DEFAULT_LAST,
+) -> ThresholdProposalsOut:
+    """Per action type, the lowest confidence at which the last `last` decisions a person
+    took were at least 98% approved unedited, and how many decisions that rests on.
+    Only a proposal: no playbook's threshold changes until the merchant saves one."""
+    return await threshold_proposals(session, user_id, last=last)
 
 
 @router.get(
