@@ -37,6 +37,7 @@ from services.connections import (
     list_connections,
     set_connection_enabled,
 )
+from services.playbook_backtest import BacktestIn, BacktestOut, backtest
 from services.playbook_catalog import PlaybookCreate, create_playbook, delete_playbook
 from services.playbook_dry_run import DryRunIn, DryRunOut, dry_run
 from services.playbook_executions import ExecutionPage, list_executions
@@ -259,6 +260,26 @@ async def dry_run_playbook(
     """A dry run on one of the merchant's messages: whether the playbook would run, each
     condition with its actual value, its actions and what blocks it. Changes nothing."""
     return await dry_run(session, user_id, playbook_id, body.message_id)
+
+
+@router.post(
+    "/playbooks/{playbook_id}/backtest",
+    response_model=BacktestOut,
+    responses=error_responses(
+        400,
+        401,
+        403,
+        (404, "no such playbook for this merchant"),
+        (422, "the body or its draft is not valid, or the stored rules no longer parse"),
+    ),
+)
+async def backtest_playbook(
+    playbook_id: uuid.UUID, body: BacktestIn, user_id: CurrentUser, session: SessionDep
+) -> BacktestOut:
+    """Replay the playbook, or a draft of its rules, over the last `days` of inbound messages
+    with their stored suggestions, and compare what it would have done with what people
+    decided. Changes nothing: no action runs, no mail is sent."""
+    return await backtest(session, user_id, playbook_id, body)
 
 
 # --- automation ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import typer
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from deskpilot.backtest_command import playbook_app
 from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
 from deskpilot.demo_billing import demo_billing_banner, demo_billing_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
@@ -57,6 +58,7 @@ token_app = typer.Typer(help="API tokens for a merchant's programs.", no_args_is
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+app.add_typer(playbook_app, name="playbook")
 # One suggestion for an .eml file, through the guardrails: no database, no Temporal.
 app.command()(suggest)
 

@@ -146,6 +146,15 @@ JSON_BODIES: dict[tuple[str, str], Any] = {
     },
     # B's dry run of A's playbook: refused before the message is looked up.
     ("POST", "/api/playbooks/{playbook_id}/test"): {"message_id": str(uuid.uuid4())},
+    # B's backtest of A's playbook, with a draft: refused before the draft is read.
+    ("POST", "/api/playbooks/{playbook_id}/backtest"): {
+        "days": 30,
+        "draft": {
+            "trigger": {"version": 2, "event": "message.received"},
+            "conditions": [],
+            "actions": [{"version": 2, "type": "escalate", "reason": "taken over"}],
+        },
+    },
     ("POST", "/api/actions/{action_id}/approve"): {"reply": "hijacked"},
     ("POST", "/api/actions/{action_id}/reject"): {"reason": "hijacked"},
 }
@@ -747,6 +756,8 @@ async def test_every_route_keeps_merchants_apart(
         "POST /api/actions/{action_id}/approve",
         "PATCH /api/connections/{connection_id}",
         "PUT /api/playbooks/{playbook_id}/rules",
+        "POST /api/playbooks/{playbook_id}/backtest",
+        "POST /playbooks/{playbook_id}/backtest",
         "GET /api/compliance/exports/{export_id}",
     ):
         assert label in owned_walked, label
