@@ -23,6 +23,7 @@ from api import rule_form
 from api.deps import CsrfProtected, SessionDep, WebUser
 from api.rendering import render
 from api.temporal_links import temporal_ui_url
+from domain.playbook_backtest import describe
 from domain.playbook_rules import (
     CONDITION_FIELDS,
     Channel,
@@ -41,6 +42,7 @@ from services.automation_settings import (
     get_automation_settings,
     update_automation_settings,
 )
+from services.playbook_backtest import DEFAULT_DAYS, MAX_DAYS, BacktestIn, backtest
 from services.playbook_catalog import PlaybookCreate, create_playbook, delete_playbook
 from services.playbook_dry_run import DryRunOut, dry_run
 from services.playbook_executions import list_executions
@@ -401,6 +403,9 @@ async def _playbook_page(
         "test": None,
         "test_error": None,
         "test_message_id": "",
+        "backtest": None,
+        "backtest_lines": [],
+        "backtest_days": str(DEFAULT_DAYS),
         # Beside the threshold field; read only, the merchant saves any change themselves.
         "thresholds": await proposals_for_playbook(session, user_id, playbook),
         **_vocabulary(),
@@ -533,6 +538,20 @@ def _read_flags(posted: rule_form.FormData, errors: dict[str, str]) -> dict[str,
     return flags
 
 
+def _rules_in(built: rule_form.Built, flags: dict[str, Any]) -> PlaybookRulesIn:
+    """The builder's documents and flags (read by _read_flags, without errors)."""
+    return PlaybookRulesIn(
+        trigger=built.trigger,
+        conditions=built.conditions,
+        actions=built.actions,
+        confidence_threshold=float(flags["confidence_threshold"]),
+        requires_approval=flags["requires_approval"],
+        priority=int(flags["priority"]),
+        stop_processing=flags["stop_processing"],
+        run_once_per_thread=flags["run_once_per_thread"],
+    )
+
+
 @router.post("/playbooks/{playbook_id}/rules", response_class=HTMLResponse, response_model=None)
 async def playbook_builder_form(
     request: Request, playbook_id: uuid.UUID, user_id: CsrfProtected, session: SessionDep
@@ -563,16 +582,7 @@ async def playbook_builder_form(
     errors.update(built.errors)
     if not errors:
         try:
-            rules = PlaybookRulesIn(
-                trigger=built.trigger,
-                conditions=built.conditions,
-                actions=built.actions,
-                confidence_threshold=float(flags["confidence_threshold"]),
-                requires_approval=flags["requires_approval"],
-                priority=int(flags["priority"]),
-                stop_processing=flags["stop_processing"],
-                run_once_per_thread=flags["run_once_per_thread"],
-            )
+            rules = _rules_in(built, flags)
             await update_playbook_rules(session, user_id, playbook_id, rules)
         except PlaybookRuleError as exc:
             errors[built.error_key(exc.message)] = exc.message
@@ -630,4 +640,53 @@ async def playbook_test_form(
         test=result,
         test_error=error,
         test_message_id=chosen,
+    )
+
+
+@router.post("/playbooks/{playbook_id}/backtest", response_class=HTMLResponse, response_model=None)
+async def playbook_backtest_form(
+    request: Request, playbook_id: uuid.UUID, user_id: CsrfProtected, session: SessionDep
+) -> HTMLResponse:
+    """The builder's Backtest button: the form's rules, unsaved, replayed over the merchant's
+    messages of the last days (services.playbook_backtest); the form comes back as it was."""
+    try:
+        await get_playbook(session, user_id, playbook_id)
+    except NotFound:
+        return await _missing_playbook(request, session, user_id)
+    posted_form = await request.form()
+    posted = {name: [str(v) for v in posted_form.getlist(name)] for name in posted_form}
+    builder = rule_form.read_form(posted)
+    errors: dict[str, str] = {}
+    flags = _read_flags(posted, errors)
+    days = rule_form.first(posted, "backtest_days").strip() or str(DEFAULT_DAYS)
+    if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+        errors["backtest_days"] = f"days: a whole number from 1 to {MAX_DAYS}"
+    built = rule_form.build(builder)
+    errors.update(built.errors)
+    result = None
+    if not errors:
+        try:
+            draft = _rules_in(built, flags)
+            result = await backtest(
+                session, user_id, playbook_id, BacktestIn(days=int(days), draft=draft)
+            )
+        except PlaybookRuleError as exc:
+            errors[built.error_key(exc.message)] = exc.message
+        except ValidationError as exc:
+            for e in exc.errors():
+                errors.setdefault(str(e["loc"][0]) if e["loc"] else "trigger", e["msg"])
+    if errors:
+        await session.rollback()
+    return await _playbook_page(
+        request,
+        session,
+        user_id,
+        playbook_id,
+        status_code=422 if errors else 200,
+        builder=builder,
+        builder_errors=errors,
+        flags=flags,
+        backtest=result,
+        backtest_lines=describe(result, result.days) if result else [],
+        backtest_days=days,
     )
