@@ -1,5 +1,6 @@
 """How a customer writes, for the playbooks: the mood, whether they ask for a person, and
-whether they threaten legal action. Pure; English, Spanish, German, French and Japanese.
+whether they threaten legal action. Pure; English, Spanish, German, French, Japanese,
+Portuguese, Italian, Dutch and Polish (the phrases are in tone_phrases.py).
 
 Precision first: a cue is a phrase that means the thing in a customer email, not a word
 that may ("manager" alone is often the customer's own; "avocat" is also an avocado).
@@ -59,7 +60,7 @@ def _pattern(latin: Sequence[str], japanese: Sequence[str]) -> re.Pattern[str]:
     # Japanese is tried anywhere, so only where a kana or kanji stands.
     kana_kanji = r"(?=[\u3040-\u30ff\u4e00-\u9fff])"
     return re.compile(
-        r"\b(?:" + _grouped(latin, 2) + ")|" + kana_kanji + "(?:" + "|".join(japanese) + ")"
+        r"\b(?:" + _grouped(latin, 4) + ")|" + kana_kanji + "(?:" + "|".join(japanese) + ")"
     )
 
 
@@ -148,7 +149,8 @@ PRAISE = _pattern(*PRAISE_CUES)
 # words before a cue, in the same clause, takes it back.
 _NOT_BEFORE = re.compile(
     r"(?:\b(?:not|no|isn'?t|wasn'?t|aren'?t|weren'?t|don'?t|doesn'?t|didn'?t|nicht|kein\w{0,3}|"
-    r"pas|ni|sin|sans|ohne|jamais|nunca)\b|n't)(?:[^\S\n]{1,3}[^\s,;:.!?]{1,20}){0,3}[^\S\n]{0,3}$",
+    r"pas|ni|sin|sans|ohne|jamais|nunca|n[ãa]o|nem|sem|non|senza|niet|geen|zonder|nie|bez)\b|n't)"
+    r"(?:[^\S\n]{1,3}[^\s,;:.!?]{1,20}){0,3}[^\S\n]{0,3}$",
     re.I,
 )
 # A request for a person is taken back only by not wanting one: "I haven't been able to
@@ -158,12 +160,27 @@ _NO_WISH_BEFORE = re.compile(
     r"(?:\b(?:don'?t|do not|doesn'?t|does not|no need|needn'?t|not necessary|not needed|"
     r"never mind|without|rather than|instead of|no (?:quiero|necesito|hace falta|es necesario)|"
     r"sin|en vez de|en lugar de|nicht|kein\w{0,3}|ohne|statt|anstatt|pas|sans|"
-    r"plut[ôo]t que|au lieu de)\b)(?:[^\S\n]{1,3}[^\s,;:.!?]{1,20}){0,4}[^\S\n]{0,3}$",
+    r"plut[ôo]t que|au lieu de|"
+    # pt, it, nl, pl: not wanting or needing, so "não consigo falar com um atendente" or
+    # "nie mogę się połączyć z konsultantem" (can't get through) still want one
+    r"n[ãa]o (?:quero|queria|preciso|precisa|precisam|[ée] (?:preciso|necess[áa]rio)|"
+    r"h[áa] necessidade)|sem|em vez de|ao inv[ée]s de|"
+    r"non (?:voglio|vorrei|serve|servono|occorre|ho bisogno|c'[èe] bisogno|[èe] necessario|"
+    r"mi serve)|senza|invece di|anzich[ée]|"
+    r"(?:wil|wilt|willen|hoef|hoeft|hoeven) (?:ik |je |u |we |jullie )?(?:niet|geen)|"
+    r"liever (?:niet|geen)|niet nodig|zonder|in plaats van|"
+    r"nie (?:chc[ęe]|chcemy|chcia[łl]\w{1,5}|potrzebuj[ęe]|potrzebujemy|trzeba|musz[ęe]|"
+    r"ma potrzeby)|bez|zamiast)\b)(?:[^\S\n]{1,3}[^\s,;:.!?]{1,20}){0,4}[^\S\n]{0,3}$",
     re.I,
 )
-# German and Japanese put it after: "einen Rückruf brauche ich nicht", "電話は不要です".
+# German, Dutch and Japanese put it after: "einen Rückruf brauche ich nicht", "terugbellen
+# is niet nodig", "電話は不要です"; the others may ("oddzwonienie nie jest potrzebne").
 _NO_WISH_AFTER = re.compile(
     r"^[^.!?\n]{0,20}?\b(?:brauche|brauchen|m[öo]chte|will|ben[öo]tige|muss) (?:ich|wir) nicht\b"
+    r"|^[^.!?\n]{0,20}?\b(?:(?:hoeft|hoeven|hoef) (?:het )?niet|(?:is|zijn) niet nodig)\b"
+    r"|^[^.!?\n]{0,20}?\bnie (?:jest )?(?:potrzebn\w{1,3}|trzeba|konieczn\w{1,3})\b"
+    r"|^[^.!?\n]{0,20}?\b(?:non (?:serve|[èe] necessari[oa]|occorre)|"
+    r"n[ãa]o (?:[ée] )?(?:preciso|necess[áa]ri[oa]))\b"
     r"|^[^\u3002\uff01\uff1f\n]{0,8}(?:不要|いりません|要りません|必要(?:は)?(?:ない|ありません)|結構です)",
     re.I,
 )
