@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities.message_records import message_of, shop_of
 from activities.suggestion_inputs import guardrail_context, store_domains, thread_history
-from domain.guardrails import GuardedSuggestion, GuardrailContext, apply_guardrails
+from domain.guardrails import GuardedSuggestion, GuardrailContext, guard_suggestion
 from domain.mail.classify import automated_reason
 from domain.order_names import order_names_in
 from integrations.ports import ShopifyPort, SuggesterPort
@@ -272,10 +272,10 @@ class PrepareStep:
 
 
 async def _guarded(draft: SuggestionDraft, context: GuardrailContext) -> GuardedSuggestion | None:
-    """The guardrails' verdict, computed off the event loop; None if they could not run,
-    and then nothing of the draft may be stored."""
+    """The guardrails' verdict with the calibrated confidence, computed off the event loop;
+    None if they could not run, and then nothing of the draft may be stored."""
     try:
-        return await asyncio.to_thread(apply_guardrails, draft, context)
+        return await asyncio.to_thread(guard_suggestion, draft, context)
     except Exception:
         log.exception("the guardrails could not check the draft")
         return None

@@ -1,6 +1,7 @@
 """How good and how safe the suggestions are, per provider, on the labelled sets.
 
-    uv run python -m bench.ai_eval [--set tuned|blind|both] [--provider offline|openai] [--json]
+    uv run python -m bench.ai_eval [--set tuned|blind|both]
+        [--provider offline|scripted-llm|openai] [--json] [--plot PATH]
 
 Two sets, each a store's `orders.json` (its orders as Shopify's Admin GraphQL API returns
 them) and `cases.jsonl` (one customer email a line with the action and order a careful
@@ -15,15 +16,27 @@ Each case goes the way of a real message: the email is built and parsed as RFC 5
 sender's address, the order is matched as `deskpilot suggest` matches it, and the draft
 passes through the guardrails. Scored on the guarded draft (what a merchant sees): action
 type, order, unsafe proposals (`is_safe`), guardrail notes fired, tokens per suggestion,
-and, on cases labelled with them, the "wants a human" and "legal threat" signals. The
-offline provider always runs; the OpenAI one when OPENAI_API_KEY or OPENAI_BASE_URL is
-set. An unsafe proposal on either set makes the run exit with 1.
+and, on cases labelled with them, the "wants a human" and "legal threat" signals.
+
+Calibration: a suggestion is acceptable when it has the labelled action and, for an action
+that moves money or goods, the labelled order (and is safe). For each provider and set, the
+share acceptable and the count in the confidence bands >= 0.9, 0.8-0.9, 0.6-0.8 and < 0.6,
+over all suggestions and over those that move money or goods (REFUND, CANCEL, REPLACE_ITEM
+and ADDRESS_CHANGE, which decides where goods go), before calibration (the provider's number
+as the guardrails left it) and after (what is stored). A reliability diagram of both is
+saved as a PNG (default bench/out/ai_eval_reliability.png; the path is printed).
+
+Providers: the offline rules and the scripted model always run (`scripted-llm`: the answers
+in each set's llm_answers.jsonl, written by `bench.scripted_llm`, served by the LLM sandbox
+on loopback to the real OpenAI suggester); an OpenAI-compatible model when OPENAI_API_KEY or
+OPENAI_BASE_URL is set. An unsafe proposal on either set makes the run exit with 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -43,15 +56,20 @@ from deskpilot.suggest_command import (
     suggestion_inputs,
 )
 from domain.guardrails import GuardedSuggestion, GuardrailContext, is_safe, placed_by
+from domain.guardrails.calibration import BAND_EDGES, BAND_LABELS, MOVES_MONEY_OR_GOODS, band
+from domain.guardrails.calibration import evidence as calibration_evidence
 from domain.mail.mime import parse_email
-from integrations.llm import suggester_from_settings
+from integrations.llm import OpenAISuggester, suggester_from_settings
+from integrations.llm.prompt import user_content
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import SuggesterPort
 from integrations.shopify.orders import order_snapshot
-from kernel.enums import ActionType
+from kernel.enums import REPLY_ONLY, ActionType
 from kernel.errors import IntegrationError
 from kernel.settings import get_settings
 from kernel.values import OrderSnapshot, SuggestionRequest
+from sandbox import llm as llm_sandbox
+from sandbox.server import serve_app
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "ai_eval"
 BLIND_DIR = DATA_DIR.parent / "ai_eval_blind"
@@ -62,6 +80,12 @@ STORE_DOMAIN = "northwind.example"
 LLM_CONCURRENCY = 4
 # What a suggestion signals for the playbooks, as `SuggestionDraft` names them.
 SIGNALS = ("wants_human", "legal_threat")
+# The scripted model's answers, one a case, beside each set's cases (see bench.scripted_llm).
+ANSWERS_FILE = "llm_answers.jsonl"
+SCRIPTED_MODEL = "scripted-overconfident"
+SCRIPTED_KEY = "sk-scripted"
+# Relative to where the bench runs (the repository's root, as the README runs it).
+PLOT_PATH = Path("bench") / "out" / "ai_eval_reliability.png"
 
 
 @dataclass(frozen=True)
@@ -126,6 +150,13 @@ def load_cases(directory: Path = DATA_DIR) -> list[EvalCase]:
     return [EvalCase.model_validate_json(line) for line in lines if line.strip()]
 
 
+def load_answers(directory: Path = DATA_DIR) -> dict[str, dict[str, Any]]:
+    """The scripted model's answers for a set, by case id."""
+    lines = (directory / ANSWERS_FILE).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    return {row["id"]: row["answer"] for row in rows}
+
+
 def load_orders(directory: Path = DATA_DIR) -> list[OrderSnapshot]:
     """The store's orders, newest first (the order Shopify's searches list them in)."""
     raw = json.loads((directory / "orders.json").read_text(encoding="utf-8"))
@@ -183,13 +214,29 @@ class Outcome:
     completion_tokens: int = 0
     error: str | None = None
     signals: frozenset[str] = frozenset()  # the SIGNALS the guarded draft raised
+    confidence: float | None = None  # as stored: calibrated
+    raw_confidence: float | None = None  # the provider's, as the guardrails left it
+    group: str = ""  # the calibration's evidence group
 
     def signalled(self, name: str) -> bool:
         return name in self.signals
 
+    @property
+    def acceptable(self) -> bool:
+        """What a careful agent accepts: the labelled action, on the labelled order when the
+        action changes the store, and nothing unsafe."""
+        if self.error is not None or not self.safe or self.action != self.case.expected_action:
+            return False
+        return self.action in REPLY_ONLY or self.order == self.case.expected_order
+
+    @property
+    def moves_money_or_goods(self) -> bool:
+        return self.action in MOVES_MONEY_OR_GOODS
+
 
 def outcome_of(case: EvalCase, guarded: GuardedSuggestion, context: GuardrailContext) -> Outcome:
     draft = guarded.draft
+    raw = guarded.uncalibrated_confidence
     return Outcome(
         case=case,
         action=draft.action,
@@ -200,6 +247,9 @@ def outcome_of(case: EvalCase, guarded: GuardedSuggestion, context: GuardrailCon
         prompt_tokens=draft.prompt_tokens,
         completion_tokens=draft.completion_tokens,
         signals=frozenset(name for name in SIGNALS if getattr(draft, name)),
+        confidence=draft.confidence,
+        raw_confidence=raw if raw is not None else draft.confidence,
+        group=calibration_evidence(draft, context, fired=bool(guarded.notes)).group.value,
     )
 
 
@@ -230,6 +280,47 @@ class SignalScore:
             "caught": self.caught,
             "false_alarms": self.false_alarms,
         }
+
+
+@dataclass
+class Bucket:
+    """Suggestions in one confidence band: how many, and how many were acceptable."""
+
+    count: int = 0
+    acceptable: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        return self.acceptable / self.count if self.count else None
+
+    def as_dict(self, label: str) -> dict[str, Any]:
+        precision = self.precision
+        return {
+            "band": label,
+            "count": self.count,
+            "acceptable": self.acceptable,
+            "precision": round(precision, 4) if precision is not None else None,
+        }
+
+
+STAGES = ("before", "after")  # calibration
+SCOPES = ("all", "money")  # every suggestion; those that move money or goods
+
+
+def buckets(outcomes: Iterable[Outcome], *, stage: str, scope: str) -> list[Bucket]:
+    """Count and acceptable per band of BAND_LABELS, highest first; a failed call made no
+    suggestion and is left out."""
+    rows = [Bucket() for _ in BAND_EDGES]
+    for outcome in outcomes:
+        value = outcome.confidence if stage == "after" else outcome.raw_confidence
+        if outcome.error is not None or value is None:
+            continue
+        if scope == "money" and not outcome.moves_money_or_goods:
+            continue
+        row = rows[band(value)]
+        row.count += 1
+        row.acceptable += outcome.acceptable
+    return rows
 
 
 @dataclass
@@ -304,11 +395,27 @@ class Report:
     def unsafe_outcomes(self) -> list[Outcome]:
         return [outcome for outcome in self.outcomes if not outcome.safe]
 
+    def buckets(self, stage: str, scope: str) -> list[Bucket]:
+        return buckets(self.outcomes, stage=stage, scope=scope)
+
+    def calibration_dict(self) -> dict[str, Any]:
+        return {
+            stage: {
+                scope: [
+                    row.as_dict(label)
+                    for row, label in zip(self.buckets(stage, scope), BAND_LABELS, strict=True)
+                ]
+                for scope in SCOPES
+            }
+            for stage in STAGES
+        }
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "provider": self.provider,
             "set": self.eval_set,
             **self.overall.as_dict(),
+            "calibration": self.calibration_dict(),
             "by_tag": {tag: score.as_dict() for tag, score in sorted(self.by_tag.items())},
             "cases": [_case_dict(outcome) for outcome in self.outcomes],
         }
@@ -329,6 +436,10 @@ def _case_dict(outcome: Outcome) -> dict[str, Any]:
         "guardrails": list(outcome.notes),
         "error": outcome.error,
         "signals": sorted(outcome.signals),
+        "confidence": outcome.confidence,
+        "raw_confidence": outcome.raw_confidence,
+        "calibration_group": outcome.group,
+        "acceptable": outcome.acceptable,
     }
 
 
@@ -378,6 +489,53 @@ def llm_configured() -> bool:
     return bool(key or (settings.openai_base_url or "").strip())
 
 
+def _prompt_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def scripted_responder(
+    cases: Sequence[EvalCase], orders: Sequence[OrderSnapshot], eval_set: EvalSet
+) -> llm_sandbox.Responder:
+    """The sandbox's answer to each case's prompt: its scripted answer, found by the user
+    message the OpenAI suggester builds for the case (concurrent calls arrive in any order).
+    A prompt without one gets a 404, which the bench counts as a failed call."""
+    answers = load_answers(eval_set.directory)
+    by_prompt: dict[str, dict[str, Any]] = {}
+    for case in cases:
+        request, _ = case_inputs(case, orders, eval_set)
+        if case.id in answers:
+            by_prompt[_prompt_key(user_content(request))] = answers[case.id]
+
+    def respond(request: llm_sandbox.ChatRequest) -> llm_sandbox.Outcome:
+        users = [m for m in request.messages if m.get("role") == "user"]
+        text = str(users[-1].get("content") or "") if users else ""
+        found = by_prompt.get(_prompt_key(text))
+        if found is None:
+            return llm_sandbox.HttpError(404, "no scripted answer for this prompt")
+        return llm_sandbox.Answer(found)
+
+    return respond
+
+
+async def run_scripted(
+    cases: Sequence[EvalCase], orders: Sequence[OrderSnapshot], eval_set: EvalSet
+) -> tuple[str, list[Outcome]]:
+    """The scripted model through the real OpenAI suggester and SDK, against the LLM
+    sandbox on loopback."""
+    sandbox = llm_sandbox.LlmSandbox(
+        api_key=SCRIPTED_KEY, default_responder=scripted_responder(cases, orders, eval_set)
+    )
+    async with serve_app(sandbox.app()) as url:
+        suggester = OpenAISuggester(
+            api_key=SCRIPTED_KEY, model=SCRIPTED_MODEL, base_url=f"{url}/v1"
+        )
+        try:
+            outcomes = await run_provider(suggester, cases, orders, LLM_CONCURRENCY, eval_set)
+        finally:
+            await suggester.aclose()
+    return suggester.provider, outcomes
+
+
 async def evaluate(providers: Sequence[str], eval_set: EvalSet = TUNED) -> list[Report]:
     cases, orders = load_cases(eval_set.directory), load_orders(eval_set.directory)
     reports = []
@@ -386,6 +544,8 @@ async def evaluate(providers: Sequence[str], eval_set: EvalSet = TUNED) -> list[
             suggester: SuggesterPort = OfflineSuggester()
             outcomes = await run_provider(suggester, cases, orders, eval_set=eval_set)
             name = "offline-rules"
+        elif provider == "scripted-llm":
+            name, outcomes = await run_scripted(cases, orders, eval_set)
         else:
             suggester = suggester_from_settings(get_settings())
             name = str(getattr(suggester, "provider", "openai"))
@@ -458,14 +618,14 @@ def render(reports: Sequence[Report]) -> str:
     """One summary row per provider and set, then each set's notes, signals, unsafe
     proposals and per-tag figures under the set's name."""
     lines = [
-        f"{'provider':<24}{'cases':>6}{'action':>8}{'order':>8}{'unsafe':>8}{'errors':>8}"
+        f"{'provider':<30}{'cases':>6}{'action':>8}{'order':>8}{'unsafe':>8}{'errors':>8}"
         f"{'guarded':>9}{'tokens in/out':>16}  set"
     ]
     for report in reports:
         s = report.overall
         prompt, completion = s.mean_tokens()
         lines.append(
-            f"{report.provider:<24}{s.cases:>6}{_pct(s.action_accuracy):>8}"
+            f"{report.provider:<30}{s.cases:>6}{_pct(s.action_accuracy):>8}"
             f"{_pct(s.order_accuracy):>8}{s.unsafe:>8}{s.errors:>8}{s.changed_by_guardrails:>9}"
             f"{f'{prompt:.0f} / {completion:.0f}':>16}  {set_label(report.eval_set)}"
         )
@@ -477,8 +637,97 @@ def render(reports: Sequence[Report]) -> str:
             notes = ", ".join(f"{code} {n}" for code, n in report.overall.notes.most_common())
             lines.append(f"guardrail notes, {report.provider}: {notes or 'none'}")
             lines += [line for line in (_signals_line(report), _unsafe_line(report)) if line]
-        lines += ["", *_tag_table(in_set)]
+        lines += ["", *_calibration_table(in_set), "", *_tag_table(in_set)]
     return "\n".join(lines)
+
+
+def _bucket_cell(row: Bucket) -> str:
+    precision = row.precision
+    share = _pct(precision) if precision is not None else "    -"
+    return f"{share} of {row.count:<3}"
+
+
+def _calibration_table(reports: Sequence[Report]) -> list[str]:
+    """Share acceptable and count per confidence band, before and after calibration, over
+    all suggestions and over those that move money or goods."""
+    header = f"{'calibration (acceptable of n)':<32}{'':<8}" + "".join(
+        f"{label:>15}" for label in BAND_LABELS
+    )
+    lines = [header]
+    for report in reports:
+        for scope in SCOPES:
+            for stage in STAGES:
+                label = f"{report.provider[:22]} {scope}"
+                cells = "".join(f"{_bucket_cell(row):>15}" for row in report.buckets(stage, scope))
+                lines.append(f"{label:<32}{stage:<8}{cells}")
+    return lines
+
+
+RELIABILITY_BINS = 10
+
+
+def reliability_points(outcomes: Iterable[Outcome], stage: str) -> list[tuple[float, float, int]]:
+    """(mean confidence, share acceptable, count) per tenth of the confidence scale that
+    holds a suggestion."""
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for outcome in outcomes:
+        value = outcome.confidence if stage == "after" else outcome.raw_confidence
+        if outcome.error is not None or value is None:
+            continue
+        index = min(int(value * RELIABILITY_BINS), RELIABILITY_BINS - 1)
+        bins.setdefault(index, []).append((value, outcome.acceptable))
+    points = []
+    for index in sorted(bins):
+        members = bins[index]
+        mean = sum(value for value, _ in members) / len(members)
+        share = sum(ok for _, ok in members) / len(members)
+        points.append((mean, share, len(members)))
+    return points
+
+
+def save_reliability(reports: Sequence[Report], path: Path = PLOT_PATH) -> Path:
+    """A reliability diagram, before and after calibration side by side: one curve per
+    provider and set, each point a tenth of the scale sized by how many it holds."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 5), sharey=True)
+    # One colour per provider, one line style per set.
+    providers = list(dict.fromkeys(report.provider for report in reports))
+    colours = {name: f"C{index % 10}" for index, name in enumerate(providers)}
+    styles = {TUNED.key: "-", BLIND.key: "--"}
+    for axis, stage in zip(axes, STAGES, strict=True):
+        axis.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="calibrated")
+        for report in reports:
+            points = reliability_points(report.outcomes, stage)
+            if not points:
+                continue
+            xs, ys, ns = zip(*points, strict=True)
+            colour = colours[report.provider]
+            axis.plot(
+                xs,
+                ys,
+                color=colour,
+                linestyle=styles.get(report.eval_set, "-."),
+                label=f"{report.provider} / {report.eval_set}",
+            )
+            axis.scatter(xs, ys, s=[12 + 6 * n for n in ns], color=colour, alpha=0.6)
+        axis.set_title(f"{stage} calibration")
+        axis.set_xlabel("confidence")
+        axis.set_xlim(0, 1)
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("share acceptable to a careful agent")
+    axes[1].legend(loc="lower right", fontsize=8)
+    figure.suptitle("deskpilot suggestions: reliability per provider and labelled set")
+    figure.tight_layout()
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 async def evaluate_sets(providers: Sequence[str], eval_sets: Sequence[EvalSet]) -> list[Report]:
@@ -498,8 +747,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--provider",
-        choices=("offline", "openai"),
-        help="run only this provider (default: offline, and openai when configured)",
+        choices=("offline", "scripted-llm", "openai"),
+        help="run only this provider (default: offline and scripted-llm, and openai when "
+        "configured)",
     )
     parser.add_argument(
         "--set",
@@ -509,6 +759,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the labelled set to run: tuned, blind (never used to tune) or both (default)",
     )
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=PLOT_PATH,
+        help="where to save the reliability diagram (default: bench/out/ai_eval_reliability.png)",
+    )
     args = parser.parse_args(argv)
     if args.provider == "openai" and not llm_configured():
         print("error: set OPENAI_API_KEY or OPENAI_BASE_URL to evaluate an LLM", file=sys.stderr)
@@ -516,13 +772,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.provider:
         providers = [args.provider]
     else:
-        providers = ["offline", "openai"] if llm_configured() else ["offline"]
+        providers = ["offline", "scripted-llm", *(["openai"] if llm_configured() else [])]
     eval_sets = [TUNED, BLIND] if args.eval_set == "both" else [SETS[args.eval_set]]
     reports = asyncio.run(evaluate_sets(providers, eval_sets))
+    plot = save_reliability(reports, args.plot)
     if args.json:
         print(json.dumps([report.as_dict() for report in reports], indent=2))
+        print(f"reliability diagram: {plot}", file=sys.stderr)  # stdout stays JSON
     else:
         print(render(reports))
+        print(f"\nreliability diagram: {plot}")
     return exit_code(reports)
 
 

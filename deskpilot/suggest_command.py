@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from domain.guardrails import (
     GuardedSuggestion,
     GuardrailContext,
-    apply_guardrails,
     context_for,
+    guard_suggestion,
     placed_by,
 )
 from domain.mail.mime import MalformedEmailError, ParsedEmail, parse_email
@@ -151,7 +151,9 @@ def store_identity(settings: Settings) -> tuple[str, str]:
 async def guarded_suggestion(
     suggester: SuggesterPort, request: SuggestionRequest, context: GuardrailContext
 ) -> GuardedSuggestion:
-    return apply_guardrails(await suggester.suggest(request), context)
+    """The provider's draft through the guardrails and the calibration, as the pipeline
+    stores it."""
+    return guard_suggestion(await suggester.suggest(request), context)
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -163,7 +165,8 @@ def suggestion_json(guarded: GuardedSuggestion) -> dict[str, Any]:
         "provider": draft.provider,
         "intent": draft.intent,
         "proposed_action": draft.action.value,
-        "confidence": draft.confidence,
+        "confidence": draft.confidence,  # calibrated
+        "uncalibrated_confidence": guarded.uncalibrated_confidence,  # the provider's
         "reply": draft.reply,
         "payload": draft.payload,
         "rationale": draft.rationale,
@@ -184,7 +187,7 @@ def summary_text(guarded: GuardedSuggestion) -> str:
     lines = [
         f"Suggestion from {draft.provider}, on {about}",
         f"  action      {action}",
-        f"  confidence  {draft.confidence:.2f}",
+        f"  confidence  {draft.confidence:.2f}{_provider_said(guarded)}",
         f"  intent      {draft.intent}",
         f"  payload     {json.dumps(draft.payload, default=str) if draft.payload else '-'}",
         f"  rationale   {draft.rationale}",
@@ -197,6 +200,11 @@ def summary_text(guarded: GuardedSuggestion) -> str:
         lines.append("  guardrails  none fired")
     lines += ["", "Reply:", *(f"  {line}" if line else "" for line in draft.reply.splitlines())]
     return "\n".join(lines)
+
+
+def _provider_said(guarded: GuardedSuggestion) -> str:
+    raw = guarded.uncalibrated_confidence
+    return f" (calibrated; the provider said {raw:.2f})" if raw is not None else ""
 
 
 # --- the command ----------------------------------------------------------------------------

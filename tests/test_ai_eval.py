@@ -14,6 +14,8 @@ import pytest
 
 from bench.ai_eval import (
     DATA_DIR,
+    SCRIPTED_MODEL,
+    TUNED,
     EvalCase,
     Outcome,
     case_email,
@@ -24,10 +26,13 @@ from bench.ai_eval import (
     load_orders,
     main,
     outcome_of,
+    reliability_points,
     run_provider,
+    save_reliability,
     score,
 )
-from domain.guardrails import GuardedSuggestion
+from domain.guardrails import FIRED_CONFIDENCE_CAP, GuardedSuggestion
+from domain.guardrails.calibration import BAND_LABELS
 from domain.mail.mime import parse_email
 from integrations.offline_suggester import OfflineSuggester
 from kernel.enums import ActionType
@@ -251,11 +256,20 @@ def test_the_command_prints_the_table_and_needs_a_configured_llm(
     assert out.splitlines()[1].startswith("offline-rules")
     assert "lang:ja" in out and "expect:REFUND" in out
 
-    assert main(["--json", "--set", "tuned"]) == 0
-    (report,) = json.loads(capsys.readouterr().out)
+    assert main(["--json", "--set", "tuned", "--provider", "offline"]) == 0
+    captured = capsys.readouterr()
+    (report,) = json.loads(captured.out)
     assert report["provider"] == "offline-rules" and report["set"] == "tuned"
     assert report["unsafe"] == 0
     assert len(report["cases"]) == len(load_cases())
+    # The buckets are in the JSON too, and the diagram's path goes to stderr.
+    after = report["calibration"]["after"]
+    assert [row["band"] for row in after["money"]] == list(BAND_LABELS)
+    assert sum(row["count"] for row in after["all"]) == len(load_cases())
+    assert sum(row["acceptable"] for row in after["all"]) == sum(
+        case["acceptable"] for case in report["cases"]
+    )
+    assert "reliability diagram:" in captured.err
 
     assert main(["--provider", "openai"]) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().err
@@ -305,3 +319,98 @@ async def test_an_llm_run_through_the_sandbox_is_scored_and_kept_safe(llm: LlmSa
     assert prompt > 0 and completion > 0
     assert all(outcome.proposed is ActionType.REFUND for outcome in report.outcomes)
     assert all(outcome.action is ActionType.INFO_REQUEST for outcome in report.outcomes)
+
+
+# --- calibration buckets and the reliability diagram ----------------------------------------
+
+
+def test_buckets_count_what_a_careful_agent_accepts_per_band() -> None:
+    refund = case(ActionType.REFUND, "#1001", "lang:en")
+    status = case(ActionType.NONE, "#1002", "lang:en")
+    address = case(ActionType.ADDRESS_CHANGE, "#1003", "lang:en")
+
+    def made(c, action, order, raw, calibrated, safe=True):
+        return Outcome(c, action, order, action, safe, confidence=calibrated, raw_confidence=raw)
+
+    outcomes = [
+        made(refund, ActionType.REFUND, "#1001", 0.95, 0.9),  # acceptable, money, >=0.9
+        made(refund, ActionType.REFUND, "#1009", 0.95, 0.7),  # the wrong order: not acceptable
+        made(status, ActionType.NONE, "#1009", 0.85, 0.72),  # a reply: the order is not asked
+        made(address, ActionType.ADDRESS_CHANGE, "#1003", 0.8, 0.6),  # goods: money scope
+        made(refund, ActionType.REFUND, "#1001", 0.95, 0.3, safe=False),  # unsafe: never
+        failed(refund, "HTTP 500"),  # no suggestion: in no band
+    ]
+    report = score("test", outcomes)
+
+    def rows(stage: str, scope: str) -> list[tuple[int, int]]:
+        return [(row.count, row.acceptable) for row in report.buckets(stage, scope)]
+
+    # Bands: >=0.9, 0.8-0.9, 0.6-0.8, <0.6.
+    assert rows("before", "all") == [(3, 1), (2, 2), (0, 0), (0, 0)]
+    assert rows("after", "all") == [(1, 1), (0, 0), (3, 2), (1, 0)]
+    assert rows("before", "money") == [(3, 1), (1, 1), (0, 0), (0, 0)]
+    assert rows("after", "money") == [(1, 1), (0, 0), (2, 1), (1, 0)]
+    after = report.as_dict()["calibration"]["after"]["money"]
+    assert after[0] == {"band": ">=0.9", "count": 1, "acceptable": 1, "precision": 1.0}
+    assert after[1]["precision"] is None  # an empty band has no precision
+    assert [c["acceptable"] for c in report.as_dict()["cases"]] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_the_reliability_diagram_is_saved_as_a_png(tmp_path: Any) -> None:
+    refund = case(ActionType.REFUND, "#1001", "lang:en")
+    outcomes = [
+        Outcome(
+            refund,
+            ActionType.REFUND,
+            "#1001",
+            ActionType.REFUND,
+            True,
+            confidence=c,
+            raw_confidence=r,
+        )
+        for c, r in [(0.9, 0.99), (0.7, 0.95), (0.05, 0.91)]
+    ]
+    points = reliability_points(outcomes, "after")
+    assert [(round(x, 2), y, n) for x, y, n in points] == [
+        (0.05, 1.0, 1),
+        (0.7, 1.0, 1),
+        (0.9, 1.0, 1),
+    ]
+    assert reliability_points(outcomes, "before") == [(pytest.approx(0.95), 1.0, 3)]
+    path = save_reliability(
+        [score("a", outcomes), score("b", outcomes, "blind"), score("empty", [])],
+        tmp_path / "out" / "diagram.png",
+    )
+    assert path == (tmp_path / "out" / "diagram.png").resolve()
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_the_scripted_model_is_served_through_the_sdk_and_calibrated() -> None:
+    (report,) = await evaluate(["scripted-llm"], TUNED)
+    overall = report.overall
+    assert report.provider == f"openai:{SCRIPTED_MODEL}"
+    assert overall.cases == len(load_cases()) and overall.errors == 0
+    assert overall.unsafe == 0
+    prompt, completion = overall.mean_tokens()
+    assert prompt > 0 and completion > 0
+    # The model reports 0.90 and up on every case; what the guardrails leave of it is the
+    # input to calibration, and what is stored is never the model's own number unchecked.
+    for outcome in report.outcomes:
+        assert outcome.raw_confidence is not None and outcome.confidence is not None
+        if outcome.notes:
+            assert outcome.confidence <= FIRED_CONFIDENCE_CAP
+        else:
+            assert outcome.raw_confidence >= 0.9
+            assert outcome.confidence <= outcome.raw_confidence
+    before, after = report.buckets("before", "money")[0], report.buckets("after", "money")[0]
+    assert before.count > after.count
+    # Where the table was fitted, calibration makes the top band honest.
+    assert before.precision is not None and before.precision < 0.9
+    assert after.precision == 1.0

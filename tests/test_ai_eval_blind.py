@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from bench.ai_eval import (
     BLIND,
     BLIND_DIR,
     DATA_DIR,
+    SCRIPTED_MODEL,
     SIGNALS,
     EvalCase,
     case_email,
@@ -344,7 +346,7 @@ async def test_the_offline_rules_are_scored_on_the_blind_set() -> None:
 
 
 def test_the_command_prints_each_set_under_its_own_label(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     assert main(["--set", "blind", "--provider", "offline"]) == 0
     out = capsys.readouterr().out
@@ -352,10 +354,20 @@ def test_the_command_prints_each_set_under_its_own_label(
     assert "tuned (rules were written with this set in view)" not in out
     assert "client:html_only" in out and "signals, offline-rules: wants_human" in out
 
-    assert main(["--json"]) == 0  # both sets by default
+    # Both sets and both local providers by default: the rules and the scripted model.
+    assert main(["--json", "--plot", str(tmp_path / "reliability.png")]) == 0
     reports = json.loads(capsys.readouterr().out)
+    scripted = f"openai:{SCRIPTED_MODEL}"
     assert [(r["provider"], r["set"]) for r in reports] == [
         ("offline-rules", "tuned"),
+        (scripted, "tuned"),
         ("offline-rules", "blind"),
+        (scripted, "blind"),
     ]
-    assert [len(r["cases"]) for r in reports] == [len(load_cases()), len(blind_cases())]
+    assert [len(r["cases"]) for r in reports] == [
+        len(load_cases()),
+        len(load_cases()),
+        len(blind_cases()),
+        len(blind_cases()),
+    ]
+    assert (tmp_path / "reliability.png").read_bytes().startswith(b"\x89PNG")

@@ -32,6 +32,7 @@ RESULT_KEYS = {
     "intent",
     "proposed_action",
     "confidence",
+    "uncalibrated_confidence",
     "reply",
     "payload",
     "rationale",
@@ -301,7 +302,10 @@ def test_the_llm_drafts_through_the_openai_sdk(tmp_path: Path, llm: LlmSandbox) 
     assert out["proposed_action"] == "REFUND"
     assert out["payload"] == {"line_items": [{"line_item_id": ESPRESSO_LINE, "quantity": 1}]}
     assert out["order"] == "#1006"
-    assert out["confidence"] == 0.86
+    # Calibrated: the model's 0.86 is an input. It named no language, which is weak
+    # evidence for moving money, so the draft stays below every money playbook threshold.
+    assert out["uncalibrated_confidence"] == 0.86
+    assert out["confidence"] == 0.7
     assert out["guardrails"] == []
     assert out["tokens"]["prompt"] > 0 and out["tokens"]["completion"] > 0
 

@@ -67,9 +67,12 @@ class GuardrailNote(BaseModel):
 class GuardedSuggestion(BaseModel):
     """The draft to store, the order it acts on (None: no order), and why it changed.
 
-    `original` keeps the model's proposal so a person can see what was held back."""
+    `original` keeps the model's proposal so a person can see what was held back;
+    `uncalibrated_confidence` is the draft's confidence before calibration (None: not
+    calibrated yet)."""
 
     draft: SuggestionDraft
     order: OrderSnapshot | None
     notes: list[GuardrailNote] = Field(default_factory=list)
     original: SuggestionDraft
+    uncalibrated_confidence: float | None = None
