@@ -26,6 +26,7 @@ from services.playbook_backtest import (
     backtest,
     playbook_named,
 )
+from services.playbook_settings import PlaybookRulesIn
 
 playbook_app = typer.Typer(help="A merchant's playbooks.", no_args_is_help=True)
 
@@ -39,6 +40,13 @@ def backtest_command(
     email: Annotated[
         str, typer.Option(help="the merchant's email (default: the demo merchant)")
     ] = DEMO_EMAIL,
+    without_approval: Annotated[
+        bool,
+        typer.Option(
+            "--without-approval",
+            help="as if its 'A person approves' were switched off: what it would do alone",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the API's JSON answer")] = False,
 ) -> None:
     """What the playbook would have done with the last DAYS of inbound messages, beside what
@@ -48,7 +56,7 @@ def backtest_command(
     try:
         secret_key = settings.resolve_secret_key()
         with database_url(settings) as url:
-            result = asyncio.run(_backtest(url, secret_key, email, name, days))
+            result = asyncio.run(_backtest(url, secret_key, email, name, days, without_approval))
     except (ConfigurationError, AccountError, DeskpilotError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from exc
@@ -58,7 +66,9 @@ def backtest_command(
     typer.echo(_text(result))
 
 
-async def _backtest(url: str, secret_key: str, email: str, name: str, days: int) -> BacktestOut:
+async def _backtest(
+    url: str, secret_key: str, email: str, name: str, days: int, without_approval: bool
+) -> BacktestOut:
     engine = create_engine(url, secret_key=secret_key, pool_size=1)
     try:
         async with session_factory(engine)() as session:
@@ -66,14 +76,25 @@ async def _backtest(url: str, secret_key: str, email: str, name: str, days: int)
             if user is None:
                 raise AccountError(f"no user with email {email}")
             playbook = await playbook_named(session, user.id, name)
-            return await backtest(session, user.id, playbook.id, BacktestIn(days=days))
+            draft = (
+                PlaybookRulesIn(
+                    trigger=playbook.trigger,
+                    conditions=playbook.conditions,
+                    actions=playbook.actions,
+                    requires_approval=False,
+                )
+                if without_approval
+                else None
+            )
+            return await backtest(session, user.id, playbook.id, BacktestIn(days=days, draft=draft))
     finally:
         await engine.dispose()
 
 
 def _text(result: BacktestOut) -> str:
     lines = [
-        f"Backtest of {result.playbook_name!r}, messages received "
+        f"Backtest of {result.playbook_name!r}"
+        f"{' as if no person had to approve' if result.draft else ''}, messages received "
         f"{result.since:%Y-%m-%d %H:%M} to {result.until:%Y-%m-%d %H:%M} UTC",
         *describe(result, result.days),
     ]

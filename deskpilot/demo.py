@@ -1,6 +1,7 @@
 """Demo mode: a merchant, a demo store and an inbound alias, ready on every `deskpilot up`.
 
-Idempotent across restarts: the same user, connections and API token come back.
+Idempotent across restarts: the same user, connections and API token come back, and the
+month of past support mail (deskpilot.demo_history) is written once.
 The sandbox store lives in memory, so it starts from the seed on every run; the
 orders table is brought back in line with it through the Admin API, as a real
 store's orders would be.
@@ -23,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.shopify_oauth import WEBHOOK_PATH, WEBHOOK_TOPICS
+from deskpilot.demo_history import seed_demo_history
 from integrations.shopify.admin import ShopifyAdmin
 from kernel.enums import ConnectionType
 from kernel.settings import Settings
@@ -181,6 +183,8 @@ async def bootstrap_demo(
         shop = await session.get(Connection, shop.id)
         assert shop is not None
         await upsert_order_snapshots(session, shop, orders)
+        # A month of past mail, for the playbook backtest: demo data, written once.
+        await seed_demo_history(session, user.id, DEMO_SHOP)
     gmail_address = None
     if settings.gmail_client_id:
         gmail_address = await _demo_gmail(sessions, settings, sandbox, user.id, api_base)

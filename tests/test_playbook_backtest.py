@@ -474,6 +474,12 @@ async def test_the_cli_prints_the_backtest(
     assert as_json.returncode == 0, as_json.stderr
     assert '"messages": 320' in as_json.stdout
 
+    # The default playbook asks a person first; --without-approval asks what it would do alone.
+    default = deskpilot("Refund damaged items", "--email", history.a.email)
+    assert "This rule would have approved 0 of the last 300" in default.stdout, default.stderr
+    alone = deskpilot("Refund damaged items", "--email", history.a.email, "--without-approval")
+    assert "This rule would have approved 70 of the last 300" in alone.stdout, alone.stderr
+
     missing = deskpilot("No such rule", "--email", history.a.email)
     assert missing.returncode == 1 and "no playbook called 'No such rule'" in missing.stderr
     assert "'Refund damaged items'" in missing.stderr  # the names it does have
@@ -539,3 +545,68 @@ async def test_the_builder_backtests_the_unsaved_form(
         client, f"/playbooks/{history.theirs}/backtest", [("csrf", csrf), *builder_fields("0.6")]
     )
     assert theirs.status_code == 404
+
+
+# --- the demo's history ----------------------------------------------------------------------
+
+
+async def test_the_demo_history_is_written_once_and_backtests(
+    own_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    from deskpilot.demo_history import seed_demo_history
+
+    owner = await make_owner(own_sessions, "demo")
+    now = datetime.now(UTC)
+    async with unit_of_work(own_sessions) as session:
+        shop = Connection(
+            user_id=owner.id,
+            type=ConnectionType.SHOPIFY,
+            access_token="shpat_x",
+            shop_domain=f"demo-{uuid.uuid4().hex[:6]}.myshopify.com",
+        )
+        session.add(shop)
+        await session.flush()
+        for n in range(5):
+            session.add(
+                Order(
+                    connection_id=shop.id,
+                    shop_domain=shop.shop_domain,
+                    shopify_id=f"gid://shopify/Order/{n}",
+                    name=f"#{1001 + n}",
+                    status="open",
+                    email=f"customer{n}@example.com",
+                    total_amount=Decimal("49.00"),
+                    currency="USD",
+                    financial_status="PAID",
+                    fulfillment_status="UNFULFILLED" if n % 2 else "FULFILLED",
+                )
+            )
+        await session.flush()
+        assert await seed_demo_history(session, owner.id, shop.shop_domain, now=now) == 300
+    async with unit_of_work(own_sessions) as session:  # a restart adds nothing
+        assert await seed_demo_history(session, owner.id, shop.shop_domain, now=now) == 0
+    async with own_sessions() as session:
+        inbound = (
+            select(func.count())
+            .select_from(Message)
+            .where(Message.user_id == owner.id, Message.direction == MessageDirection.INBOUND)
+        )
+        assert await session.scalar(inbound) == 300
+        # Recorded as handled: the reconciler starts no workflow for them.
+        assert await session.scalar(inbound.where(Message.workflow_started_at.is_(None))) == 0
+        assert await session.scalar(select(func.count()).select_from(Action)) == 300
+        pending = select(func.count()).select_from(Action).where(Action.status == "PENDING")
+        assert await session.scalar(pending) == 0
+        damaged = (
+            await session.execute(
+                select(Playbook.id).where(
+                    Playbook.user_id == owner.id, Playbook.template_key == "refund-damaged-item"
+                )
+            )
+        ).scalar_one()
+        result = await backtest(session, owner.id, damaged, BacktestIn(), now=now)
+    assert result.messages == 300
+    # The default playbook asks a person first: it would approve nothing on its own.
+    assert result.would_approve == 0 and result.would_hold == result.matched > 0
+    assert result.held_by["requires_approval"] == result.would_hold
+    assert result.agreed + result.disagreed + result.unknown == result.matched
