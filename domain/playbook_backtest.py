@@ -335,11 +335,11 @@ def describe(result: Tally, days: int) -> list[str]:
         lines = [f"This rule would have approved {result.would_approve} of {window}."]
         a = result.when_approving
         parts = [
-            f"{label} {n}"
-            for label, n in (
-                ("rejected", a.rejected),
-                ("edited", a.edited),
-                ("approved as they were", a.approved),
+            text.format(n)
+            for text, n in (
+                ("rejected {}", a.rejected),
+                ("edited {}", a.edited),
+                ("approved {} as they were", a.approved),
             )
             if n
         ]

@@ -466,7 +466,7 @@ async def test_the_cli_prints_the_backtest(
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "This rule would have approved 70 of the last 300 messages (30 days)." in lines
-    assert "Of those, a person rejected 6, edited 4 and approved as they were 50." in lines
+    assert "Of those, a person rejected 6, edited 4 and approved 50 as they were." in lines
     assert "70 approvals would have moved money or goods (refunds: 1400.00 EUR)." in lines
     assert sum("DISAGREED" in line and "/threads/" in line for line in lines) == 20
 
@@ -525,7 +525,7 @@ async def test_the_builder_backtests_the_unsaved_form(
     assert shown.status_code == 200, shown.text
     text = shown.text
     assert "This rule would have approved 92 of the last 300 messages (30 days)." in text
-    assert "Of those, a person rejected 13, edited 4 and approved as they were 65." in text
+    assert "Of those, a person rejected 13, edited 4 and approved 65 as they were." in text
     assert text.count('href="/threads/') >= 20  # the examples link to their threads
     assert 'value="0.6"' in text  # the form keeps the draft, unsaved
     assert await snapshot(history.sessions) == before

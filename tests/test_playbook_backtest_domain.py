@@ -185,7 +185,7 @@ def test_the_tally_and_the_examples_put_disagreements_first() -> None:
 
     assert describe(counted, 30) == [
         "This rule would have approved 4 of the last 8 messages (30 days).",
-        "Of those, a person rejected 1, edited 1 and approved as they were 1.",
+        "Of those, a person rejected 1, edited 1 and approved 1 as they were.",
         "1 was not decided by a person.",
         "4 approvals would have moved money or goods (refunds: 132.50 EUR).",
         "It would have left 3 to a person (below_threshold 2, guardrail_note 1); "
