@@ -54,6 +54,15 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A threshold that was looked at, and the decisions at or above it."""
+
+    threshold: float
+    rests_on: int
+    accepted: int
+
+
+@dataclass(frozen=True)
 class Proposal:
     status: ProposalStatus
     decisions: int  # every decision looked at
@@ -62,6 +71,9 @@ class Proposal:
     accepted: int = 0  # of those, approved unedited
     rate: float | None = None  # accepted / rests_on
     lower_bound: float | None = None  # one-sided 95% Wilson lower bound of the rate
+    # NOT_REACHED only: of the thresholds with enough support, the one whose rate came
+    # nearest the target (the lowest of equals), so the merchant sees how far off it is.
+    closest: Candidate | None = None
 
 
 def wilson_lower_bound(accepted: int, total: int, z: float = WILSON_Z) -> float:
@@ -90,23 +102,28 @@ def propose_threshold(
     ordered = sorted(decisions, key=lambda d: d.confidence, reverse=True)
     if len(ordered) < min_support:
         return Proposal(ProposalStatus.NOT_ENOUGH_HISTORY, decisions=len(ordered))
-    best: tuple[float, int, int] | None = None
+    best: Candidate | None = None
+    closest: Candidate | None = None
     total = accepted = 0
     for confidence, group in groupby(ordered, key=lambda d: d.confidence):
         for decision in group:
             total += 1
             accepted += decision.accepted_unedited
-        if total >= min_support and accepted >= wanted * total:
-            best = (confidence, total, accepted)  # lower than any found before
+        if total < min_support:
+            continue
+        if accepted >= wanted * total:
+            best = Candidate(confidence, total, accepted)  # lower than any found before
+        rate = Fraction(accepted, total)
+        if closest is None or rate >= Fraction(closest.accepted, closest.rests_on):
+            closest = Candidate(confidence, total, accepted)
     if best is None:
-        return Proposal(ProposalStatus.NOT_REACHED, decisions=len(ordered))
-    threshold, rests_on, ok = best
+        return Proposal(ProposalStatus.NOT_REACHED, decisions=len(ordered), closest=closest)
     return Proposal(
         ProposalStatus.PROPOSED,
         decisions=len(ordered),
-        threshold=threshold,
-        rests_on=rests_on,
-        accepted=ok,
-        rate=ok / rests_on,
-        lower_bound=wilson_lower_bound(ok, rests_on),
+        threshold=best.threshold,
+        rests_on=best.rests_on,
+        accepted=best.accepted,
+        rate=best.accepted / best.rests_on,
+        lower_bound=wilson_lower_bound(best.accepted, best.rests_on),
     )

@@ -52,6 +52,13 @@ DEFAULT_LAST = 200
 MAX_LAST = 1_000
 
 
+class ClosestOut(BaseModel):
+    threshold: float
+    rests_on: int  # decisions at or above it (at least min_support)
+    approved_unedited: int
+    rate: float
+
+
 class ThresholdProposalOut(BaseModel):
     action_type: ActionType
     status: ProposalStatus
@@ -64,6 +71,9 @@ class ThresholdProposalOut(BaseModel):
     rate: float | None = Field(description="approved_unedited / rests_on")
     lower_bound: float | None = Field(
         description="one-sided 95% Wilson lower bound of the rate: the figure to trust"
+    )
+    closest: ClosestOut | None = Field(
+        description="when not_reached: the threshold whose rate came nearest the target"
     )
     summary: str = Field(description="one sentence, as the rule builder shows it")
 
@@ -98,9 +108,13 @@ def summary(action_type: ActionType, found: Proposal, *, target: float, min_supp
             f"{min_support} needed)."
         )
     if found.status is ProposalStatus.NOT_REACHED:
+        assert found.closest is not None
+        near = found.closest
         return (
-            f"No proposal yet: of the last {found.decisions} {kind} decisions, at no "
-            f"confidence were {min_support} or more at or above it {goal} approved unedited."
+            f"No proposal yet: of the last {found.decisions} {kind} decisions, the closest is "
+            f"{near.threshold}, where the {near.rests_on} at or above it were "
+            f"{_percent(Fraction(near.accepted, near.rests_on))} approved unedited "
+            f"({goal} needed)."
         )
     assert found.threshold is not None and found.lower_bound is not None
     rate = Fraction(found.accepted, found.rests_on)
@@ -192,6 +206,14 @@ async def threshold_proposals(
                 approved_unedited=found.accepted,
                 rate=found.rate,
                 lower_bound=found.lower_bound,
+                closest=None
+                if found.closest is None
+                else ClosestOut(
+                    threshold=found.closest.threshold,
+                    rests_on=found.closest.rests_on,
+                    approved_unedited=found.closest.accepted,
+                    rate=found.closest.accepted / found.closest.rests_on,
+                ),
                 summary=summary(action_type, found, target=target, min_support=min_support),
             )
         )

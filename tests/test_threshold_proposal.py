@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.threshold_proposal import (
+    Candidate,
     Decision,
     ProposalStatus,
     propose_threshold,
@@ -43,6 +44,15 @@ def test_all_rejected_reaches_nothing() -> None:
     found = propose_threshold(run((0.95, 0, 30), (0.6, 0, 30)))
     assert found.status is ProposalStatus.NOT_REACHED
     assert (found.decisions, found.threshold) == (60, None)
+    assert found.closest == Candidate(0.6, 60, 0)  # all at 0%: the lowest, with most support
+
+
+def test_not_reached_says_how_close_it_came() -> None:
+    # At or above 0.95: 19 of 20 (95%); at or above 0.8: 39 of 45 (86.7%).
+    found = propose_threshold(run((0.95, 19, 1), (0.8, 20, 5)))
+    assert found.status is ProposalStatus.NOT_REACHED
+    assert found.closest == Candidate(0.95, 20, 19)
+    assert propose_threshold(run((0.9, 20, 0))).closest is None  # proposed: nothing to say
 
 
 def test_all_approved_proposes_the_lowest_confidence_seen() -> None:
@@ -117,10 +127,15 @@ confidences = st.sampled_from([0.3, 0.5, 0.6, 0.75, 0.8, 0.85, 0.9, 0.95, 0.99, 
 histories = st.lists(st.builds(Decision, confidences, st.booleans() | st.just(True)), max_size=120)
 
 
-def _passes(decisions: list[Decision], t: float, min_support: int) -> bool:
+def _above(decisions: list[Decision], t: float) -> tuple[int, int]:
+    """How many decisions at or above t, and how many of them were approved unedited."""
     above = [d for d in decisions if d.confidence >= t]
-    ok = sum(d.accepted_unedited for d in above)
-    return len(above) >= min_support and Fraction(ok, len(above)) >= Fraction(49, 50)
+    return len(above), sum(d.accepted_unedited for d in above)
+
+
+def _passes(decisions: list[Decision], t: float, min_support: int) -> bool:
+    n, ok = _above(decisions, t)
+    return n >= min_support and Fraction(ok, n) >= Fraction(49, 50)
 
 
 @given(histories, st.integers(min_value=1, max_value=40))
@@ -134,6 +149,17 @@ def test_the_proposal_is_the_lowest_observed_confidence_that_passes(
         assert found.status is ProposalStatus.NOT_ENOUGH_HISTORY
     elif not passing:
         assert found.status is ProposalStatus.NOT_REACHED
+        supported = [
+            c for c in {d.confidence for d in decisions} if _above(decisions, c)[0] >= min_support
+        ]
+        rates = {c: Fraction(_above(decisions, c)[1], _above(decisions, c)[0]) for c in supported}
+        assert found.closest is not None
+        assert found.closest.threshold == min(
+            c for c in supported if rates[c] == max(rates.values())
+        )
+        assert (found.closest.rests_on, found.closest.accepted) == _above(
+            decisions, found.closest.threshold
+        )
     else:
         assert found.status is ProposalStatus.PROPOSED
         assert found.threshold == min(passing)

@@ -104,6 +104,7 @@ async def test_the_proposal_reads_the_last_person_decisions_only(session: AsyncS
         "approved_unedited": 159,
         "rate": 0.99375,
         "lower_bound": pytest.approx(0.97247, abs=1e-5),
+        "closest": None,
         "summary": REFUND_SUMMARY,
     }
     assert found["CANCEL"]["status"] == "not_enough_history"
@@ -114,6 +115,17 @@ async def test_the_proposal_reads_the_last_person_decisions_only(session: AsyncS
     assert found["INFO_REQUEST"]["status"] == "not_reached"
     assert found["INFO_REQUEST"]["decisions"] == 40  # 35 of 40 at 0.7: 87.5%
     assert found["INFO_REQUEST"]["proposed_threshold"] is None
+    assert found["INFO_REQUEST"]["closest"] == {
+        "threshold": 0.7,
+        "rests_on": 40,
+        "approved_unedited": 35,
+        "rate": 0.875,
+    }
+    assert found["INFO_REQUEST"]["summary"] == (
+        "No proposal yet: of the last 40 info request decisions, the closest is 0.7, where "
+        "the 40 at or above it were 87.5% approved unedited (98% needed)."
+    )
+    assert found["REFUND"]["closest"] is None
     for kind in ("REPLACE_ITEM", "ADDRESS_CHANGE", "NONE"):
         assert (found[kind]["status"], found[kind]["decisions"]) == ("not_enough_history", 0)
 
@@ -125,6 +137,13 @@ async def test_the_proposal_reads_the_last_person_decisions_only(session: AsyncS
     everything = by_type((await threshold_proposals(session, a.id, last=1000)).model_dump())
     assert everything["REFUND"]["status"] == "not_reached"
     assert everything["REFUND"]["decisions"] == 250
+    # Nearest at 0.9: 159 of the 210 at or above it (at 0.8, 189 of 250 is a shade lower).
+    closest = everything["REFUND"]["closest"]
+    assert (closest["threshold"], closest["rests_on"], closest["approved_unedited"]) == (
+        0.9,
+        210,
+        159,
+    )
 
     # B's own history is B's alone.
     theirs = by_type((await threshold_proposals(session, b.id)).model_dump())
