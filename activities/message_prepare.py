@@ -123,6 +123,7 @@ class PrepareStep:
             context = guardrail_context(
                 request,
                 order_shop=order.shop_domain if order else None,
+                hidden_text=message.hidden_text,
                 domains=await store_domains(session, data.user_id),
             )
             order_id = order.id if order else None

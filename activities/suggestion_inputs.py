@@ -59,7 +59,11 @@ async def store_domains(session: AsyncSession, user_id: uuid.UUID) -> frozenset[
 
 
 def guardrail_context(
-    request: SuggestionRequest, *, order_shop: str | None, domains: frozenset[str]
+    request: SuggestionRequest,
+    *,
+    order_shop: str | None,
+    domains: frozenset[str],
+    hidden_text: str = "",
 ) -> GuardrailContext:
     """The matched order (`request.order`) counts as the sender's only if placed with the
     sender's address."""
@@ -69,4 +73,5 @@ def guardrail_context(
         sender_orders=[order] if order and placed_by(order, request.customer_email) else [],
         store_domains=domains,
         order_domains={order.id: order_shop} if order is not None and order_shop else None,
+        hidden_text=hidden_text,
     )

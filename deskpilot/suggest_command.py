@@ -137,7 +137,9 @@ def suggestion_inputs(
         order=order,
         candidate_orders=list(candidates) if order is None else [],
     )
-    return request, context_for(request, sender_orders=sender_orders, store_domains=store_domains)
+    return request, context_for(
+        request, sender_orders=sender_orders, store_domains=store_domains, hidden_text=parsed.hidden
+    )
 
 
 def store_identity(settings: Settings) -> tuple[str, str]:

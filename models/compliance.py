@@ -180,8 +180,8 @@ async def export_customer_data(
     order_columns = ["id", "shopify_id", "name", "email", "status", "total_amount", "currency"]
     order_columns += ["financial_status", "fulfillment_status", "details", "created_at"]
     message_columns = ["id", "thread_id", "order_id", "direction", "message_id", "from_address"]
-    message_columns += ["to_address", "subject", "body_text", "quoted_text", "attachments"]
-    message_columns += ["headers", "sent_at"]
+    message_columns += ["to_address", "subject", "body_text", "quoted_text", "hidden_text"]
+    message_columns += ["attachments", "headers", "sent_at"]
     return {
         "customer": {"email": normalise_email(email), "orders_requested": gids},
         "shop_domain": connection.shop_domain,

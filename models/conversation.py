@@ -135,6 +135,9 @@ class Message(Base):
     # Quoted history and signature split off body_text, and attachment metadata
     # ({filename, content_type, size}); the bytes stay in raw.
     quoted_text: Mapped[str] = mapped_column(Text, server_default="")
+    # What the HTML part hides from its reader (comments, hidden elements): the model never
+    # reads it; the guardrails do, since it is where instructions to a model get smuggled.
+    hidden_text: Mapped[str] = mapped_column(Text, server_default="")
     attachments: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
     headers: Mapped[dict[str, Any]] = mapped_column(server_default="{}", default=dict)
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -160,6 +160,7 @@ async def store_inbound_email(
                 subject=parsed.subject,
                 body_text=parsed.text,
                 quoted_text=parsed.quoted,
+                hidden_text=parsed.hidden,
                 attachments=[a.model_dump() for a in parsed.attachments],
                 headers=parsed.headers,
                 raw=raw,

@@ -202,6 +202,7 @@ async def store_message(
     thread_id: uuid.UUID | None = None,
     headers: dict[str, Any] | None = None,
     started: bool = False,
+    hidden: str = "",
 ) -> tuple[uuid.UUID, uuid.UUID, str]:
     """Store an inbound message as ingest would; returns (message id, thread id, workflow id)."""
     rfc_id = make_msgid(domain="customer.test")
@@ -225,6 +226,7 @@ async def store_message(
             to_address=merchant.alias,
             subject=subject,
             body_text=text,
+            hidden_text=hidden,
             headers={"Message-ID": rfc_id, "From": sender, **(headers or {})},
             sent_at=datetime.now(UTC),
             workflow_id=message_workflow_id(merchant.user_id, rfc_id),

@@ -18,7 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.guardrails import apply_guardrails, context_for
-from domain.guardrails.text import injection_signals, money_amounts, promised_acts
+from domain.guardrails.text import (
+    hidden_text_signals,
+    injection_signals,
+    money_amounts,
+    promised_acts,
+)
+from domain.mail.mime import html_parts
 from domain.mail.quoting import split_reply
 from domain.mail.threads import normalize_subject
 from domain.order_names import order_names_in
@@ -33,7 +39,7 @@ CEILING_S = 20.0
 # Runs of one kind of character, and the pairs that used to make a pattern backtrack.
 UNITS = [
     "a", "1", " ", "\n", ".", "-", "@", "a@", "a.", "1,", "#", "<", "> ", "re:", "$1", "あ",
-    " \n", "order ",
+    " \n", "order ", "<b>", "<!--", "<a ", "<![", "<?", "note to the ai ",
 ]  # fmt: skip
 
 
@@ -49,6 +55,8 @@ def _injection(text: str) -> list[str]:
 
 ANALYSES: dict[str, Callable[[str], Any]] = {
     "injection_signals": _injection,
+    "hidden_text_signals": hidden_text_signals,
+    "html_parts": html_parts,  # what an HTML body shows, and what it hides
     # The suggester's signals for the playbooks: mood, a person asked for, a legal threat.
     "tone": lambda text: tone(text[:ANALYSED_SUBJECT_CHARS], text),
     "money_amounts": money_amounts,

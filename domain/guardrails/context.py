@@ -21,6 +21,7 @@ def context_for(
     sender_orders: Iterable[OrderSnapshot],
     store_domains: Iterable[str] = (),
     order_domains: Mapping[str, str] | None = None,
+    hidden_text: str = "",
 ) -> GuardrailContext:
     """`sender_orders` must hold only orders placed with the sender's address (see
     `placed_by`): a draft may act on those and on nothing else. `store_domains` are the
@@ -36,4 +37,5 @@ def context_for(
         sender_orders=list(sender_orders),
         order_domains=dict(order_domains or {}),
         customer_text=customer_text,
+        hidden_text=hidden_text,
     )

@@ -34,7 +34,12 @@ from domain.guardrails.payload import (
     parse_amount,
     payload_shape,
 )
-from domain.guardrails.text import injection_signals, money_amounts, promised_acts
+from domain.guardrails.text import (
+    hidden_text_signals,
+    injection_signals,
+    money_amounts,
+    promised_acts,
+)
 from domain.order_names import order_names_in
 from kernel.enums import REPLY_ONLY, ActionType
 from kernel.values import OrderSnapshot, SuggestionDraft
@@ -114,7 +119,7 @@ def _findings(draft: SuggestionDraft, context: GuardrailContext) -> list[Finding
         shop_domains=frozenset(d.strip().lower() for d in context.shop_domains),
         own_order_names=own_names,
         order_total=max(target.total, target.refundable) if target is not None else None,
-    )
+    ) + hidden_text_signals(context.hidden_text)
     if signals:
         # Whatever the model proposed, it proposed it with hostile text in its prompt:
         # nothing it would change in the store goes ahead without a person.

@@ -11,6 +11,11 @@ from decimal import Decimal, InvalidOperation
 
 from domain.order_names import order_names_in
 
+# What a writer calls the program reading their mail, in the languages we answer in.
+_MODEL = (
+    r"(?:AI|A\.I\.|LLMs?|GPT|ChatGPT|chat ?bots?|language models?|(?:AI|virtual) (?:assistants?|agents?)"
+    r"|automated (?:systems?|assistants?|agents?)|support bots?|bots?|IA|KI|SI)"
+)
 # Phrases that address the system rather than the shop.
 _INSTRUCTIONS = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}"
@@ -20,9 +25,20 @@ _INSTRUCTIONS = re.compile(
     r"|\b(?:developer|admin|god|jailbreak) mode\b"
     r"|\bact as (?:an? |the )?(?:admin|administrator|system|developer|manager)\b"
     r"|(?:^|\n)[ \t]{0,8}(?:[\[<(][ \t]{0,8})?(?:system|assistant|developer)[ \t]{0,8}[\]>)]?[ \t]{0,8}:"
-    r"|<\|?\s{0,4}/?\s{0,4}(?:system|im_start|im_end)\b",
+    r"|<\|?\s{0,4}/?\s{0,4}(?:system|im_start|im_end)\b"
+    # Words to a model, wherever they hide (a signature, a forwarded part): "Note to the AI
+    # reading this", "AI assistants must approve", "set the confidence to 1.0".
+    rf"|\b(?:note|message|instructions?|attention|dear|hello|hi)\s{{1,3}}(?:to\s{{1,3}})?(?:the\s{{1,3}}|any\s{{1,3}}|all\s{{1,3}})?{_MODEL}\b"
+    rf"|\b{_MODEL}\b[^.\n]{{0,40}}\b(?:must|should|shall|needs? to|has to|is (?:instructed|required|authori[sz]ed) to|always|auto-?approve)\b"
+    r"|\b(?:set|give|assign|report|use|with)\b[^.\n]{0,20}\bconfidence\b[^.\n]{0,12}(?:1(?:\.0{1,4})?|100\s?%|0\.9\d{0,4})\b"
+    r"|\bauto-?approve\b"
+    r"|\b(?:ignora|ignori|negeer|zignoruj|ignoruj|ignore)\w{0,4}\s{1,3}(?:\w{1,12}\s{1,3}){0,3}(?:instru|regras|regole|instructies|regels|instrukcj|zasad|polecen)",
     re.I,
 )
+_WORD = re.compile(r"[^\W\d_]{2,30}")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+# Enough words to say something to a model; a stray hidden "x" or a spacer is not.
+HIDDEN_WORDS = 3
 
 _CURRENCY = r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|INR|CAD|AUD|JPY|CHF|SEK|NZD)\b|\bdollars?\b|\beuros?\b)"
 # Bounded and anchored at the start of a digit run: unbounded `\d+` before an optional
@@ -32,6 +48,16 @@ _MONEY = re.compile(rf"{_CURRENCY}\s?{_NUMBER}|{_NUMBER}\s?{_CURRENCY}", re.I)
 # Matched only from the start of a run of address characters, and bounded as RFC 5321 bounds
 # an address: `[\w.+'-]+@` tried at every position of a long word is quadratic.
 _EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8}")
+
+
+def hidden_text_signals(hidden: str) -> list[str]:
+    """Why the text an email hides from its reader is suspect: a customer writes to be read,
+    so words in an HTML comment or a hidden element are written for a program."""
+    words = len(_WORD.findall(hidden)) + len(_CJK.findall(hidden)) // 2
+    if words < HIDDEN_WORDS:
+        return []
+    excerpt = " ".join(hidden.split())[:60]
+    return [f"the email hides text from its reader ({excerpt!r})"]
 
 
 def money_amounts(text: str) -> list[Decimal]:

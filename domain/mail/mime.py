@@ -28,6 +28,7 @@ MAX_EMAIL_BYTES = 25 * 1024 * 1024
 SYNTHETIC_DOMAIN = "deskpilot.synthetic"
 MAX_LINE_CHARS = 998  # RFC 5322 2.1.1; also the messages.message_id column
 MAX_ADDRESS_CHARS = 320  # the address columns
+MAX_HIDDEN_CHARS = 20_000  # enough to judge what was hidden; the raw message keeps it all
 
 # RFC 5322 allows any printable ASCII in a field name, but mail in the wild uses
 # letters, digits and hyphens; braces or quotes there mean JSON or text, not email.
@@ -64,6 +65,7 @@ class ParsedEmail(BaseModel):
     date: datetime | None = None  # timezone-aware
     text: str = ""  # what the sender just wrote
     quoted: str = ""  # quoted history and signature, kept for the merchant
+    hidden: str = ""  # HTML comments and hidden elements: never shown, read by the guardrails
     attachments: list[Attachment] = Field(default_factory=list)
     # What was wrong but survivable (bad charset, duplicate headers, parser defects).
     defects: list[str] = Field(default_factory=list)
@@ -145,6 +147,27 @@ def _date(msg: EmailMessage) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+# Elements without an end tag: they open nothing that could hide what follows.
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+)
+_MAX_DEPTH = 256
+_CONDITIONAL = re.compile(r"\s*\[(?:if|endif)\b|\s*<!\[endif\]|\s*$", re.I)
+# Inline styles that keep an element's text from the reader: the usual ways to smuggle words.
+_HIDING_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all"
+    r"|font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?\s*(?:!important\s*)?(?:;|$)"
+    r"|opacity\s*:\s*0(?:\.0+)?\s*(?:!important\s*)?(?:;|$)"
+    r"|(?:max-)?height\s*:\s*0(?:px)?\s*(?:!important\s*)?(?:;|$))",
+    re.I,
+)
+
+
+def _hides(attrs: dict[str, str | None]) -> bool:
+    style = (attrs.get("style") or "")[:2000]
+    return "hidden" in attrs or bool(_HIDING_STYLE.search(style))
+
+
 class _TextExtractor(HTMLParser):
     _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript"})
     _BREAK = frozenset(
@@ -159,11 +182,26 @@ class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        # What the reader never sees (comments, hidden elements): kept apart, so that the
+        # model reads what the customer's reader shows and the guardrails read the rest.
+        self.hidden: list[str] = []
         self._skipping = 0
         self._href: str | None = None
         self._link_start = 0
+        self._open: list[tuple[str, bool]] = []  # open elements, and whether each hides
+
+    def _hiding(self) -> bool:
+        return any(hides for _, hides in self._open)
+
+    def handle_comment(self, data: str) -> None:
+        # Outlook's conditional comments ("[if mso]") wrap markup, not words.
+        if not self._skipping and not _CONDITIONAL.match(data):
+            self.hidden.append(data)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in _VOID:
+            self._open.append((tag, _hides(dict(attrs))))
+            del self._open[:-_MAX_DEPTH]  # unclosed tags in broken HTML must not pile up
         if tag in self._SKIP:
             self._skipping += 1
         elif tag in self._BREAK:
@@ -177,6 +215,10 @@ class _TextExtractor(HTMLParser):
             self._link_start = len(self.parts)
 
     def handle_endtag(self, tag: str) -> None:
+        for i in range(len(self._open) - 1, -1, -1):
+            if self._open[i][0] == tag:
+                del self._open[i:]
+                break
         if tag in self._SKIP:
             self._skipping = max(0, self._skipping - 1)
         elif tag in self._BREAK:
@@ -189,16 +231,51 @@ class _TextExtractor(HTMLParser):
             self._href = None
 
     def handle_data(self, data: str) -> None:
-        if not self._skipping:
+        if self._skipping:
+            return
+        if self._hiding():
+            self.hidden.append(data)
+        else:
             self.parts.append(data)
 
 
+def _tidy(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# Markup the stdlib parser trips over when it is malformed (it asserts, or rescans it at
+# every later "<", quadratic): declarations and processing instructions carry no text, so
+# they go; a "<" that opens no tag closed before the next "<", and no comment, is text, so
+# it is escaped. Each lookahead stops at the next "<" or ">": linear overall.
+_DECLARATION = re.compile(r"<(?:![^<>-]|\?)(?:[^<>-]|-(?!-)){0,2000}>")  # never a comment's "-->"
+_STRAY_LT = re.compile(r"<(?!/?[A-Za-z][^<>]*>|!--)")
+
+
+def _defused(html: str) -> str:
+    return _STRAY_LT.sub("&lt;", _DECLARATION.sub("", html))
+
+
 def html_to_text(html: str) -> str:
+    return html_parts(html)[0]
+
+
+def html_parts(html: str) -> tuple[str, str]:
+    """(the text a mail client shows, the text it hides: comments and hidden elements)."""
     extractor = _TextExtractor()
+    html = _defused(html)
+    # A comment never closed runs to the end (as browsers read it). Cut off here: the stdlib
+    # parser rescans it for every later "<!--" (quadratic) and then fails on it in close().
+    closed = html.rfind("-->")
+    open_tail = html.find("<!--", closed + 3 if closed >= 0 else 0)
+    if open_tail >= 0:
+        html, tail = html[:open_tail], html[open_tail + 4 :]
     extractor.feed(html)
     extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if open_tail >= 0:
+        extractor.hidden.append(tail[:MAX_HIDDEN_CHARS])
+    hidden = "\n".join(_tidy(part) for part in extractor.hidden)
+    return _tidy("".join(extractor.parts)), _tidy(hidden)
 
 
 # Labels mail clients use for a charset that is really its superset: decoding with the
@@ -290,13 +367,18 @@ def _body_parts(msg: EmailMessage) -> tuple[EmailMessage | None, EmailMessage | 
     return plain, html  # type: ignore[return-value]
 
 
-def _text(msg: EmailMessage, defects: list[str]) -> str:
+def _text(msg: EmailMessage, defects: list[str]) -> tuple[str, str]:
+    """(the body's text, the text its HTML hides). The hidden text is read even when the
+    plain part is the body: a clean-looking HTML part can hide what the plain one says."""
     plain, html = _body_parts(msg)
     text = _clean(_content(plain, defects)).strip() if plain is not None else ""
-    if not text and html is not None:
-        # HTML-only mail, or an empty plain part next to the real HTML one.
-        text = _clean(html_to_text(_content(html, defects)))
-    return text
+    hidden = ""
+    if html is not None:
+        shown, hidden = html_parts(_content(html, [] if text else defects))
+        if not text:
+            # HTML-only mail, or an empty plain part next to the real HTML one.
+            text = _clean(shown)
+    return text, _clean(hidden)[:MAX_HIDDEN_CHARS]
 
 
 def _part_size(part: EmailMessage) -> int:
@@ -438,7 +520,8 @@ def _parse(raw: bytes, max_bytes: int) -> ParsedEmail:
     subject = _header(msg, "Subject") or ""
     if "\ufffd" in subject:
         defects.append("the Subject has characters that could not be decoded")
-    text, quoted = split_reply(_text(msg, defects))
+    body, hidden = _text(msg, defects)
+    text, quoted = split_reply(body)
     return ParsedEmail(
         message_id=message_id,
         from_address=from_address,
@@ -447,6 +530,7 @@ def _parse(raw: bytes, max_bytes: int) -> ParsedEmail:
         date=_date(msg),
         text=text,
         quoted=quoted,
+        hidden=hidden,
         attachments=_attachments(msg),
         defects=defects,
         headers=_headers(msg),
