@@ -47,6 +47,30 @@ from domain.mail.quoting import split_reply
         ("Words\n\nGet Outlook for iOS", "Words", "Get Outlook"),
         ("Words\n\nEnviado desde mi iPhone", "Words", "Enviado"),
         ("Words\n\n> quoted\n> more\n>", "Words", "> quoted"),
+        # Portuguese, Italian, Dutch, Polish and Japanese clients.
+        (
+            "Sim\n\nEm seg., 2 de nov. de 2026 às 09:00, Shop <s@x.example> escreveu:\n> x",
+            "Sim",
+            "Em seg",
+        ),
+        (
+            "Sì\n\nIl giorno lun 2 nov 2026 alle 09:00 Shop <s@x.example> ha scritto:\n> x",
+            "Sì",
+            "Il giorno",
+        ),
+        ("Ja\n\nOp ma 2 nov. 2026 om 09:00 schreef Shop <s@x.example>:\n> x", "Ja", "Op ma"),
+        ("Tak\n\nW dniu 2.11.2026 o 09:00, Shop <s@x.example> napisał:\n> x", "Tak", "W dniu"),
+        ("Tak\n\nAnna Nowak <a@x.example> napisała:\n> x", "Tak", "Anna Nowak"),
+        ("Ok\n\n-----Messaggio originale-----\nDa: Shop\nInviato: lunedì", "Ok", "-----Mess"),
+        ("Ok\n\nVan: Shop <s@x.example>\nVerzonden: maandag 2 november 2026", "Ok", "Van: Shop"),
+        ("Ok\n\nOd: Shop <s@x.example>\nWysłano: poniedziałek", "Ok", "Od: Shop"),
+        ("Ok\n\nDe: Shop <s@x.example>\nEnviada: segunda-feira", "Ok", "De: Shop"),
+        ("はい\n\n差出人: Shop <s@x.example>\n送信日時: 2026年11月2日 9:00", "はい", "差出人"),
+        ("Ok\n\n---------- Mensagem encaminhada ---------\nDe: a", "Ok", "----------"),
+        ("Ok\n\n---------- Doorgestuurd bericht ---------\nVan: a", "Ok", "----------"),
+        ("Words\n\nEnviado do meu iPhone", "Words", "Enviado do meu"),
+        ("Words\n\nVerstuurd vanaf mijn iPhone", "Words", "Verstuurd"),
+        ("Words\n\nWysłane z iPhone'a", "Words", "Wysłane"),
     ],
 )
 def test_split(text: str, new: str, quoted_start: str) -> None:

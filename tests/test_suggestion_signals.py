@@ -229,10 +229,13 @@ def test_the_subject_counts_and_shouting_is_read_in_the_body_only() -> None:
         ("Die Tasche ist kaputt angekommen, bitte erstatten.", "de"),
         ("Le sac est arrivé abîmé, je voudrais un remboursement.", "fr"),
         ("バッグが壊れて届きました。返金をお願いします。", "ja"),
-        # lexicon.language's own guess where it finds no word it knows: English (and a
-        # language it does not know is read as the nearest it does: Italian as "es").
+        ("Olá, a bolsa chegou rasgada, quero o reembolso.", "pt"),
+        ("Ciao, la borsa è arrivata rotta.", "it"),
+        ("Hallo, de tas is kapot aangekomen, ik wil mijn geld terug.", "nl"),
+        ("Dzień dobry, torba dotarła uszkodzona, proszę o zwrot pieniędzy.", "pl"),
+        # Where it finds no word of a language it answers in: English, honestly.
         ("Ok.", "en"),
-        ("Ciao, la borsa è arrivata rotta.", "es"),
+        ("Hej, väskan kom trasig.", "en"),
     ],
 )
 def test_the_draft_reports_the_language_the_reply_is_written_in(text: str, language: str) -> None:

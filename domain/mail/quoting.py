@@ -19,6 +19,9 @@ _ATTRIBUTION = re.compile(
     r"|Il\s.+\sha\s+scritto:"
     r"|Op\s.+\sschreef\s.*:"
     r"|Den\s.+\sskrev\s.*:"
+    r"|Em\s.+\sescreveu:"
+    r"|W\s+dniu\s.+\snapisa[łl]\s*\(?a?\)?:"
+    r"|.+\snapisa[łl](?:a|\(a\))?:"
     r"|.+\d{4}.+<[^<>\s]+@[^<>\s]+>(:|\s+wrote:)"
     r")\s*$",
     re.IGNORECASE,
@@ -26,17 +29,24 @@ _ATTRIBUTION = re.compile(
 # Outlook and others: a separator line before the quoted message.
 _SEPARATOR = re.compile(
     r"^\s*("
-    r"-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original)\s*-{2,}"
-    r"|-{2,}\s*Forwarded message\s*-{2,}"
+    r"-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine|Mensaje original"
+    r"|Mensagem original|Messaggio originale|Oorspronkelijk bericht|Oryginalna wiadomo[śs][ćc]"
+    r"|Wiadomo[śs][ćc] oryginalna|元のメッセージ)\s*-{2,}"
+    r"|-{2,}\s*(Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]"
+    r"|Mensaje reenviado|Mensagem encaminhada|Messaggio inoltrato|Doorgestuurd bericht"
+    r"|Wiadomo[śs][ćc] przekazana|Przekazana wiadomo[śs][ćc]|転送されたメッセージ)\s*-{2,}"
     r"|Begin forwarded message:"
     r"|_{10,}"
     r")\s*$",
     re.IGNORECASE,
 )
 # Outlook's header block ("From: ... Sent: ... To: ... Subject: ..."), in a few languages.
-_FROM_LINE = re.compile(r"^\s*\*?(From|De|Von|Da|Van|Från)\s?\*?:\s*\S", re.IGNORECASE)
+_FROM_LINE = re.compile(
+    r"^\s*\*?(From|De|Von|Da|Van|Från|Od|差出人)\s?\*?[:\uff1a]\s*\S", re.IGNORECASE
+)
 _SENT_LINE = re.compile(
-    r"^\s*\*?(Sent|Date|Envoyé|Gesendet|Datum|Inviato|Enviado|Skickat|Verzonden)\s?\*?:\s*\S",
+    r"^\s*\*?(Sent|Date|Envoyé|Gesendet|Datum|Inviato|Enviado|Enviada|Fecha|Data|Skickat"
+    r"|Verzonden|Wysłano|Wysłane|送信日時|日付)\s?\*?[:\uff1a]\s*\S",
     re.IGNORECASE,
 )
 _SIGNATURE_DELIMITER = re.compile(r"^--\s?$")  # RFC 3676 4.3: "-- " (some clients trim it)
@@ -50,6 +60,9 @@ _MOBILE_SIGNATURE = re.compile(
     r"|Envoyé de mon \w+"
     r"|Enviado desde mi \w+"
     r"|Inviato da \w+.*"
+    r"|Enviado do meu \w+.*"
+    r"|(?:Verzonden|Verstuurd) (?:vanaf|met) mijn \w+.*"
+    r"|Wys[łl]ane z (?:mojego )?\w+.*"
     r"|iPhoneから送信"
     r")\s*$",
     re.IGNORECASE,

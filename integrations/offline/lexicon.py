@@ -1,6 +1,7 @@
-"""What a customer's words signal, in English, Spanish, German, French and Japanese. Pure.
+"""What a customer's words signal, in English, Spanish, German, French, Japanese, and
+(from `lexicon_pt_it_nl_pl`) Portuguese, Italian, Dutch and Polish. Pure.
 
-Each signal is one pattern over all five languages (with the misspellings customers
+Each signal is one pattern over all nine languages (with the misspellings customers
 commonly type), so a rule can be read as "the text asks for a refund" whatever the
 language. Japanese has no word boundaries, so its stems are matched anywhere.
 """
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+
+from integrations.offline import lexicon_pt_it_nl_pl as more
 
 _I = re.I
 
@@ -411,12 +414,25 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     ),
 }
 
+for _name, _stems in more.STEMS.items():
+    SIGNALS[_name] = re.compile(f"{SIGNALS[_name].pattern}|{_words(*_stems)}", _I)
+
 # "Don't send another", "no hace falta que enviéis otra", "kein Ersatz", "pas besoin"...
 # "X rather than Y" asks for X, so Y counts as negated too.
 _NEGATION_BEFORE = re.compile(
     r"(?:\b(?:no|not|don'?t|do not|doesn'?t|never|without|rather than|instead of|nicht|kein\w*|"
-    r"ohne|statt|anstatt|pas|ni|sin|en (?:lugar|vez) de|jamais|plut[ôo]t que|au lieu de)\b|n't)"
-    r"[^.!?\n]{0,24}$",
+    r"ohne|statt|anstatt|pas|ni|sin|en (?:lugar|vez) de|jamais|plut[ôo]t que|au lieu de|"
+    + "|".join(more.NEGATIONS_BEFORE)
+    + r")\b|n't)[^.!?\n]{0,24}$",
+    _I,
+)
+# A negation reaches to the end of its clause: in "it doesn't work, please refund it" or
+# "nie działa i proszę o zwrot" the refund is asked for, not refused.
+_CLAUSE_BREAK = re.compile(
+    # Not "en" (Spanish and French "en lugar de", "en vez de"); Polish "i" only lower case,
+    # since English "I" starts clauses of its own ("I don't think I want a refund").
+    r"[,;:]|\b(?:and|but|so|please|und|aber|bitte|y|pero|et|mais|e|mas|ma|maar|ale|oraz)\b"
+    r"|(?-i:\bi\b)",
     _I,
 )
 # German and Japanese put the negation after the thing: "eine Erstattung brauche ich nicht".
@@ -436,6 +452,8 @@ def affirmed(signal: str, text: str) -> bool:
 def affirmed_matches(signal: str, text: str) -> Iterator[re.Match[str]]:
     for match in SIGNALS[signal].finditer(text):
         before = text[max(0, match.start() - 40) : match.start()]
+        breaks = [b.end() for b in _CLAUSE_BREAK.finditer(before)]
+        before = before[breaks[-1] :] if breaks else before
         after = text[match.end() : match.end() + 40]
         if _NEGATION_BEFORE.search(before) or _NEGATION_AFTER.search(after):
             continue
@@ -470,6 +488,7 @@ _LANG_WORDS: dict[str, re.Pattern[str]] = {
         r"regards|have|this|of)\b",
         _I,
     ),
+    **{lang: re.compile(rf"\b(?:{words})\b", _I) for lang, words in more.LANGUAGE_WORDS.items()},
 }
 
 
