@@ -165,6 +165,14 @@ def test_an_order_named_by_the_customer_is_strong_evidence_and_one_matched_by_se
     assert not foreign.order_named
 
 
+def test_an_order_named_only_in_the_quoted_history_is_not_evidence_for_what_is_asked_now():
+    quoted = "My mug arrived cracked.\n\nOn Mon, Shop <s@x.example> wrote:\n> About order #1001"
+    only_quoted = context(quoted, request_text="My mug arrived cracked.")
+    assert evidence(draft(), only_quoted, fired=False).group is Group.WEAK
+    asked_now = context(quoted, request_text="Re: order #1001\nMy mug arrived cracked.")
+    assert evidence(draft(), asked_now, fired=False).group is Group.STRONG
+
+
 @pytest.mark.parametrize(
     ("changes", "weakness"),
     [

@@ -119,7 +119,10 @@ def evidence(draft: SuggestionDraft, context: GuardrailContext, *, fired: bool) 
     action = ActionType(draft.action)
     target = acting_order(draft, context)
     trusted = target if target is not None and is_trusted(target, context) else None
-    named = trusted is not None and trusted.name in order_names_in(context.customer_text)
+    # Named in what was asked now: an order named only in the quoted history may be last
+    # time's. (A context built without the split falls back on all of the customer's text.)
+    asked = context.request_text or context.customer_text
+    named = trusted is not None and trusted.name in order_names_in(asked)
     return Evidence(
         action=action,
         fired=fired,

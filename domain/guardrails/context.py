@@ -37,5 +37,6 @@ def context_for(
         sender_orders=list(sender_orders),
         order_domains=dict(order_domains or {}),
         customer_text=customer_text,
+        request_text="\n".join(p for p in (request.subject, request.text) if p),
         hidden_text=hidden_text,
     )

@@ -54,6 +54,8 @@ class GuardrailContext(BaseModel):
     sender_orders: list[OrderSnapshot] = Field(default_factory=list)
     order_domains: dict[str, str] = Field(default_factory=dict)
     customer_text: str = ""
+    # The subject and the new text alone, without the quoted history: what was asked now.
+    request_text: str = ""
     hidden_text: str = ""  # what the email's HTML hides from its reader (comments, hidden text)
     max_auto_refund: Decimal | None = None  # above it a person decides, whatever the confidence
 
