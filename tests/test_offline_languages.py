@@ -114,3 +114,21 @@ def test_negation_stops_at_the_end_of_its_clause(signal: str, text: str, affirme
 )
 def test_the_language_is_told_apart_from_its_neighbours(text: str, language: str) -> None:
     assert lexicon.language(text) == language
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"),
+    [
+        ("refund", "pls refnd me"),
+        ("refund", "quiero un rembolso"),
+        ("damaged", "the mug arived damged"),
+        ("exchange", "can you send a replacemnt"),
+        ("status", "wheres my order"),
+        ("status", "I have not recieved it"),
+        ("missing", "the lid is mising"),
+        ("cancel", "plz cansel it"),
+        ("thanks", "thanx a lot"),
+    ],
+)
+def test_common_misspellings_are_read(signal: str, text: str) -> None:
+    assert lexicon.affirmed(signal, text)

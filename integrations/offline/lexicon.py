@@ -414,8 +414,30 @@ SIGNALS: dict[str, re.Pattern[str]] = {
     ),
 }
 
-for _name, _stems in more.STEMS.items():
-    SIGNALS[_name] = re.compile(f"{SIGNALS[_name].pattern}|{_words(*_stems)}", _I)
+# Misspellings customers type in a hurry (letters swapped, dropped or doubled), beyond
+# those written into the patterns above.
+_MISSPELLINGS: dict[str, tuple[str, ...]] = {
+    "cancel": (r"cansel", r"cancl", r"cacnel", r"stonier"),
+    "refund": (
+        r"refnd", r"refun\b", r"rfund", r"reefund", r"refudn", r"refunf", r"rembolso",
+        r"reenbolso", r"erstat",
+    ),
+    "damaged": (
+        r"damged", r"damagd", r"dmaged", r"brocken", r"brokn", r"craked", r"cracekd",
+        r"deffect", r"defctive", r"smashd",
+    ),
+    "wrong_item": (r"wrnog", r"worng", r"wromg", r"wron\b", r"diffrent (?:colou?r|size|item)"),
+    "exchange": (r"replce", r"repalce", r"replase", r"replacemnt", r"exhange", r"exchnage"),
+    "missing": (r"misssing", r"mising", r"msising", r"missin\b"),
+    "status": (
+        r"wheres\b", r"were is (?:my|the)", r"whe?re? is my", r"wher is", r"traking",
+        r"trackng", r"(?:not|never|n'?t) (?:yet )?(?:recie?ved|recived|arived|arrvied|arrivd)",
+    ),
+    "thanks": (r"thnks", r"thanx", r"thnx", r"tnx", r"thanls"),
+}  # fmt: skip
+for _extra in (more.STEMS, _MISSPELLINGS):
+    for _name, _stems in _extra.items():
+        SIGNALS[_name] = re.compile(f"{SIGNALS[_name].pattern}|{_words(*_stems)}", _I)
 
 # "Don't send another", "no hace falta que enviéis otra", "kein Ersatz", "pas besoin"...
 # "X rather than Y" asks for X, so Y counts as negated too.
