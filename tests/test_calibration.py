@@ -92,6 +92,7 @@ evidences = st.builds(
     language_supported=st.booleans(),
     person_signalled=st.booleans(),
     whole_of_several=st.booleans(),
+    partly_refunded=st.booleans(),
 )
 raw = st.floats(0, 1)
 
@@ -189,6 +190,21 @@ def test_what_makes_evidence_weak(changes: dict[str, Any], weakness: str) -> Non
     assert found.group is Group.WEAK
     assert getattr(found, weakness) is (weakness != "language_supported")
     assert calibrated(0.99, found) <= WEAK_EVIDENCE_CAP
+
+
+def test_money_back_on_an_order_already_partly_refunded_is_weak_evidence() -> None:
+    partly = order(refundable=Decimal("20.00"))
+    ctx = context(order=partly, sender_orders=[partly])
+    found = evidence(draft(payload={"amount": "10.00"}), ctx, fired=False)
+    assert found.partly_refunded and found.group is Group.WEAK
+    cancel = evidence(draft(ActionType.CANCEL, payload={"reason": "CUSTOMER"}), ctx, fired=False)
+    assert cancel.partly_refunded
+    # Goods are not money: a replacement on that order is judged on the rest.
+    swap = draft(
+        ActionType.REPLACE_ITEM,
+        payload={"line_item_id": "gid://shopify/LineItem/1", "quantity": 1},
+    )
+    assert not evidence(swap, ctx, fired=False).partly_refunded
 
 
 def test_a_partial_refund_or_a_single_line_order_is_not_the_whole_of_several() -> None:

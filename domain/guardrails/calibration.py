@@ -75,6 +75,8 @@ class Evidence:
     language_supported: bool
     person_signalled: bool  # wants a human, or a legal threat
     whole_of_several: bool  # a refund of an order's whole rest, though it has several lines
+    # Money back on an order already partly refunded: what is left to give is the question.
+    partly_refunded: bool = False
 
     @property
     def moves(self) -> bool:
@@ -87,6 +89,7 @@ class Evidence:
             and self.language_supported
             and not self.person_signalled
             and not self.whole_of_several
+            and not self.partly_refunded
         )
 
     @property
@@ -130,6 +133,9 @@ def evidence(draft: SuggestionDraft, context: GuardrailContext, *, fired: bool) 
         language_supported=draft.language.strip().lower() in SUPPORTED_LANGUAGES,
         person_signalled=draft.wants_human or draft.legal_threat,
         whole_of_several=_whole_of_several(draft, trusted),
+        partly_refunded=action in (ActionType.REFUND, ActionType.CANCEL)
+        and trusted is not None
+        and trusted.refundable < trusted.total,
     )
 
 
