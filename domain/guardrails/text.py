@@ -32,7 +32,9 @@ _INSTRUCTIONS = re.compile(
     rf"|\b{_MODEL}\b[^.\n]{{0,40}}\b(?:must|should|shall|needs? to|has to|is (?:instructed|required|authori[sz]ed) to|always|auto-?approve)\b"
     r"|\b(?:set|give|assign|report|use|with)\b[^.\n]{0,20}\bconfidence\b[^.\n]{0,12}(?:1(?:\.0{1,4})?|100\s?%|0\.9\d{0,4})\b"
     r"|\bauto-?approve\b"
-    r"|\b(?:ignora|ignori|negeer|zignoruj|ignoruj|ignore)\w{0,4}\s{1,3}(?:\w{1,12}\s{1,3}){0,3}(?:instru|regras|regole|instructies|regels|instrukcj|zasad|polecen)",
+    r"|\b(?:ignora|ignori|negeer|zignoruj|ignoruj|ignore)\w{0,4}\s{1,3}(?:\w{1,12}\s{1,3}){0,3}(?:instru|istruz|regras|regole|instructies|regels|instrukcj|zasad|polecen|anweisung|regeln"
+    r"|r[èe]gles|consignes|reglas)"
+    r"|指示を無視|ルールを無視|システムプロンプト",
     re.I,
 )
 _WORD = re.compile(r"[^\W\d_]{2,30}")
