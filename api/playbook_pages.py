@@ -584,11 +584,8 @@ async def playbook_builder_form(
         try:
             rules = _rules_in(built, flags)
             await update_playbook_rules(session, user_id, playbook_id, rules)
-        except PlaybookRuleError as exc:
-            errors[built.error_key(exc.message)] = exc.message
-        except ValidationError as exc:
-            for e in exc.errors():
-                errors.setdefault(str(e["loc"][0]) if e["loc"] else "trigger", e["msg"])
+        except (PlaybookRuleError, ValidationError) as exc:
+            _add_rule_errors(exc, built, errors)
     if errors:
         await session.rollback()
         return await _playbook_page(
@@ -603,6 +600,17 @@ async def playbook_builder_form(
         )
     await session.commit()
     return RedirectResponse(f"/playbooks/{playbook_id}?notice=saved", status_code=303)
+
+
+def _add_rule_errors(
+    exc: PlaybookRuleError | ValidationError, built: rule_form.Built, errors: dict[str, str]
+) -> None:
+    """Why the rules the form built were refused, keyed by the form field to show it at."""
+    if isinstance(exc, PlaybookRuleError):
+        errors[built.error_key(exc.message)] = exc.message
+        return
+    for e in exc.errors():
+        errors.setdefault(str(e["loc"][0]) if e["loc"] else "trigger", e["msg"])
 
 
 @router.post("/playbooks/{playbook_id}/test", response_class=HTMLResponse, response_model=None)
@@ -670,11 +678,8 @@ async def playbook_backtest_form(
             result = await backtest(
                 session, user_id, playbook_id, BacktestIn(days=int(days), draft=draft)
             )
-        except PlaybookRuleError as exc:
-            errors[built.error_key(exc.message)] = exc.message
-        except ValidationError as exc:
-            for e in exc.errors():
-                errors.setdefault(str(e["loc"][0]) if e["loc"] else "trigger", e["msg"])
+        except (PlaybookRuleError, ValidationError) as exc:
+            _add_rule_errors(exc, built, errors)
     if errors:
         await session.rollback()
     return await _playbook_page(
