@@ -114,7 +114,10 @@ _COUNTRIES: dict[str, str] = {
     "portugal": "PT", "ireland": "IE", "irlanda": "IE", "irlande": "IE", "irland": "IE",
 }  # fmt: skip
 _LABEL = re.compile(r"^[^:\uff1a\d]{0,40}[:\uff1a]\s*")  # a label, ASCII or full-width colon
-_EU_ZIP_CITY = re.compile(r"^(?:[A-Z]{1,2}-)?(\d{4,5})\s+([^\W\d_][^\d]{1,40})$", re.U)
+# Postcodes of four or five digits, and Portugal's 1200-093, Poland's 31-019 and the
+# Netherlands' 1016 GV.
+_EU_ZIP = r"(?:\d{4}-\d{3}|\d{2}-\d{3}|\d{4} ?[A-Z]{2}\b|\d{4,5})"
+_EU_ZIP_CITY = re.compile(rf"^(?:[A-Z]{{1,2}}-)?({_EU_ZIP})\s+([^\W\d_][^\d]{{1,40}})$", re.U)
 _CITY_EU_ZIP = re.compile(r"^([^\W\d_][^\d]{1,40}?)\s+(\d{4,5})$", re.U)
 _STATE_ZIP = re.compile(r"^([A-Z]{2})\s+(\d{5}(?:-\d{4})?|[A-Z]\d[A-Z] ?\d[A-Z]\d)$")
 _CITY_STATE_ZIP = re.compile(

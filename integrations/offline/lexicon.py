@@ -313,6 +313,9 @@ SIGNALS: dict[str, re.Pattern[str]] = {
             r"wann\b[^.?!\n]{0,40}\b(?:verschickt|versendet|geliefert|an ?kommt|kommt)",
             r"quand\b[^.?!\n]{0,40}\b(?:exp[ée]di|arriv|livr|envoy)",
             r"still waiting",
+            r"(?:did|has|have) (?:the|my|it|that|this)\b[^.?!\n]{0,30}\b(?:go|gone) through",
+            r"(?:went|gone) through\?",
+            r"(?:just )?checking (?:whether|if|on)\b",
             r"any news",
             r"shipped yet",
             r"eta\b",
@@ -421,6 +424,8 @@ _MISSPELLINGS: dict[str, tuple[str, ...]] = {
     "refund": (
         r"refnd", r"refun\b", r"rfund", r"reefund", r"refudn", r"refunf", r"rembolso",
         r"reenbolso", r"erstat",
+        # Spanish b/v: "debolvais el dinero", "devolbeis el dinero"
+        r"de[bv]ol[bv]\w* (?:el|mi) dinero", r"deb[uü]el[bv]\w* (?:el|mi) dinero",
     ),
     "damaged": (
         r"damged", r"damagd", r"dmaged", r"brocken", r"brokn", r"craked", r"cracekd",

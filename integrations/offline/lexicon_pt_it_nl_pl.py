@@ -199,6 +199,7 @@ STEMS: dict[str, tuple[str, ...]] = {
         r"c[óo]digo de rastr",
         r"quando (?:vai|chega|ser[áa]|v[ãa]o)",
         r"ainda n[ãa]o (?:chegou|recebi|foi)",
+        r"(?:n[ãa]o|nem) (?:foi|foram) (?:enviad|expedid)",
         r"n[ãa]o (?:chegou|recebi)",
         r"situa[çc][ãa]o do (?:meu )?pedido",
         r"dov'?[èe]\b",  # it
@@ -207,6 +208,7 @@ STEMS: dict[str, tuple[str, ...]] = {
         r"quando (?:arriv|verr|sar[àa]|spedi)",
         r"non (?:[èe] )?(?:ancora )?arrivat",
         r"non ho (?:ancora )?ricevuto",
+        r"non (?:[èe] )?(?:ancora )?(?:stat[oa] )?(?:partit|spedit)",
         r"ancora non",
         r"stato (?:del(?:la|l'|l)?|dell') ?(?:mio |mia )?(?:ordine|spedizione)",
         r"waar (?:is|blijft)",  # nl

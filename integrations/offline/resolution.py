@@ -22,8 +22,20 @@ _REMEDY = (
     r"|estorno|troca|substitui[çc][ãa]o|dinheiro"
     r"|rimborso|sostituzion[ei]|cambio|soldi"
     r"|terugbetaling|vervang\w*|omruil\w*|geld"
-    r"|zwrot\w*|wymian\w*|pieni[ąa]dz\w*)"
+    r"|zwrot\w*|wymian\w*|pieni[ąa]dz\w*"
+    # compensation already paid is a remedy too ("I already got 40 zł compensation")
+    r"|compensation|goodwill|compensaci[oó]n|entsch[äa]digung|d[ée]dommagement"
+    r"|compensa[çc][ãa]o|risarciment\w*|compensatie|rekompensat\w*)"
 )
+# What the store did when it changed or fixed something: "thanks for sorting it out",
+# "gracias por cambiarla", "merci d'avoir corrigé".
+_FIXED = (
+    r"(?:sorting|fixing|changing|updating|handling|resolving|cambiar\w*|arreglar\w*"
+    r"|solucionar\w*|actualizar\w*|[äa]ndern|aktualisieren|erledigen|changer|modifier"
+    r"|corriger|alterar|atualizar|resolver|cambiare|aggiornare|sistemare|risolvere"
+    r"|wijzigen|aanpassen|oplossen|zmian\w*|poprawieni\w*|za[łl]atwieni\w*)"
+)
+_DONE = rf"(?:{_REMEDY}|{_FIXED})"
 
 _GAP = r"(?:[^\W\d_]+ ){0,3}"  # up to three words: "for the quick", "pelo"
 
@@ -32,19 +44,30 @@ _RESOLVED = re.compile(
     "|".join(
         (
             # "thanks (so much) for the (quick) refund": the remedy is what is thanked for
-            rf"\b(?:thanks?|thank you|thx)(?: (?:so|very) much| a lot)? for {_GAP}{_REMEDY}",
-            rf"\bgracias por {_GAP}{_REMEDY}",
-            rf"\b(?:danke|vielen dank) f[üu]r {_GAP}{_REMEDY}",
-            rf"\bmerci (?:beaucoup )?pour {_GAP}{_REMEDY}",
-            rf"\bobrigad[oa] (?:pel[oa]|por) {_GAP}{_REMEDY}",
-            rf"\bgrazie (?:mille )?(?:per|del|della|dello) {_GAP}{_REMEDY}",
-            rf"\b(?:bedankt|dank (?:je|u)(?: wel)?) voor {_GAP}{_REMEDY}",
-            rf"\b(?:dzi[ęe]kuj[ęe](?: bardzo)?|dzi[ęe]ki) za {_GAP}{_REMEDY}",
+            rf"\b(?:thanks?|thank you|thx)(?: (?:so|very) much| a lot)? for {_GAP}{_DONE}",
+            rf"\bgracias por {_GAP}{_DONE}",
+            rf"\b(?:danke|vielen dank) f[üu]r {_GAP}{_DONE}",
+            rf"\bmerci (?:beaucoup )?pour {_GAP}{_DONE}",
+            rf"\bobrigad[oa] (?:pel[oa]|por) {_GAP}{_DONE}",
+            rf"\bgrazie (?:mille )?(?:per|del|della|dello) {_GAP}{_DONE}",
+            rf"\b(?:bedankt|dank (?:je|u)(?: wel)?) voor {_GAP}{_DONE}",
+            rf"\b(?:dzi[ęe]kuj[ęe](?: bardzo)?|dzi[ęe]ki) za {_GAP}{_DONE}",
             # "the refund arrived / came through / went through / showed up"
             rf"\b{_REMEDY}\b[^.!?\n]{{0,30}}?\b(?:arrived|came through|went through|"
             rf"showed up|is here|landed|lleg[oó]|ha llegado|ist angekommen|kam an|"
-            rf"est arriv[ée]e?|chegou|[èe] arrivat[oa]|is aangekomen|is binnen|dotar\w*|"
-            rf"przysz\w*)",
+            rf"est arriv[ée]e?|arrivé(?:e|s|es)?\b|chegou|[èe] arrivat[oa]|is aangekomen|"
+            rf"is binnen|dotar\w*|przysz\w*)",
+            # "ya me llegó el reembolso": the arrival told first, then the remedy, an article
+            # or two between ("llegó rota, quiero un reembolso" is a request)
+            rf"\b(?:lleg[oó]|ha llegado|chegou|ist angekommen|est arriv[ée]e?|"
+            rf"[èe] arrivat[oa]|is aangekomen|dotar\w*|przysz\w*)(?: [^\W\d_]{{1,4}}){{0,2}} "
+            rf"{_REMEDY}",
+            # "I can see the money back on my card"
+            rf"\b(?:see|seen|saw|shows?|showing|showed|appeared)\b[^.!?\n]{{0,15}}?{_REMEDY}\b"
+            rf"[^.!?\n]{{0,10}}?\b(?:on|in) my (?:card|account|bank|statement)",
+            # "the replacements smell lovely": a remedy judged is a remedy received
+            rf"\b{_REMEDY}\w*\b[^.!?\n]{{0,20}}?\b(?:is|are|looks?|smells?|fits?|works?)\b"
+            rf"[^.!?\n]{{0,12}}?\b(?:great|lovely|perfect|fine|good|brilliant|beautiful|amazing)\b",
             # "I got / received my refund"
             rf"\b(?:got|received|recib[ií]|erhalten|bekommen|re[çc]u|recebi|ricevuto|"
             rf"ontvangen|gekregen|otrzyma\w*|dosta\w*)\b[^.!?\n]{{0,25}}?{_REMEDY}",

@@ -22,6 +22,10 @@ PROVIDER = "offline-rules"
 # Signals about the goods themselves; any of them makes a refund or replacement plausible.
 _GOODS = ("refund", "return", "exchange", "wrong_item", "damaged", "missing")
 _CLAUSE = re.compile(r"\s[-\u2013\u2014]\s|[;:,()]|\b(?:but|aber|pero|mais|while|whereas)\b", re.I)
+# "Re:", "AW:", "RV:", "Antw:", "Odp:"... the subject of a reply in any client.
+_REPLY_SUBJECT = re.compile(
+    r"^\s*(?:re|aw|wg|rv|r|ref|réf|antw|sv|vs|odp|fwd?|tr|enc|i)\s*(?:\[\d+\])?\s*:", re.I
+)
 _SENTENCE = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s*|\n+")  # and the Japanese ones
 
 
@@ -43,10 +47,23 @@ def suggest_offline(request: SuggestionRequest) -> SuggestionDraft:
         request = request.model_copy(update={"text": body, "quoted": quoted})
     text = f"{request.subject}\n{request.text}"
     lang = lexicon.language(request.text or request.subject)
-    order, found_by = extract.thread_order(request, text)
     # Thanks for a refund already made asks for none: those words are not read as requests.
     settled = resolution.read(text)
-    signals = _signals(settled.text, resolution.read(request.text).text)
+    body = resolution.read(request.text)
+    signals = _signals(settled.text, body.text)
+    own = _signals(body.text, body.text)
+    if _REPLY_SUBJECT.match(request.subject) and (own or body.resolved):
+        # A reply's subject is the thread's ("RE: Your refund for order #1005"), often the
+        # store's own words: when the new text asks, thanks or settles something itself,
+        # the new text is what is read.
+        signals = own | ({"thanks"} & signals)
+    order, found_by = extract.thread_order(request, text)
+    if order is None and "cancel" in signals and not order_names_in(text):
+        # "Cancel my order" with several orders and none named: only one that has not
+        # shipped can be meant. (An order named that is not the sender's is no such case.)
+        open_orders = [o for o in request.candidate_orders if _cancellable(o)]
+        if len(open_orders) == 1:
+            order, found_by = open_orders[0], "the only one of the sender's orders not shipped"
     if settled.sarcastic:
         signals.discard("thanks")  # "thanks for nothing" thanks nobody
     elif settled.resolved:
@@ -143,6 +160,10 @@ def _decide(
     if "thanks" in signals:
         return _Decision("thanks", ActionType.NONE, "thanks", "thanks", 0.7)
     return _Decision("other", ActionType.INFO_REQUEST, "ask_problem", "nothing_matched", 0.35)
+
+
+def _cancellable(order: OrderSnapshot) -> bool:
+    return not order.cancelled and order.fulfillment_status == "UNFULFILLED"
 
 
 def _sender_names(request: SuggestionRequest, order: OrderSnapshot) -> set[str]:
