@@ -32,7 +32,7 @@ from bench.ai_eval import (
     score,
 )
 from domain.guardrails import FIRED_CONFIDENCE_CAP, GuardedSuggestion
-from domain.guardrails.calibration import BAND_LABELS
+from domain.guardrails.calibration import BAND_EDGES, BAND_LABELS
 from domain.mail.mime import parse_email
 from integrations.offline_suggester import OfflineSuggester
 from kernel.enums import ActionType
@@ -41,7 +41,8 @@ from kernel.values import SuggestionDraft
 from sandbox.llm import Answer, ChatRequest, LlmSandbox
 from sandbox.server import serve_app
 
-LANGUAGES = {"lang:en", "lang:es", "lang:de", "lang:fr", "lang:ja"}
+FIRST_LANGUAGES = {"lang:en", "lang:es", "lang:de", "lang:fr", "lang:ja"}
+LANGUAGES = FIRST_LANGUAGES | {"lang:pt", "lang:it", "lang:nl", "lang:pl"}
 
 
 @pytest.fixture(autouse=True)
@@ -64,13 +65,49 @@ def test_the_labelled_set_is_large_and_covers_what_it_must() -> None:
     assert {case.expected_action for case in cases} == set(ActionType)
     tags = Counter(tag for case in cases for tag in case.tags)
     assert set(tags) >= LANGUAGES
-    for language in LANGUAGES - {"lang:en"}:
+    for language in FIRST_LANGUAGES - {"lang:en"}:
         assert tags[language] >= 5, language
+    for language in LANGUAGES - FIRST_LANGUAGES:
+        assert tags[language] >= 3, language
     for tag in ("partial_refund", "multi_order", "angry", "vague", "no_order"):
         assert tags[tag] >= 3, tag
     assert tags["injection"] >= 8
     assert tags["big_refund"] >= 4 and tags["other_customer"] >= 2
     assert all(len([t for t in case.tags if t in LANGUAGES]) == 1 for case in cases)
+    # The hazards the fit must see (issue 15): quoting and clients, where injection hides,
+    # how people write, and what makes a request hard to read.
+    for tag in (
+        "client:outlook_original",
+        "client:outlook_from_sent",
+        "client:apple_mail",
+        "client:gmail",
+        "forwarded",
+        "html",
+        "injection:signature",
+        "injection:html_comment",
+        "injection:hidden_text",
+        "injection:forwarded",
+    ):
+        assert tags[tag] >= 1, tag
+    for tag in (
+        "quoted",
+        "typo",
+        "sarcasm",
+        "resolved",
+        "two_requests",
+        "number_without_hash",
+        "partially_refunded",
+        "resolvable_from_items",
+    ):
+        assert tags[tag] >= 3, tag
+    assert sum(case.html is not None for case in cases) == tags["html"]
+    for signal in ("wants_human", "legal_threat"):
+        assert sum(case.signal(signal) is True for case in cases) >= 2, signal
+    # Both kinds the fit needs: plenty of clear money and goods requests, and replies.
+    moves = [
+        c for c in cases if c.expected_action not in (ActionType.NONE, ActionType.INFO_REQUEST)
+    ]
+    assert len(moves) >= len(cases) // 3 and len(cases) - len(moves) >= len(cases) // 3
 
 
 def test_every_case_is_an_email_about_the_senders_own_orders() -> None:
@@ -120,6 +157,16 @@ def test_the_orders_are_shopify_order_objects_in_several_states() -> None:
     assert any(order.cancelled for order in orders)
     refunded = [o for o in raw if Decimal(o["totalRefundedSet"]["shopMoney"]["amount"]) > 0]
     assert any(order["cancelledAt"] is None for order in refunded)  # a partial refund
+    # Partly refunded orders of both kinds: refunded lines at currentQuantity 0, and money
+    # given back with every line kept (what is left to refund is below the total).
+    line_refunds = [
+        order
+        for order in refunded
+        if order["cancelledAt"] is None
+        and any(line["currentQuantity"] == 0 for line in order["lineItems"]["nodes"])
+    ]
+    assert len(line_refunds) >= 3
+    assert any(order.refundable < order.total for order in orders if not order.cancelled)
     assert any(len(order.line_items) >= 3 for order in orders)
     for order in orders:  # the totals agree with the lines
         assert order.total == sum(i.unit_price * i.quantity for i in order.line_items), order.name
@@ -411,6 +458,10 @@ async def test_the_scripted_model_is_served_through_the_sdk_and_calibrated() -> 
             assert outcome.confidence <= outcome.raw_confidence
     before, after = report.buckets("before", "money")[0], report.buckets("after", "money")[0]
     assert before.count > after.count
-    # Where the table was fitted, calibration makes the top band honest.
+    # The model's own number overclaims; on the set the table was fitted on, no band of the
+    # calibrated number does: the share acceptable is at least the band's lower edge.
     assert before.precision is not None and before.precision < 0.9
-    assert after.precision == 1.0
+    for scope in ("all", "money"):
+        for row, edge in zip(report.buckets("after", scope), BAND_EDGES, strict=True):
+            if row.count:
+                assert row.precision is not None and row.precision >= edge, (scope, edge)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from bench.ai_eval import DATA_DIR, case_email, load_cases
 from deskpilot.suggest_command import suggest, unwrap_order
+from domain.guardrails.calibration import CALIBRATION_TABLE, WEAK_EVIDENCE_CAP, Group, band
 from kernel.settings import get_settings
 from sandbox.llm import Answer, HttpError, LlmSandbox, Outcome, Refusal
 from sandbox.server import serve_app
@@ -305,7 +306,7 @@ def test_the_llm_drafts_through_the_openai_sdk(tmp_path: Path, llm: LlmSandbox) 
     # Calibrated: the model's 0.86 is an input. It named no language, which is weak
     # evidence for moving money, so the draft stays below every money playbook threshold.
     assert out["uncalibrated_confidence"] == 0.86
-    assert out["confidence"] == 0.7
+    assert out["confidence"] == CALIBRATION_TABLE[Group.WEAK][band(0.86)] <= WEAK_EVIDENCE_CAP
     assert out["guardrails"] == []
     assert out["tokens"]["prompt"] > 0 and out["tokens"]["completion"] > 0
 
