@@ -23,24 +23,13 @@ from collections.abc import Iterable, Sequence
 
 from bench.ai_eval import TUNED, Outcome, evaluate
 from domain.guardrails.calibration import BAND_EDGES, BAND_LABELS, CALIBRATION_TABLE, Group, band
+from domain.threshold_proposal import wilson_lower_bound  # one-sided 95%, as here
 
-# One-sided 95%.
-Z = 1.645
 # A group with no draft at all: no better than a coin.
 UNKNOWN = 0.5
 FIT_PROVIDERS = ("offline", "scripted-llm")
 
 Counts = list[tuple[int, int]]  # (acceptable, count) per band, highest band first
-
-
-def wilson_lower(acceptable: int, count: int, z: float = Z) -> float:
-    """The lower end of the Wilson score interval for a share `acceptable / count`."""
-    if count == 0:
-        return 0.0
-    p = acceptable / count
-    centre = p + z * z / (2 * count)
-    spread = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count))
-    return max(0.0, (centre - spread) / (1 + z * z / count))
 
 
 def band_counts(outcomes: Iterable[Outcome]) -> dict[Group, Counts]:
@@ -71,13 +60,15 @@ def fit_row(counts: Counts) -> tuple[float, ...]:
         if not n:
             continue
         blocks.append(([index], ok, n))
-        while len(blocks) >= 2 and wilson_lower(*blocks[-1][1:]) < wilson_lower(*blocks[-2][1:]):
+        while len(blocks) >= 2 and wilson_lower_bound(*blocks[-1][1:]) < wilson_lower_bound(
+            *blocks[-2][1:]
+        ):
             upper, lower = blocks.pop(), blocks.pop()
             blocks.append((lower[0] + upper[0], lower[1] + upper[1], lower[2] + upper[2]))
     values: list[float | None] = [None] * len(counts)
     for members, ok, n in blocks:
         for index in members:
-            values[index] = wilson_lower(ok, n)
+            values[index] = wilson_lower_bound(ok, n)
     filled: list[float] = []
     for index, own in enumerate(values):
         below = [v for v in values[index:] if v is not None]

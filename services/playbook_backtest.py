@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -51,6 +50,14 @@ MAX_DAYS = 365
 # Each message is read as the engine reads it (a dozen small queries): the newest this
 # many of the window are replayed, and the answer says when there were more.
 MAX_MESSAGES = 1_000
+# A draft's flags that, when given, replace the playbook's own.
+_FLAGS = (
+    "priority",
+    "stop_processing",
+    "run_once_per_thread",
+    "confidence_threshold",
+    "requires_approval",
+)
 
 
 class BacktestIn(BaseModel):
@@ -88,23 +95,9 @@ def backtest_view(playbook: Playbook, draft: PlaybookRulesIn | None) -> Playbook
     names what is wrong), and switched on, since the question is what its rules would do."""
     if draft is None:
         return playbook_view(playbook).model_copy(update={"enabled": True})
-
-    def flag(name: str) -> Any:
-        value = getattr(draft, name)
-        return getattr(playbook, name) if value is None else value
-
-    return PlaybookView(
-        id=playbook.id,
-        name=playbook.name,
-        enabled=True,
-        priority=flag("priority"),
-        stop_processing=flag("stop_processing"),
-        run_once_per_thread=flag("run_once_per_thread"),
-        confidence_threshold=flag("confidence_threshold"),
-        requires_approval=flag("requires_approval"),
-        rules=PlaybookRules.parse(draft.trigger, draft.conditions, draft.actions),
-        created_at=playbook.created_at,
-    )
+    rules = PlaybookRules.parse(draft.trigger, draft.conditions, draft.actions)
+    flags = {name: getattr(draft, name) for name in _FLAGS if getattr(draft, name) is not None}
+    return playbook_view(playbook, rules).model_copy(update={"enabled": True, **flags})
 
 
 async def playbook_named(session: AsyncSession, user_id: uuid.UUID, name: str) -> Playbook:
@@ -212,8 +205,8 @@ async def _decisions(
             .order_by(Event.created_at, Event.id)
         )
     ).all()
-    # The reply sent against the suggestion's draft: "reply" is listed as edited either way.
-    replies = {
+    # Whether the reply sent is the suggestion's draft: "reply" is listed as edited either way.
+    reply_kept = {
         action_id: same_text(final, drafted)
         for action_id, final, drafted in (
             await session.execute(
@@ -228,7 +221,7 @@ async def _decisions(
         action_id = uuid.UUID(entity_id)
         if action_id not in found:
             found[action_id] = person_decision(
-                event_type, payload, reply_changed=not replies.get(action_id, True)
+                event_type, payload, reply_changed=not reply_kept.get(action_id, True)
             )
     return found
 

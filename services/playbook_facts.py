@@ -51,7 +51,8 @@ class EngineContext:
     order_id: uuid.UUID | None = None
 
 
-def playbook_view(playbook: Playbook) -> PlaybookView:
+def playbook_view(playbook: Playbook, rules: PlaybookRules | None = None) -> PlaybookView:
+    """The playbook as the engine reads it; `rules` replaces its stored ones (a draft)."""
     return PlaybookView(
         id=playbook.id,
         name=playbook.name,
@@ -61,7 +62,7 @@ def playbook_view(playbook: Playbook) -> PlaybookView:
         run_once_per_thread=playbook.run_once_per_thread,
         confidence_threshold=playbook.confidence_threshold,
         requires_approval=playbook.requires_approval,
-        rules=PlaybookRules.parse(playbook.trigger, playbook.conditions, playbook.actions),
+        rules=rules or PlaybookRules.parse(playbook.trigger, playbook.conditions, playbook.actions),
         created_at=playbook.created_at,
     )
 

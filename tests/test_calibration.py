@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.calibrate import fit, fit_row, tuned_outcomes, wilson_lower
+from bench.calibrate import fit, fit_row, tuned_outcomes
 from domain.guardrails import (
     FIRED_CONFIDENCE_CAP,
     GuardrailContext,
@@ -31,6 +31,7 @@ from domain.guardrails.calibration import (
     calibrated,
     evidence,
 )
+from domain.threshold_proposal import wilson_lower_bound
 from kernel.enums import ActionType
 from kernel.values import LineItem, OrderSnapshot, SuggestionDraft
 from tests.test_guardrails_properties import FAST, cases
@@ -267,10 +268,10 @@ def test_calibrated_drafts_are_safe_and_calibrating_twice_is_calibrating_once(ca
 
 
 def test_the_wilson_lower_bound() -> None:
-    assert wilson_lower(0, 0) == 0.0
-    assert wilson_lower(25, 25) == pytest.approx(0.9023, abs=1e-4)
-    assert wilson_lower(10, 10) == pytest.approx(0.7870, abs=1e-4)
-    assert wilson_lower(5, 10) < 0.5 < wilson_lower(9, 10)
+    assert wilson_lower_bound(0, 0) == 0.0
+    assert wilson_lower_bound(25, 25) == pytest.approx(0.9023, abs=1e-4)
+    assert wilson_lower_bound(10, 10) == pytest.approx(0.7870, abs=1e-4)
+    assert wilson_lower_bound(5, 10) < 0.5 < wilson_lower_bound(9, 10)
 
 
 def test_fitting_a_row_merges_violators_and_fills_empty_bands() -> None:
