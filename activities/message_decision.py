@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.message_records import action_of
+from domain.decision_check import edited_keys
 from kernel.enums import ActionStatus
 from kernel.errors import Conflict
 from models.action_log import log_action_event, transition
@@ -49,6 +50,7 @@ class DecisionStep:
                 changes.update(data.payload or {})
                 if data.reply is not None:
                     changes["reply"] = data.reply
+            edited = edited_keys(action.payload, changes)
             if changes:
                 action.payload = {**action.payload, **changes}
             await transition(
@@ -56,7 +58,7 @@ class DecisionStep:
                 action,
                 target,
                 f"action.{target.value.lower()}",
-                {"by": data.decided_by, "reason": data.reason, "edited": sorted(changes)},
+                {"by": data.decided_by, "reason": data.reason, "edited": edited},
             )
             return target
 

@@ -106,3 +106,16 @@ def _field(code: Code, action: ActionType) -> str:
     if action is ActionType.REPLACE_ITEM and field == "payload.line_items":
         return "payload.line_item_id"
     return field
+
+
+def edited_keys(before: Mapping[str, Any], changes: Mapping[str, Any]) -> list[str]:
+    """The keys a decision really changed: the inbox sends the draft's reply back with every
+    approval, edited or not, and a textarea sends it with CRLF line endings."""
+
+    def changed(key: str, value: Any) -> bool:
+        old = before.get(key)
+        if key == "reply" and isinstance(value, str) and isinstance(old, str):
+            return old.replace("\r\n", "\n").strip() != value.replace("\r\n", "\n").strip()
+        return bool(old != value)
+
+    return sorted(key for key, value in changes.items() if changed(key, value))

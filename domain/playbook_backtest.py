@@ -70,9 +70,10 @@ def person_decision(
 ) -> PersonDecision:
     """The decision an action.approved / action.rejected Event records ({"by", "edited"}).
 
-    The decision step lists "reply" among the edited keys whenever a reply was sent with the
-    approval, even the draft unchanged (the inbox always sends it); `reply_changed` says
-    whether the reply sent differs from the suggestion's."""
+    The decision step lists only what changed, but events recorded before it compared
+    replies list "reply" whenever one was sent with the approval, the draft unchanged (the
+    inbox always sends it); `reply_changed` says whether the reply sent differs from the
+    suggestion's, so both read alike."""
     if event_type not in (APPROVED_EVENT, REJECTED_EVENT):
         return PersonDecision.UNKNOWN
     by = str((payload or {}).get("by") or "")

@@ -86,6 +86,19 @@ async def _events(sessions: async_sessionmaker[AsyncSession], action_id: uuid.UU
         return list(rows.scalars())
 
 
+async def _approval_edited(
+    sessions: async_sessionmaker[AsyncSession], action_id: uuid.UUID
+) -> list[str]:
+    async with sessions() as session:
+        payload = await session.scalar(
+            select(Event.payload).where(
+                Event.entity_id == str(action_id), Event.type == "action.approved"
+            )
+        )
+    assert payload is not None
+    return list(payload["edited"])
+
+
 def _customer(merchant: Merchant, number: str) -> str:
     return merchant.orders[number]["email"]
 
@@ -170,6 +183,24 @@ async def test_approved_refund_executes_once_and_replies_in_thread(pipeline) -> 
     assert {"action.pending", "action.approved", "action.performed", "action.executed"} <= set(
         await _events(sessions, state.action_id)
     )
+    assert await _approval_edited(sessions, state.action_id) == ["reply"]
+
+
+async def test_an_approval_sending_the_draft_back_unchanged_records_no_edit(pipeline) -> None:
+    """The inbox sends the reply with every approval, through a textarea (CRLF): only a
+    reply that differs from the draft counts as edited, for the backtest and the proposed
+    thresholds that read these events."""
+    _, sessions, _, _ = pipeline
+    _, handle, state = await _pending_refund(pipeline)
+    drafted = (await _action(sessions, state.action_id)).payload["reply"]
+    assert drafted
+    await handle.execute_update(
+        APPROVE_UPDATE,
+        ApproveInput(action_id=state.action_id, reply=drafted.replace("\n", "\r\n") + " "),
+        result_type=DecisionResult,
+    )
+    await handle.result()
+    assert await _approval_edited(sessions, state.action_id) == []
 
 
 async def test_rejection_closes_without_side_effects(pipeline) -> None:
