@@ -1,6 +1,6 @@
 """How good and how safe the suggestions are, per provider, on the labelled sets.
 
-    uv run python -m bench.ai_eval [--set tuned|blind|both]
+    uv run python -m bench.ai_eval [--set tuned|blind|calibration|both|all]
         [--provider offline|scripted-llm|openai] [--json] [--plot PATH]
 
 Two sets, each a store's `orders.json` (its orders as Shopify's Admin GraphQL API returns
@@ -9,7 +9,9 @@ agent would propose):
 
 - tuned, `tests/data/ai_eval/`: the offline rules were written with this set in view;
 - blind, `tests/data/ai_eval_blind/`: written before the rule changes of issue 15 and never
-  used to tune.
+  used to tune;
+- calibration, `tests/data/ai_eval_calibration/`: written without reading the rules or the
+  other sets, and used only by `bench.calibrate` to fit the confidence table.
 
 Each case goes the way of a real message: the email is built and parsed as RFC 5322 (an
 `html` case has only a text/html part), the sender's orders are those placed with the
@@ -73,6 +75,7 @@ from sandbox.server import serve_app
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "ai_eval"
 BLIND_DIR = DATA_DIR.parent / "ai_eval_blind"
+CALIBRATION_DIR = DATA_DIR.parent / "ai_eval_calibration"
 STORE_NAME = "Northwind Goods"
 # The store's support mail domain: replies quote its address, which is no injection.
 STORE_DOMAIN = "northwind.example"
@@ -113,7 +116,14 @@ BLIND = EvalSet(
     store_name="Fernhill Supply Co.",
     store_domain="fernhill.example",
 )
-SETS = {eval_set.key: eval_set for eval_set in (TUNED, BLIND)}
+CALIBRATION = EvalSet(
+    key="calibration",
+    label="calibration (fits the confidence table only; never used to write rules)",
+    directory=CALIBRATION_DIR,
+    store_name="Alder & Finch Outfitters",
+    store_domain="alderfinch.example",
+)
+SETS = {eval_set.key: eval_set for eval_set in (TUNED, BLIND, CALIBRATION)}
 
 
 class EvalCase(BaseModel):
@@ -754,9 +764,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--set",
         dest="eval_set",
-        choices=("tuned", "blind", "both"),
+        choices=("tuned", "blind", "calibration", "both", "all"),
         default="both",
-        help="the labelled set to run: tuned, blind (never used to tune) or both (default)",
+        help="the labelled set to run: tuned, blind (never used to tune), calibration (fits "
+        "the confidence table), both (tuned and blind; the default) or all",
     )
     parser.add_argument("--json", action="store_true", help="print the reports as JSON")
     parser.add_argument(
@@ -773,7 +784,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         providers = [args.provider]
     else:
         providers = ["offline", "scripted-llm", *(["openai"] if llm_configured() else [])]
-    eval_sets = [TUNED, BLIND] if args.eval_set == "both" else [SETS[args.eval_set]]
+    eval_sets = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
+        args.eval_set, [SETS.get(args.eval_set, TUNED)]
+    )
     reports = asyncio.run(evaluate_sets(providers, eval_sets))
     plot = save_reliability(reports, args.plot)
     if args.json:

@@ -1,13 +1,14 @@
-"""Fit the calibration table on the tuned set, and print it.
+"""Fit the calibration table on the calibration set, and print it.
 
     uv run python -m bench.calibrate
 
-Runs the offline rules and the scripted model (bench.scripted_llm) over the tuned set only,
-`tests/data/ai_eval/` — never the blind one — through the guardrails, and pools their
-guarded drafts. For each evidence group of `domain.guardrails.calibration` and each band of
+Runs the offline rules and the scripted model (bench.scripted_llm) over the calibration set
+only, `tests/data/ai_eval_calibration/`, through the guardrails, and pools their guarded
+drafts. Not the tuned set: the rules were written against it, so how often they are right
+there says little about mail they have not seen. Not the blind set: it judges the result. For each evidence group of `domain.guardrails.calibration` and each band of
 the provider's confidence, it counts the drafts and those a careful agent accepts (as
 bench.ai_eval scores them), and takes a one-sided 95% Wilson lower bound of that share: the
-set is small, and the rules were written with it in view, so the point estimate flatters.
+set is small, so the point estimate is loose.
 Where a higher band's bound falls below a lower one's, the two are merged and share one
 value (pool-adjacent-violators), so a higher provider number never gets a lower value; an
 empty band takes the value of the band below it. The printed table is pasted into
@@ -21,7 +22,7 @@ import math
 import sys
 from collections.abc import Iterable, Sequence
 
-from bench.ai_eval import TUNED, Outcome, evaluate
+from bench.ai_eval import CALIBRATION, Outcome, evaluate
 from domain.guardrails.calibration import BAND_EDGES, BAND_LABELS, CALIBRATION_TABLE, Group, band
 from domain.threshold_proposal import wilson_lower_bound  # one-sided 95%, as here
 
@@ -85,7 +86,7 @@ def fit(outcomes: Iterable[Outcome]) -> dict[Group, tuple[float, ...]]:
 def render(counts: dict[Group, Counts], table: dict[Group, tuple[float, ...]]) -> str:
     header = f"{'group':<14}" + "".join(f"{label:>22}" for label in BAND_LABELS)
     lines = [
-        "Fitted on the tuned set only (offline rules and the scripted model, pooled).",
+        "Fitted on the calibration set only (offline rules and the scripted model, pooled).",
         "Per band of the provider's confidence: acceptable / drafts -> calibrated value.",
         "",
         header,
@@ -111,13 +112,13 @@ def render(counts: dict[Group, Counts], table: dict[Group, tuple[float, ...]]) -
     return "\n".join(lines)
 
 
-async def tuned_outcomes(providers: Sequence[str] = FIT_PROVIDERS) -> list[Outcome]:
-    reports = await evaluate(providers, TUNED)
+async def fit_outcomes(providers: Sequence[str] = FIT_PROVIDERS) -> list[Outcome]:
+    reports = await evaluate(providers, CALIBRATION)
     return [outcome for report in reports for outcome in report.outcomes]
 
 
 def main() -> int:
-    outcomes = asyncio.run(tuned_outcomes())
+    outcomes = asyncio.run(fit_outcomes())
     counts = band_counts(outcomes)
     print(render(counts, fit(outcomes)))
     return 0

@@ -1,6 +1,6 @@
 """A scripted, over-confident language model for the evaluation, and how its answers are written.
 
-    uv run python -m bench.scripted_llm [--set tuned|blind|both]
+    uv run python -m bench.scripted_llm [--set tuned|blind|calibration|both|all]
 
 writes `llm_answers.jsonl` beside each labelled set: one answer a case, in the shape the
 OpenAI suggester asks for (`LlmSuggestion`). `bench.ai_eval --provider scripted-llm` serves
@@ -20,7 +20,8 @@ again gives the same file:
 - now and then, in a language other than English, it answers NONE, and a few cases get a
   neighbouring action by plain slip.
 
-Nothing in the calibration is fitted on the blind set's answers; they only report.
+The calibration table is fitted on the calibration set's answers (and the offline rules'
+drafts there); the tuned and blind sets' answers only report.
 """
 
 from __future__ import annotations
@@ -193,10 +194,15 @@ def write_answers(eval_set: EvalSet) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--set", dest="eval_set", choices=("tuned", "blind", "both"), default="both"
+        "--set",
+        dest="eval_set",
+        choices=("tuned", "blind", "calibration", "both", "all"),
+        default="both",
     )
     args = parser.parse_args(argv)
-    chosen = [TUNED, BLIND] if args.eval_set == "both" else [SETS[args.eval_set]]
+    chosen = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
+        args.eval_set, [SETS.get(args.eval_set, TUNED)]
+    )
     for eval_set in chosen:
         print(f"wrote {write_answers(eval_set)}")
     return 0

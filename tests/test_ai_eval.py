@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from bench.ai_eval import (
+    CALIBRATION,
+    CALIBRATION_DIR,
     DATA_DIR,
     SCRIPTED_MODEL,
-    TUNED,
     EvalCase,
     Outcome,
     case_email,
@@ -440,10 +441,10 @@ def test_the_reliability_diagram_is_saved_as_a_png(tmp_path: Any) -> None:
 
 
 async def test_the_scripted_model_is_served_through_the_sdk_and_calibrated() -> None:
-    (report,) = await evaluate(["scripted-llm"], TUNED)
+    (report,) = await evaluate(["scripted-llm"], CALIBRATION)
     overall = report.overall
     assert report.provider == f"openai:{SCRIPTED_MODEL}"
-    assert overall.cases == len(load_cases()) and overall.errors == 0
+    assert overall.cases == len(load_cases(CALIBRATION_DIR)) and overall.errors == 0
     assert overall.unsafe == 0
     prompt, completion = overall.mean_tokens()
     assert prompt > 0 and completion > 0

@@ -1,6 +1,7 @@
-"""The blind labelled set (issue 15): well formed, labelled by the set's own rules, covering
-what it must, and scored by the bench with the offline rules. Nothing here asserts how well
-the rules do on it: the figures are what they are."""
+"""The blind labelled set (issue 15) and the calibration set, written the same way: well
+formed, labelled by the sets' own rules, covering what they must; the blind set is scored by
+the bench with the offline rules. Nothing here asserts how well the rules do on either: the
+figures are what they are."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ import pytest
 
 from bench.ai_eval import (
     BLIND,
-    BLIND_DIR,
-    DATA_DIR,
+    CALIBRATION,
     SCRIPTED_MODEL,
+    SETS,
     SIGNALS,
     EvalCase,
+    EvalSet,
     case_email,
     evaluate,
     load_cases,
@@ -65,7 +67,8 @@ QUOTING_CLIENTS = (
     "client:gmail",
 )
 FORWARD_MARKER = "---------- Forwarded message ---------"
-STORE_ADDRESS = f"<support@{BLIND.store_domain}>"
+# The sets written blind to the rules share one policy and one set of checks.
+WRITTEN_BLIND = pytest.mark.parametrize("eval_set", [BLIND, CALIBRATION], ids=lambda s: s.key)
 
 
 @pytest.fixture(autouse=True)
@@ -78,13 +81,13 @@ def no_llm_configured(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterato
     get_settings.cache_clear()
 
 
-def blind_cases() -> list[EvalCase]:
-    return load_cases(BLIND_DIR)
+def blind_cases(eval_set: EvalSet = BLIND) -> list[EvalCase]:
+    return load_cases(eval_set.directory)
 
 
-def raw_orders() -> list[dict[str, Any]]:
+def raw_orders(eval_set: EvalSet) -> list[dict[str, Any]]:
     orders: list[dict[str, Any]] = json.loads(
-        (BLIND_DIR / "orders.json").read_text(encoding="utf-8")
+        (eval_set.directory / "orders.json").read_text(encoding="utf-8")
     )
     return orders
 
@@ -108,10 +111,11 @@ def missing_coverage(cases: Sequence[EvalCase]) -> list[str]:
 # --- the set --------------------------------------------------------------------------------
 
 
-def test_every_line_is_a_case_with_both_signals_labelled() -> None:
+@WRITTEN_BLIND
+def test_every_line_is_a_case_with_both_signals_labelled(eval_set: EvalSet) -> None:
     lines = [
         line
-        for line in (BLIND_DIR / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (eval_set.directory / "cases.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
     for line in lines:
@@ -120,7 +124,7 @@ def test_every_line_is_a_case_with_both_signals_labelled() -> None:
         for name in SIGNALS:  # labelled on every case, true or false
             assert isinstance(row.get(name), bool), (row.get("id"), name)
         assert ("body" in row) != ("html" in row), row["id"]
-    cases = blind_cases()
+    cases = blind_cases(eval_set)
     assert len(cases) == len(lines)
     assert len({case.id for case in cases}) == len(cases)
     assert {case.expected_action for case in cases} == set(ActionType)
@@ -132,8 +136,9 @@ def test_every_line_is_a_case_with_both_signals_labelled() -> None:
             assert (name in case.tags) == case.signal(name), (case.id, name)
 
 
-def test_the_set_covers_what_issue_15_asks() -> None:
-    cases = blind_cases()
+@WRITTEN_BLIND
+def test_the_set_covers_what_issue_15_asks(eval_set: EvalSet) -> None:
+    cases = blind_cases(eval_set)
     assert missing_coverage(cases) == []
     # Thanks that names the refund or the replacement it thanks for.
     naming = [
@@ -157,12 +162,13 @@ def test_the_coverage_check_fails_on_a_set_that_lacks_something() -> None:
     assert "client:gmail" in missing_coverage(one_gmail)
 
 
-def test_every_expected_order_is_the_senders_or_null_by_the_rules() -> None:
-    orders = load_orders(BLIND_DIR)
+@WRITTEN_BLIND
+def test_every_expected_order_is_the_senders_or_null_by_the_rules(eval_set: EvalSet) -> None:
+    orders = load_orders(eval_set.directory)
     by_name = {order.name: order for order in orders}
-    raw = {order["name"]: order for order in raw_orders()}
-    for case in blind_cases():
-        parsed = parse_email(case_email(case, BLIND.store_domain))
+    raw = {order["name"]: order for order in raw_orders(eval_set)}
+    for case in blind_cases(eval_set):
+        parsed = parse_email(case_email(case, eval_set.store_domain))
         assert parsed.from_address in case.sender, case.id
         own = {o.name for o in orders if (o.email or "").lower() == parsed.from_address}
         if case.expected_order is not None:
@@ -203,10 +209,11 @@ def test_every_expected_order_is_the_senders_or_null_by_the_rules() -> None:
             assert refunded, case.id
 
 
-def test_the_tags_agree_with_the_text_they_describe() -> None:
-    store_numbers = {order.name.lstrip("#") for order in load_orders(BLIND_DIR)}
-    own_orders: dict[str, int] = Counter(o.email or "" for o in load_orders(BLIND_DIR))
-    for case in blind_cases():
+@WRITTEN_BLIND
+def test_the_tags_agree_with_the_text_they_describe(eval_set: EvalSet) -> None:
+    store_numbers = {order.name.lstrip("#") for order in load_orders(eval_set.directory)}
+    own_orders: dict[str, int] = Counter(o.email or "" for o in load_orders(eval_set.directory))
+    for case in blind_cases(eval_set):
         tags, body, html, text = set(case.tags), case.body, case.html or "", text_of(case)
         if "client:outlook_original" in tags:  # "-----Original Message-----" or translated
             assert re.search(r"(?m)^-{5}[^-\n]+-{5}$", body), case.id
@@ -215,9 +222,13 @@ def test_the_tags_agree_with_the_text_they_describe() -> None:
             assert re.search(rf"(?m)^{header * 3}[^\s>:][^:\n]{{0,15}}:", body), case.id
             assert not re.search(r"(?m)^>", body), case.id
         if "client:apple_mail" in tags:  # the attribution is quoted itself
-            assert re.search(rf"(?m)^> .*{re.escape(STORE_ADDRESS)}.*:\s*$", body), case.id
+            assert re.search(
+                rf"(?m)^> .*{re.escape(f'<support@{eval_set.store_domain}>')}.*:\s*$", body
+            ), case.id
         if "client:gmail" in tags:  # the attribution above the quoted lines
-            attribution = rf"(?m)^[^>\n].*{re.escape(STORE_ADDRESS)}.*:\s*\n(\n)?> "
+            attribution = (
+                rf"(?m)^[^>\n].*{re.escape(f'<support@{eval_set.store_domain}>')}.*:\s*\n(\n)?> "
+            )
             assert re.search(attribution, body), case.id
         if tags & set(QUOTING_CLIENTS):
             assert "quoted" in tags, case.id
@@ -246,8 +257,9 @@ def test_the_tags_agree_with_the_text_they_describe() -> None:
             assert case.expected_order.lstrip("#") in numbers, case.id
 
 
-def test_the_orders_are_another_stores_shopify_orders() -> None:
-    raw = raw_orders()
+@WRITTEN_BLIND
+def test_the_orders_are_another_stores_shopify_orders(eval_set: EvalSet) -> None:
+    raw = raw_orders(eval_set)
     fields = {
         "id",
         "name",
@@ -277,9 +289,11 @@ def test_the_orders_are_another_stores_shopify_orders() -> None:
     assert all(fields <= set(order) for order in raw)
     assert all(line_fields <= set(line) for o in raw for line in o["lineItems"]["nodes"])
     assert len({order["name"] for order in raw}) == len(raw)
-    tuned = json.loads((DATA_DIR / "orders.json").read_text(encoding="utf-8"))
-    assert not {o["email"] for o in raw} & {o["email"] for o in tuned}  # another store
-    orders = load_orders(BLIND_DIR)
+    for other in SETS.values():  # another store, its own customers
+        if other is not eval_set:
+            theirs = json.loads((other.directory / "orders.json").read_text(encoding="utf-8"))
+            assert not {o["email"] for o in raw} & {o["email"] for o in theirs}, other.key
+    orders = load_orders(eval_set.directory)
     assert len({order.currency for order in orders}) >= 5
     assert {"PAID", "PARTIALLY_REFUNDED", "REFUNDED"} <= {o.financial_status for o in orders}
     assert {"UNFULFILLED", "PARTIALLY_FULFILLED", "FULFILLED"} <= {
@@ -305,14 +319,15 @@ def test_the_orders_are_another_stores_shopify_orders() -> None:
         assert amount == prices, order["name"]
 
 
-def test_an_html_case_is_sent_with_only_a_text_html_part() -> None:
-    cases = blind_cases()
+@WRITTEN_BLIND
+def test_an_html_case_is_sent_with_only_a_text_html_part(eval_set: EvalSet) -> None:
+    cases = blind_cases(eval_set)
     assert sum(case.html is not None for case in cases) >= 2
     for case in cases:
-        raw = case_email(case, BLIND.store_domain)
+        raw = case_email(case, eval_set.store_domain)
         message = email.message_from_bytes(raw, policy=default_policy)
         assert isinstance(message, EmailMessage)
-        assert message["To"] == f"support@{BLIND.store_domain}"
+        assert message["To"] == f"support@{eval_set.store_domain}"
         assert not message.is_multipart(), case.id
         expected = "text/html" if case.html is not None else "text/plain"
         assert message.get_content_type() == expected, case.id

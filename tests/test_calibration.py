@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.calibrate import fit, fit_row, tuned_outcomes
+from bench.calibrate import fit, fit_outcomes, fit_row
 from domain.guardrails import (
     FIRED_CONFIDENCE_CAP,
     GuardrailContext,
@@ -282,8 +282,8 @@ def test_fitting_a_row_merges_violators_and_fills_empty_bands() -> None:
     assert fit_row([(0, 0)] * 4) == (0.5,) * 4
 
 
-async def test_the_table_in_the_code_is_the_one_fitted_on_the_tuned_set() -> None:
+async def test_the_table_in_the_code_is_the_one_fitted_on_the_calibration_set() -> None:
     """`uv run python -m bench.calibrate` prints the fit; the code must hold that table. A
-    rule change that moves the tuned set's outcomes needs a re-fit."""
-    fitted = fit(await tuned_outcomes())
+    rule change that moves the calibration set's outcomes needs a re-fit."""
+    fitted = fit(await fit_outcomes())
     assert {group: tuple(row) for group, row in CALIBRATION_TABLE.items()} == fitted

@@ -34,9 +34,9 @@ SUPPORTED_LANGUAGES = frozenset({"en", "es", "de", "fr", "ja", "pt", "it", "nl",
 # bench reports in the same bands.
 BAND_EDGES = (0.9, 0.8, 0.6, 0.0)
 BAND_LABELS = (">=0.9", "0.8-0.9", "0.6-0.8", "<0.6")
-# Ceilings that are policy, not fit: below every default playbook threshold for money
-# (0.85 and up), so weak evidence never moves money on its own; lower still when the
-# customer asks for a person or threatens a dispute.
+# Ceilings that are policy, not fit, whatever a later fit says: below every default
+# playbook threshold for money (0.85 and up), so weak evidence never moves money on its
+# own; lower still when the customer asks for a person or threatens a dispute.
 WEAK_EVIDENCE_CAP = 0.75
 SIGNAL_CAP = 0.6
 
@@ -50,18 +50,19 @@ class Group(enum.StrEnum):
     FIRED = "fired"  # a guardrail fired: a person decides
 
 
-# Fitted on the tuned set only (tests/data/ai_eval, offline rules and the scripted model
-# pooled) by `uv run python -m bench.calibrate`, which prints this table; never on the
-# blind set. Each row: the calibrated value for a provider's confidence in the bands of
-# BAND_LABELS, highest first; a one-sided 95% Wilson lower bound of the share acceptable
-# in that band, bands merged where a higher one's bound fell below a lower one's. The tuned
-# set is small and the rules were written with it in view, so the table errs low. FIRED
-# is capped at FIRED_CONFIDENCE_CAP whatever its row says.
+# Fitted on the calibration set only (tests/data/ai_eval_calibration, offline rules and
+# the scripted model pooled) by `uv run python -m bench.calibrate`, which prints this table:
+# not on the tuned set, whose cases the rules were written against (a table fitted there
+# claimed 0.87 for drafts the blind set found 80% acceptable), and never on the blind set,
+# which judges it. Each row: the calibrated value for a provider's confidence in the bands
+# of BAND_LABELS, highest first; a one-sided 95% Wilson lower bound of the share acceptable
+# in that band, bands merged where a higher one's bound fell below a lower one's. FIRED is
+# capped at FIRED_CONFIDENCE_CAP whatever its row says.
 CALIBRATION_TABLE: dict[Group, tuple[float, float, float, float]] = {
-    Group.REPLY: (0.73, 0.73, 0.73, 0.68),
-    Group.STRONG: (0.87, 0.87, 0.78, 0.78),
-    Group.WEAK: (0.75, 0.75, 0.75, 0.52),
-    Group.FIRED: (0.5, 0.5, 0.5, 0.5),
+    Group.REPLY: (0.61, 0.24, 0.24, 0.17),
+    Group.STRONG: (0.76, 0.76, 0.62, 0.62),
+    Group.WEAK: (0.63, 0.63, 0.63, 0.26),
+    Group.FIRED: (0.44, 0.44, 0.44, 0.44),
 }
 
 
