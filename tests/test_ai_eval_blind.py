@@ -32,6 +32,7 @@ from bench.ai_eval import (
     load_orders,
     main,
 )
+from domain.guardrails.calibration import BAND_EDGES
 from domain.mail.mime import parse_email
 from kernel.enums import ActionType
 from kernel.settings import get_settings
@@ -358,6 +359,20 @@ async def test_the_offline_rules_are_scored_on_the_blind_set() -> None:
     as_dict = report.as_dict()
     assert as_dict["set"] == "blind"
     assert set(as_dict["signals"]) == set(SIGNALS)
+
+
+async def test_on_the_blind_set_no_money_moves_at_a_confidence_it_has_not_earned() -> None:
+    """Issue 15's goal, kept: on the set nothing was fitted on, money-or-goods suggestions
+    stored at >= 0.9 are >= 98% acceptable (today there are none: the table fitted on the
+    calibration set never claims 0.9), no calibrated band claims more than it holds by more
+    than the set's noise, and nothing is unsafe, for the rules and the scripted model."""
+    for report in await evaluate(["offline", "scripted-llm"], BLIND):
+        assert report.overall.unsafe == 0, report.provider
+        top = report.buckets("after", "money")[0]
+        assert top.count == 0 or top.acceptable >= 0.98 * top.count, report.provider
+        for row, edge in zip(report.buckets("after", "money"), BAND_EDGES, strict=True):
+            if row.count >= 10:  # a band's share is at least its lower edge
+                assert row.acceptable >= edge * row.count, (report.provider, edge)
 
 
 def test_the_command_prints_each_set_under_its_own_label(
