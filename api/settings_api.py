@@ -24,6 +24,7 @@ from kernel.enums import PlaybookCategory
 from kernel.values import STORABLE_TEXT
 from models.audit_log import EventFilter, EventPage, list_events
 from models.playbook import Playbook
+from services.aliases import AliasCreate, create_alias, delete_alias
 from services.automation_settings import (
     AutomationSettingsOut,
     AutomationSettingsPatch,
@@ -97,6 +98,44 @@ async def patch_connection(
     await session.commit()
     await after_connection_change(temporal, settings, task_queue, connection, body.enabled)
     return connection_out(connection)
+
+
+@router.post(
+    "/connections",
+    response_model=ConnectionOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(
+        400,
+        401,
+        403,
+        (409, "no free alias could be generated"),
+        (422, "the type is not CUSTOM_EMAIL, or the shop is not one of the merchant's stores"),
+    ),
+)
+async def post_connection(
+    body: AliasCreate, user_id: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> ConnectionOut:
+    """Create a forwarding alias (type CUSTOM_EMAIL) for one of the merchant's Shopify
+    stores, on the configured inbound domain: mail forwarded to it lands in the inbox."""
+    connection = await create_alias(session, user_id, body, settings.inbound_domain)
+    await session.commit()
+    return connection_out(connection)
+
+
+@router.delete(
+    "/connections/{connection_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=error_responses(
+        401, 403, 404, (409, "only a forwarding alias is deleted; others are disabled"), 422
+    ),
+)
+async def remove_connection(
+    connection_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
+) -> None:
+    """Delete a forwarding alias; the messages it brought in stay in the inbox."""
+    await delete_alias(session, user_id, connection_id)
+    await session.commit()
 
 
 # --- playbooks -------------------------------------------------------------------------------

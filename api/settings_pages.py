@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import (
@@ -26,9 +27,10 @@ from api.deps import (
 )
 from api.rendering import render
 from kernel.enums import ConnectionType
-from kernel.errors import Invalid, NotFound
+from kernel.errors import Conflict, Invalid, Malformed, NotFound
 from kernel.settings import Settings
 from models.audit_log import EventFilter, event_kinds, list_events
+from services.aliases import AliasCreate, create_alias, delete_alias
 from services.connections import (
     after_connection_change,
     list_connections,
@@ -42,6 +44,8 @@ NOTICES = {
     "enabled": "Enabled.",
     "disabled": "Disabled.",
     "saved": "Saved.",
+    "created": "Forwarding address created: forward your support mail to it as shown below.",
+    "deleted": "Forwarding address deleted; the mail it brought in stays in the inbox.",
 }
 AUDIT_PAGE_SIZE = 50
 MISSING_CONNECTION = "That connection was not found: it may have been removed."
@@ -67,6 +71,7 @@ async def _connections(
     notice: str | None = None,
     error: str | None = None,
     status_code: int = 200,
+    form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     connections = await list_connections(session, user_id)
     by_type = {kind: [c for c in connections if c.type == kind] for kind in ConnectionType}
@@ -82,6 +87,7 @@ async def _connections(
         smtp_port=settings.smtp_receiver_port,
         notice=notice,
         error=error,
+        form=form or {},
     )
 
 
@@ -119,6 +125,81 @@ async def connection_enabled_form(
     await after_connection_change(temporal, settings, task_queue, connection, on)
     notice = "enabled" if on else "disabled"
     return RedirectResponse(f"/connections?notice={notice}#c-{connection_id}", status_code=303)
+
+
+@router.post("/connections", response_model=None)
+async def create_alias_form(
+    request: Request,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    settings: SettingsDep,
+    shop_domain: Annotated[str, Form(max_length=255)],
+    support_email: Annotated[str, Form(max_length=320)],
+    store_name: Annotated[str, Form(max_length=100)],
+) -> HTMLResponse | RedirectResponse:
+    """A new forwarding alias for one of the merchant's stores (the same rules as the API)."""
+    form = {"shop_domain": shop_domain, "support_email": support_email, "store_name": store_name}
+    try:
+        body = AliasCreate(type=ConnectionType.CUSTOM_EMAIL, **form)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return await _connections(
+            request, session, settings, user_id, error=reasons, status_code=422, form=form
+        )
+    try:
+        connection = await create_alias(session, user_id, body, settings.inbound_domain)
+    except (Malformed, Conflict) as exc:
+        await session.rollback()
+        return await _connections(
+            request,
+            session,
+            settings,
+            user_id,
+            error=exc.message,
+            status_code=422 if isinstance(exc, Malformed) else 409,
+            form=form,
+        )
+    await session.commit()
+    return RedirectResponse(f"/connections?notice=created#c-{connection.id}", status_code=303)
+
+
+@router.post("/connections/{connection_id}/delete", response_model=None)
+async def delete_alias_form(
+    request: Request,
+    connection_id: uuid.UUID,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    settings: SettingsDep,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> HTMLResponse | RedirectResponse:
+    """Delete an alias once the merchant ticked the confirmation: its messages stay."""
+    try:
+        if not _truthy(confirm):
+            # Checked after ownership, so another merchant's id is a 404 either way.
+            owned = {c.id for c in await list_connections(session, user_id)}
+            if connection_id not in owned:
+                raise NotFound("connection not found")
+            return await _connections(
+                request,
+                session,
+                settings,
+                user_id,
+                error="Tick the confirmation to delete the forwarding address.",
+                status_code=400,
+            )
+        await delete_alias(session, user_id, connection_id)
+    except NotFound:
+        await session.rollback()
+        return await _connections(
+            request, session, settings, user_id, error=MISSING_CONNECTION, status_code=404
+        )
+    except Conflict as exc:
+        await session.rollback()
+        return await _connections(
+            request, session, settings, user_id, error=exc.message, status_code=409
+        )
+    await session.commit()
+    return RedirectResponse("/connections?notice=deleted#alias-h", status_code=303)
 
 
 # --- the audit log ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ written but not yet mounted are covered too), and the walk is driven by `app.rou
 - a route that takes no id and changes only the caller's own rows (creating one, the
   caller's own settings) is in OWN_ROWS with a body: B's call succeeds and A's rows are
   unchanged afterwards;
+- a route without an id that takes one of the caller's rows by name in its body (the shop
+  an alias is for) is in CLAIMS: B naming A's row is refused with 422, A's rows unchanged;
 - a route public by design is in PUBLIC with the reason.
 
 A route that is neither walked nor in PUBLIC fails the test, so a new route cannot escape.
@@ -116,6 +118,28 @@ OWN_BILLING: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
 # Not configured (400), nothing to change (409): refusals about B's own account.
 BILLING_REFUSALS = {400, 409}
 
+# (method, path) -> (kind, fields): routes without an id that name an owned row in the body;
+# "{shop_domain}" is filled with A's store. B's call is refused (422: not one of B's stores).
+CLAIMS: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("POST", "/api/connections"): (
+        "json",
+        {
+            "type": "CUSTOM_EMAIL",
+            "shop_domain": "{shop_domain}",
+            "support_email": "bravo@store.example",
+            "store_name": "Bravo's alias of A's store",
+        },
+    ),
+    ("POST", "/connections"): (
+        "form",
+        {
+            "shop_domain": "{shop_domain}",
+            "support_email": "bravo@store.example",
+            "store_name": "Bravo's alias of A's store",
+        },
+    ),
+}
+
 # (method, path) -> form fields: the pages' forms of the same kind. B posts each with its
 # own session and CSRF token; A's rows must be unchanged.
 OWN_FORMS: dict[tuple[str, str], dict[str, Any]] = {
@@ -185,6 +209,7 @@ class Merchant:
     markers: list[str] = field(default_factory=list)
     cookie: str = ""
     csrf: str = ""
+    shop_domain: str = ""
 
 
 def _settings() -> Settings:
@@ -327,6 +352,7 @@ async def make_merchant(sessions: async_sessionmaker[AsyncSession], name: str) -
             "playbook_id": list(playbooks),
         }
     merchant = Merchant(user.id, email, await token_for(sessions, user.id), ids)
+    merchant.shop_domain = str(shop.shop_domain)
     merchant.markers = [str(i) for values in ids.values() for i in values] + [
         email,
         str(shop.shop_domain),
@@ -467,6 +493,7 @@ def _form_value(name: str, owner: Merchant, csrf: str) -> str:
         "actions": json.dumps([{"version": 1, "type": "escalate", "reason": "taken over"}]),
         "confidence_threshold": "0.5",
         "requires_approval": "on",
+        "confirm": "yes",  # a deletion's confirmation: so the 404 is the ownership check
     }
     if name in owner.ids:
         return str(owner.ids[name][0])
@@ -511,6 +538,21 @@ async def _call_billing(
         body = urlencode(fields | {"csrf": who.csrf if who else ""}).encode()
         return await call(app, method, path, headers, body)
     return await call(app, method, f"{path}?{urlencode(fields)}", headers)
+
+
+async def _call_claim(
+    app: FastAPI, key: tuple[str, str], owner: Merchant, who: Merchant | None, how: str
+) -> Reply:
+    method, path = key
+    kind, template = CLAIMS[key]
+    fields = {k: v.replace("{shop_domain}", owner.shop_domain) for k, v in template.items()}
+    headers = _auth_headers(who, how)
+    if kind == "json":
+        headers |= {"content-type": "application/json"}
+        return await call(app, method, path, headers, json.dumps(fields).encode())
+    headers |= {"content-type": "application/x-www-form-urlencoded"}
+    body = urlencode(fields | {"csrf": who.csrf if who else ""}).encode()
+    return await call(app, method, path, headers, body)
 
 
 def _paths(template: str, owner: Merchant) -> list[str]:
@@ -711,6 +753,21 @@ async def test_every_route_keeps_merchants_apart(
             )
             if any(m in mine.body for m in a.markers):
                 listings_seen_by_owner.add(template)
+        elif key in CLAIMS:
+            for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
+                reply = await _call_claim(app, key, a, who, how)
+                pages_refuse_bearer = how == "bearer" and "/api/" not in template
+                if who is None or pages_refuse_bearer:
+                    ok = reply.status in (401, 403) or _login_redirect(reply)
+                else:
+                    ok = reply.status == 422
+                if not ok:
+                    problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
+                # A's shop domain is in B's own request: B may see it echoed back.
+                leaked = [m for m in a.markers if m in reply.body and m != a.shop_domain]
+                if leaked:
+                    problems.append(f"{label} as {how} B shows A's {leaked}")
+            owned_walked.add(label)
         elif key in OWN_ROWS:
             body = json.dumps(OWN_ROWS[key]).encode()
             json_type = {"content-type": "application/json"}
@@ -755,6 +812,10 @@ async def test_every_route_keeps_merchants_apart(
         "GET /api/messages/{message_id}",
         "POST /api/actions/{action_id}/approve",
         "PATCH /api/connections/{connection_id}",
+        "DELETE /api/connections/{connection_id}",
+        "POST /connections/{connection_id}/delete",
+        "POST /api/connections",
+        "POST /connections",
         "PUT /api/playbooks/{playbook_id}/rules",
         "POST /api/playbooks/{playbook_id}/backtest",
         "POST /playbooks/{playbook_id}/backtest",
