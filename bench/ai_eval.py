@@ -3,7 +3,7 @@
     uv run python -m bench.ai_eval [--set tuned|blind|calibration|both|all]
         [--provider offline|scripted-llm|openai] [--json] [--plot PATH]
 
-Two sets, each a store's `orders.json` (its orders as Shopify's Admin GraphQL API returns
+Three sets, each a store's `orders.json` (its orders as Shopify's Admin GraphQL API returns
 them) and `cases.jsonl` (one customer email a line with the action and order a careful
 agent would propose):
 
@@ -785,7 +785,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         providers = ["offline", "scripted-llm", *(["openai"] if llm_configured() else [])]
     eval_sets = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
-        args.eval_set, [SETS.get(args.eval_set, TUNED)]
+        args.eval_set, [SETS[args.eval_set]]
     )
     reports = asyncio.run(evaluate_sets(providers, eval_sets))
     plot = save_reliability(reports, args.plot)

@@ -5,8 +5,9 @@
 Runs the offline rules and the scripted model (bench.scripted_llm) over the calibration set
 only, `tests/data/ai_eval_calibration/`, through the guardrails, and pools their guarded
 drafts. Not the tuned set: the rules were written against it, so how often they are right
-there says little about mail they have not seen. Not the blind set: it judges the result. For each evidence group of `domain.guardrails.calibration` and each band of
-the provider's confidence, it counts the drafts and those a careful agent accepts (as
+there says little about mail they have not seen. Not the blind set: it judges the result.
+For each evidence group of `domain.guardrails.calibration` and each band of the provider's
+confidence, it counts the drafts and those a careful agent accepts (as
 bench.ai_eval scores them), and takes a one-sided 95% Wilson lower bound of that share: the
 set is small, so the point estimate is loose.
 Where a higher band's bound falls below a lower one's, the two are merged and share one

@@ -201,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     chosen = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
-        args.eval_set, [SETS.get(args.eval_set, TUNED)]
+        args.eval_set, [SETS[args.eval_set]]
     )
     for eval_set in chosen:
         print(f"wrote {write_answers(eval_set)}")
