@@ -20,6 +20,7 @@ from api import (
     health,
     inbound,
     messages,
+    onboarding_api,
     pages,
     playbook_pages,
     settings_api,
@@ -73,6 +74,7 @@ def create_app(
     app.include_router(playbook_pages.router)
     app.include_router(billing_api.router)
     app.include_router(billing_pages.router)
+    app.include_router(onboarding_api.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

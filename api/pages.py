@@ -36,6 +36,7 @@ from models.playbook_history import thread_executions
 from models.thread_view import load_thread
 from services import decisions
 from services.billing import entitlement_for
+from services.onboarding import onboarding_for
 from workflows.contracts import EXECUTION_KEYS
 
 router = APIRouter(include_in_schema=False)
@@ -180,6 +181,8 @@ async def inbox(
     async with sessions() as session:
         # Why the account sends nothing, when it does not: shown above the threads.
         verdict = await entitlement_for(session, user_id, request.app.state.settings)
+        # The first-run checklist, until every step is done.
+        setup = await onboarding_for(session, user_id)
         try:
             after = Cursor.decode(cursor) if cursor else None
             page = thread_page_out(
@@ -227,6 +230,7 @@ async def inbox(
         page=page,
         error=error,
         entitlement=verdict,
+        onboarding=None if setup.complete else setup,
         older_url=link(cursor=page.next_cursor) if page.next_cursor else None,
         newest_url=link() if cursor else None,
         when=_when,

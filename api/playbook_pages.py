@@ -42,6 +42,7 @@ from services.automation_settings import (
     get_automation_settings,
     update_automation_settings,
 )
+from services.onboarding import note_playbooks_viewed
 from services.playbook_backtest import DEFAULT_DAYS, MAX_DAYS, BacktestIn, backtest
 from services.playbook_catalog import PlaybookCreate, create_playbook, delete_playbook
 from services.playbook_dry_run import DryRunOut, dry_run
@@ -157,6 +158,8 @@ async def _missing_playbook(
 async def playbooks_page(
     request: Request, user_id: WebUser, session: SessionDep, notice: str | None = None
 ) -> HTMLResponse:
+    # The first-run checklist's "review the playbooks" step; committed by _playbooks.
+    await note_playbooks_viewed(session, user_id)
     return await _playbooks(request, session, user_id, notice=_notice(notice))
 
 
