@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import (
+    account_api,
+    account_settings_pages,
     actions,
     billing_api,
     billing_pages,
@@ -75,6 +77,8 @@ def create_app(
     app.include_router(billing_api.router)
     app.include_router(billing_pages.router)
     app.include_router(onboarding_api.router)
+    app.include_router(account_api.router)
+    app.include_router(account_settings_pages.router)
     # The pages' CSS and JS: small, hand-written, no build step.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -47,6 +47,7 @@ from api.web_auth import CSRF_HEADER, SESSION_COOKIE
 from kernel.enums import ActionStatus, ActionType, ConnectionType, MessageDirection
 from kernel.settings import Settings
 from models.action import Action
+from models.api_token import ApiToken
 from models.automation import AutomationSettings, automation_settings
 from models.billing import Subscription
 from models.connection import Connection, CustomEmailMetadata
@@ -58,7 +59,9 @@ from models.order import Order
 from models.playbook import Playbook
 from models.shopify import ComplianceExport
 from models.suggestion import AISuggestion
-from models.user import set_password
+from models.user import User, set_password
+from models.web_session import WebSession, start_web_session
+from services.account_security import session_ref
 from services.accounts import create_user
 from tests.api_support import token_for
 
@@ -156,6 +159,23 @@ OWN_FORMS: dict[tuple[str, str], dict[str, Any]] = {
     },
 }
 
+# (method, path) -> (kind, fields): the caller's own password, changed with a current password
+# that is not B's: refused (403) about B's own account; A's password and sessions unchanged.
+OWN_ACCOUNT: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
+    ("POST", "/api/account/password"): (
+        "json",
+        {"current_password": "not bravo's", "new_password": "taken over at last"},
+    ),
+    ("POST", "/account/password"): (
+        "form",
+        {
+            "current_password": "not bravo's",
+            "new_password": "taken over at last",
+            "confirm_password": "taken over at last",
+        },
+    ),
+}
+
 # Starlette routes that are not APIRoutes: the docs and the static files, nothing owned.
 NON_API_ROUTES = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static"}
 
@@ -191,6 +211,9 @@ KNOWN_LISTINGS = {
     "/api/events",
     "/api/compliance/exports",
     "/api/session",
+    "/api/account/tokens",
+    "/api/account/sessions",
+    "/account",
     "/inbox",
     "/connections",
     "/playbooks",
@@ -339,6 +362,9 @@ async def make_merchant(sessions: async_sessionmaker[AsyncSession], name: str) -
         playbooks = (
             await session.execute(select(Playbook.id).where(Playbook.user_id == user.id))
         ).scalars()
+        # A browser of A's besides the one the walk signs in with, named as the API names it.
+        await start_web_session(session, user.id, user_agent="alpha's other browser")
+        browser = await session.scalar(select(WebSession.id).where(WebSession.user_id == user.id))
         ids = {
             "user_id": [user.id],
             "connection_id": [shop.id, gmail.id, alias.id],
@@ -350,8 +376,15 @@ async def make_merchant(sessions: async_sessionmaker[AsyncSession], name: str) -
             "export_id": [export.id],
             "event_id": [event.id],
             "playbook_id": list(playbooks),
+            "session_id": [session_ref(str(browser))],
         }
     merchant = Merchant(user.id, email, await token_for(sessions, user.id), ids)
+    async with sessions() as session:
+        merchant.ids["token_id"] = list(
+            (
+                await session.execute(select(ApiToken.id).where(ApiToken.user_id == user.id))
+            ).scalars()
+        )
     merchant.shop_domain = str(shop.shop_domain)
     merchant.markers = [str(i) for values in ids.values() for i in values] + [
         email,
@@ -641,12 +674,28 @@ async def _state_of(sessions: async_sessionmaker[AsyncSession], owner: Merchant)
                 ).where(Subscription.user_id == owner.id)
             )
         ).all()
+        account = (
+            await session.execute(select(User.password_hash).where(User.id == owner.id))
+        ).all()
+        tokens = (
+            await session.execute(
+                select(ApiToken.id).where(ApiToken.user_id == owner.id).order_by(ApiToken.id)
+            )
+        ).all()
+        browsers = (
+            await session.execute(
+                select(WebSession.id).where(WebSession.user_id == owner.id).order_by(WebSession.id)
+            )
+        ).all()
     return [
         list(actions),
         list(connections),
         list(playbooks),
         list(automation),
         list(subscription),
+        list(account),
+        list(tokens),
+        list(browsers),
     ]
 
 
@@ -753,6 +802,26 @@ async def test_every_route_keeps_merchants_apart(
             )
             if any(m in mine.body for m in a.markers):
                 listings_seen_by_owner.add(template)
+        elif key in OWN_ACCOUNT:
+            kind, fields = OWN_ACCOUNT[key]
+            for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
+                headers = _auth_headers(who, how)
+                if kind == "json":
+                    headers |= {"content-type": "application/json"}
+                    body = json.dumps(fields).encode()
+                else:
+                    headers |= {"content-type": "application/x-www-form-urlencoded"}
+                    body = urlencode(fields | {"csrf": who.csrf if who else ""}).encode()
+                reply = await call(app, method, template, headers, body)
+                pages_refuse_bearer = how == "bearer" and "/api/" not in template
+                if who is None or pages_refuse_bearer:
+                    ok = reply.status == 401 or _login_redirect(reply)
+                else:
+                    ok = reply.status == 403
+                if not ok:
+                    problems.append(f"{label} as {how} B: {reply.status} {reply.body[:200]}")
+                _note_leaks(problems, a, reply, f"{label} as {how} B shows")
+            owned_walked.add(label)
         elif key in CLAIMS:
             for who, how in ((b, "cookie"), (b, "bearer"), (None, "none")):
                 reply = await _call_claim(app, key, a, who, how)
@@ -820,6 +889,12 @@ async def test_every_route_keeps_merchants_apart(
         "POST /api/playbooks/{playbook_id}/backtest",
         "POST /playbooks/{playbook_id}/backtest",
         "GET /api/compliance/exports/{export_id}",
+        "DELETE /api/account/tokens/{token_id}",
+        "DELETE /api/account/sessions/{session_id}",
+        "POST /account/tokens/{token_id}/revoke",
+        "POST /account/sessions/{session_id}/revoke",
+        "POST /api/account/password",
+        "POST /account/password",
     ):
         assert label in owned_walked, label
 
