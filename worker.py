@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.account_mail import AccountMailActivities
 from activities.billing_calendar import BillingCalendarActivities
 from activities.billing_events import BillingEventActivities
 from activities.errors import ErrorMapping
@@ -28,6 +29,7 @@ from integrations.shopify.admin import ShopifyAdmin
 from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
 from services.gmail_connections import gmail_configured, google_oauth
+from workflows.account_mail import AccountMailWorkflow
 from workflows.billing_calendar import BillingCalendarWorkflow
 from workflows.billing_events import BillingEventWorkflow
 from workflows.contracts import TASK_QUEUE
@@ -112,6 +114,7 @@ def build_worker(
     billing_events = BillingEventActivities(
         deps.sessions, plan_catalog(deps.settings), billing_gateways(deps.settings)
     )
+    account_mail = AccountMailActivities(deps.sessions, deps.mailer, deps.settings)
     return Worker(
         client,
         task_queue=task_queue,
@@ -122,6 +125,7 @@ def build_worker(
             MailboxSyncWorkflow,
             BillingCalendarWorkflow,
             BillingEventWorkflow,
+            AccountMailWorkflow,
         ],
         activities=[
             *activities.all(),
@@ -130,6 +134,7 @@ def build_worker(
             *mailboxes,
             *calendar.all(),
             *billing_events.all(),
+            *account_mail.all(),
         ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
         interceptors=[ErrorMapping()],

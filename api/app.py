@@ -29,6 +29,7 @@ from api import (
     settings_pages,
     shopify_oauth,
     shopify_webhooks,
+    signup_pages,
     threads,
     web_auth,
 )
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(gmail_oauth.router)
     app.include_router(gmail_push.router)
     app.include_router(web_auth.router)
+    app.include_router(signup_pages.router)
     app.include_router(threads.router)
     app.include_router(pages.router)
     app.include_router(settings_api.router)

@@ -89,7 +89,7 @@ def _same(given: object, expected: str) -> bool:
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _secure_cookies(request: Request) -> bool:
+def secure_cookies(request: Request) -> bool:
     return str(request.app.state.settings.public_url).lower().startswith("https://")
 
 
@@ -167,13 +167,13 @@ CsrfProtected = Annotated[uuid.UUID, Depends(_csrf_protected)]
 # --- cookies ---------------------------------------------------------------------------------
 
 
-def _set_session_cookie(request: Request, response: Response, value: str) -> None:
+def set_session_cookie(request: Request, response: Response, value: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         value,
         max_age=int(SESSION_MAX_AGE.total_seconds()),
         path="/",
-        secure=_secure_cookies(request),
+        secure=secure_cookies(request),
         httponly=True,
         samesite="lax",
     )
@@ -181,14 +181,14 @@ def _set_session_cookie(request: Request, response: Response, value: str) -> Non
 
 def _clear_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", secure=_secure_cookies(request), httponly=True, samesite="lax"
+        SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="lax"
     )
 
 
 # --- signing in ------------------------------------------------------------------------------
 
 
-def _client_ip(request: Request) -> str | None:
+def client_ip(request: Request) -> str | None:
     # Behind a proxy, uvicorn's --proxy-headers (with --forwarded-allow-ips) puts the real
     # client here; a header the client sets itself is never trusted.
     return request.client.host if request.client else None
@@ -196,7 +196,7 @@ def _client_ip(request: Request) -> str | None:
 
 async def _authenticate(request: Request, email: str, password: str) -> tuple[User, str]:
     """Checks the throttle and the password; starts a session. Returns the user and cookie."""
-    ip = _client_ip(request)
+    ip = client_ip(request)
     async with unit_of_work(_sessions(request)) as session:
         retry_after = await login_retry_after(session, email, ip)
         if retry_after is not None:
@@ -245,7 +245,7 @@ def _login_page(
         nonce,
         max_age=_LOGIN_CSRF_MAX_AGE,
         path="/login",
-        secure=_secure_cookies(request),
+        secure=secure_cookies(request),
         httponly=True,
         samesite="strict",
     )
@@ -294,7 +294,7 @@ async def login(
             request, next_path=target, email=email, error=exc.message, status_code=401
         )
     response = RedirectResponse(target, status_code=303)
-    _set_session_cookie(request, response, cookie)
+    set_session_cookie(request, response, cookie)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -348,7 +348,7 @@ async def create_session(request: Request, body: SessionIn, response: Response) 
     <form> cannot do, so other sites cannot sign a browser in to an account of theirs.
     """
     user, cookie = await _authenticate(request, body.email, body.password)
-    _set_session_cookie(request, response, cookie)
+    set_session_cookie(request, response, cookie)
     async with unit_of_work(_sessions(request)) as session:
         found = await web_session_for(session, cookie)
     assert found is not None  # just created

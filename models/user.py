@@ -33,6 +33,8 @@ class User(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     # argon2id, with its parameters in the string; None: this user cannot sign in to the web app.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # When the owner proved the address is theirs (a verification link); None: not yet.
+    email_verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -119,5 +121,6 @@ async def verify_password(session: AsyncSession, email: str, password: str) -> U
 
 # Sign-in state belongs to the account; importing it here keeps its tables in every
 # metadata that knows users (Alembic's comparison, the tests).
+import models.account_token  # noqa: E402
 import models.login_throttle  # noqa: E402
 import models.web_session  # noqa: E402, F401

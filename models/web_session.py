@@ -50,6 +50,7 @@ class SignedIn:
     email: str
     name: str | None
     csrf_secret: str
+    email_verified: bool = False
 
 
 def session_digest(cookie_value: str) -> str:
@@ -107,7 +108,7 @@ async def web_session_for(
     now = now or datetime.now(UTC)
     row = (
         await session.execute(
-            select(WebSession, User.email, User.name)
+            select(WebSession, User.email, User.name, User.email_verified_at)
             .join(User, User.id == WebSession.user_id)
             .where(
                 WebSession.id == session_digest(cookie_value),
@@ -118,7 +119,7 @@ async def web_session_for(
     ).one_or_none()
     if row is None:
         return None
-    web_session, email, name = row
+    web_session, email, name, verified_at = row
     if now - web_session.last_seen_at >= _TOUCH_INTERVAL:
         await session.execute(
             update(WebSession).where(WebSession.id == web_session.id).values(last_seen_at=now)
@@ -129,6 +130,7 @@ async def web_session_for(
         email=email,
         name=name,
         csrf_secret=web_session.csrf_secret,
+        email_verified=verified_at is not None,
     )
 
 

@@ -333,7 +333,7 @@ async def test_thread_page_shows_messages_order_suggestion_and_workflow_link(
     assert '<textarea id="reply" name="reply"' in text
     assert "Sorry about the mug! We refunded order #1001." in text
     assert textarea(text, "payload") == '{\n  "amount": "44.90"\n}'
-    assert text.count('name="csrf"') == 3  # approve, reject, sign out
+    assert text.count('name="csrf"') == 4  # approve, reject, sign out, resend verification
     assert 'for="reason"' in text and ">Approve</button>" in text and ">Reject</button>" in text
     assert f'href="http://127.0.0.1:8233/namespaces/default/workflows/{seeded.workflow_id}"' in text
     assert "PENDING" in text

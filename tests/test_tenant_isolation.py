@@ -76,6 +76,17 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("POST", "/logout"): "ends the caller's own session only",
     ("POST", "/api/session"): "signing in for JSON clients",
     ("DELETE", "/api/session"): "ends the caller's own session only",
+    ("GET", "/signup"): "the sign-up form",
+    ("POST", "/signup"): "makes a new account; takes no id (covered by test_signup)",
+    ("GET", "/verify"): "shows a verification link: the token is the authentication",
+    ("POST", "/verify"): "uses a verification link: the token names the account",
+    ("POST", "/verify/resend"): "mails the caller's own link to the caller's own address "
+    "only; needs Temporal (covered by test_signup)",
+    ("GET", "/reset"): "the password-reset request form",
+    ("POST", "/reset"): "answers the same for every address; the link goes to the account's "
+    "own address only",
+    ("GET", "/reset/confirm"): "shows a reset link: the token is the authentication",
+    ("POST", "/reset/confirm"): "uses a reset link: the token names the account",
     ("POST", "/shopify/webhooks"): "authenticated by Shopify's HMAC; the shop names the owner",
     ("GET", "/shopify/callback"): "OAuth callback: authenticated by the signed state and HMAC",
     ("GET", "/shopify/install"): "starts the caller's own OAuth; the state binds the caller",
