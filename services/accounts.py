@@ -18,14 +18,18 @@ class AccountError(Invalid, ValueError):
     """The account cannot be created as asked; the message says why."""
 
 
-async def create_user(session: AsyncSession, email: str, name: str | None = None) -> User:
+async def create_user(
+    session: AsyncSession, email: str, name: str | None = None, *, verified: bool = False
+) -> User:
+    """A new account with its trial and default playbooks. `verified`: the address is known
+    to be the owner's already (an operator made the account), so no link is asked for."""
     try:
         email = check_address(email)
     except ValueError as exc:
         raise AccountError(f"{email!r} is not a valid email address") from exc
     inserted = await session.execute(
         insert(User)
-        .values(email=email, name=name)
+        .values(email=email, name=name, email_verified_at=func.now() if verified else None)
         .on_conflict_do_nothing(index_elements=[func.lower(User.email)])
         .returning(User.id)
     )

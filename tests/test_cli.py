@@ -149,6 +149,9 @@ async def test_user_create_against_external_database(own_database: str, tmp_path
     )
     assert [(r["name"], r["plan"]) for r in rows] == [("Owner", "TRIAL")]
     assert rows[0]["playbooks"] >= 5
+    # The operator vouched for the address: no verification banner, no link to follow.
+    verified = await _fetch(own_database, "SELECT email_verified_at FROM users")
+    assert [r["email_verified_at"] is not None for r in verified] == [True]
 
     duplicate = _deskpilot("user", "create", "OWNER@store.example", cwd=tmp_path, env=env)
     assert duplicate.returncode == 1
