@@ -124,6 +124,8 @@ CALIBRATION = EvalSet(
     store_domain="alderfinch.example",
 )
 SETS = {eval_set.key: eval_set for eval_set in (TUNED, BLIND, CALIBRATION)}
+# --set choices that name several sets.
+GROUPS = {"both": [TUNED, BLIND], "all": [TUNED, BLIND, CALIBRATION]}
 
 
 class EvalCase(BaseModel):
@@ -784,9 +786,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         providers = [args.provider]
     else:
         providers = ["offline", "scripted-llm", *(["openai"] if llm_configured() else [])]
-    eval_sets = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
-        args.eval_set, [SETS[args.eval_set]]
-    )
+    eval_sets = GROUPS.get(args.eval_set) or [SETS[args.eval_set]]
     reports = asyncio.run(evaluate_sets(providers, eval_sets))
     plot = save_reliability(reports, args.plot)
     if args.json:

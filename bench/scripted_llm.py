@@ -36,9 +36,8 @@ from typing import Any
 
 from bench.ai_eval import (
     ANSWERS_FILE,
-    BLIND,
+    GROUPS,
     SETS,
-    TUNED,
     EvalCase,
     EvalSet,
     case_inputs,
@@ -200,9 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="both",
     )
     args = parser.parse_args(argv)
-    chosen = {"both": [TUNED, BLIND], "all": list(SETS.values())}.get(
-        args.eval_set, [SETS[args.eval_set]]
-    )
+    chosen = GROUPS.get(args.eval_set) or [SETS[args.eval_set]]
     for eval_set in chosen:
         print(f"wrote {write_answers(eval_set)}")
     return 0
