@@ -34,6 +34,7 @@ from services.aliases import AliasCreate, create_alias, delete_alias
 from services.connections import (
     after_connection_change,
     list_connections,
+    owned_connection,
     set_connection_enabled,
 )
 
@@ -176,9 +177,7 @@ async def delete_alias_form(
     try:
         if not _truthy(confirm):
             # Checked after ownership, so another merchant's id is a 404 either way.
-            owned = {c.id for c in await list_connections(session, user_id)}
-            if connection_id not in owned:
-                raise NotFound("connection not found")
+            await owned_connection(session, user_id, connection_id)
             return await _connections(
                 request,
                 session,

@@ -8,23 +8,20 @@ link do not use them up.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.form_csrf import PublicFormCsrf
 from api.rendering import render
 from api.web_auth import (
     HOME_PATH,
     SESSION_COOKIE,
     CsrfProtected,
     client_ip,
-    secure_cookies,
     set_session_cookie,
     signed_in,
 )
@@ -49,8 +46,9 @@ from services.accounts import AccountError
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["sign-up"])
 
-FORM_CSRF_COOKIE = "deskpilot_account_csrf"
-_FORM_CSRF_MAX_AGE = 60 * 60
+# Sign-up and reset forms are shown to nobody signed in: a double-submit cookie, with
+# tokens of their own (another label than the sign-in form's).
+ACCOUNT_FORM = PublicFormCsrf("deskpilot_account_csrf", b"deskpilot/account-form/v1")
 _EXPIRED_FORM = "The form expired. Please try again."
 _EMAIL = Annotated[str, Form(max_length=320)]
 _PASSWORD = Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH * 4)]
@@ -68,20 +66,7 @@ def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessions
 
 
-# --- the forms' CSRF token -------------------------------------------------------------------
-
-
-def _form_token(request: Request, nonce: str) -> str:
-    secret = request.app.state.settings.resolve_secret_key().encode("utf-8")
-    key = hmac.new(secret, b"deskpilot/account-form/v1", hashlib.sha256).digest()
-    return hmac.new(key, nonce.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _form_csrf_ok(request: Request, given: str) -> bool:
-    nonce = request.cookies.get(FORM_CSRF_COOKIE)
-    return bool(nonce) and hmac.compare_digest(
-        given.encode(), _form_token(request, nonce or "").encode()
-    )
+# --- pages with a public form ---------------------------------------------------------------
 
 
 def _page(
@@ -93,26 +78,16 @@ def _page(
     **context: object,
 ) -> HTMLResponse:
     """A page with a public form: its CSRF token, and the cookie that proves it."""
-    nonce = request.cookies.get(FORM_CSRF_COOKIE) or ""
-    if not (16 <= len(nonce) <= 64 and nonce.isascii() and nonce.isalnum()):
-        nonce = secrets.token_hex(16)
+    nonce = ACCOUNT_FORM.nonce(request)
     response = render(
         request,
         template,
         status_code=status_code,
-        form_csrf=_form_token(request, nonce),
+        form_csrf=ACCOUNT_FORM.token(request, nonce),
         **context,
     )
     response.headers.update(headers or {})
-    response.set_cookie(
-        FORM_CSRF_COOKIE,
-        nonce,
-        max_age=_FORM_CSRF_MAX_AGE,
-        path="/",
-        secure=secure_cookies(request),
-        httponly=True,
-        samesite="strict",
-    )
+    ACCOUNT_FORM.set_cookie(request, response, nonce)
     return response
 
 
@@ -186,7 +161,7 @@ async def signup_form(request: Request) -> Response:
 async def signup(
     request: Request, email: _EMAIL = "", password: _PASSWORD = "", csrf: _CSRF = ""
 ) -> Response:
-    if not _form_csrf_ok(request, csrf):
+    if not ACCOUNT_FORM.valid(request, csrf):
         return _page(request, "signup.html", status_code=403, email=email, error=_EXPIRED_FORM)
     ip = client_ip(request)
     async with unit_of_work(_sessions(request)) as session:
@@ -248,7 +223,7 @@ async def verify_form(request: Request, token: str = "") -> Response:
 @router.post("/verify", response_class=HTMLResponse, include_in_schema=False)
 async def verify(request: Request, token: _TOKEN = "", csrf: _CSRF = "") -> Response:
     await signed_in(request)
-    if not _form_csrf_ok(request, csrf):
+    if not ACCOUNT_FORM.valid(request, csrf):
         return _notice(request, "Form expired", _EXPIRED_FORM, status_code=403)
     async with unit_of_work(_sessions(request)) as session:
         used = await confirm_email(session, token)
@@ -301,7 +276,7 @@ async def reset_request_form(request: Request) -> Response:
 @router.post("/reset", response_class=HTMLResponse, include_in_schema=False)
 async def reset_request(request: Request, email: _EMAIL = "", csrf: _CSRF = "") -> Response:
     await signed_in(request)
-    if not _form_csrf_ok(request, csrf):
+    if not ACCOUNT_FORM.valid(request, csrf):
         return _page(
             request, "reset_request.html", status_code=403, email=email, error=_EXPIRED_FORM
         )
@@ -367,7 +342,7 @@ async def reset_confirm(
             error=error,
         )
 
-    if not _form_csrf_ok(request, csrf):
+    if not ACCOUNT_FORM.valid(request, csrf):
         return form_again(403, _EXPIRED_FORM)
     if password != password_again:
         return form_again(400, "The two passwords are not the same.")

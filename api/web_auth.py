@@ -11,9 +11,6 @@ and `render()` to fill a template with the user and the CSRF token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import uuid
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -24,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.errors import LoginRequired, headers_of
+from api.form_csrf import PublicFormCsrf, same_secret, secure_cookies
 from api.rendering import CSRF_FIELD, csrf_token_for, render
 from api.schemas import error_responses
 from kernel.errors import Forbidden, LimitReached, Unauthorized
@@ -40,12 +38,12 @@ from models.web_session import (
 )
 
 SESSION_COOKIE = "deskpilot_session"
-LOGIN_CSRF_COOKIE = "deskpilot_login_csrf"
+# The sign-in form is shown to nobody signed in: its CSRF token is a double-submit cookie.
+LOGIN_FORM = PublicFormCsrf("deskpilot_login_csrf", b"deskpilot/login-form/v1", path="/login")
 CSRF_HEADER = "X-CSRF-Token"
 # Where a sign-in lands when it was not sent from a page.
 HOME_PATH = "/inbox"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_LOGIN_CSRF_MAX_AGE = 60 * 60
 _WRONG_CREDENTIALS = "The email or password is not correct."
 
 router = APIRouter(tags=["sign-in"])
@@ -69,28 +67,6 @@ def _throttled_message(retry_after: int) -> str:
 
 def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return request.app.state.sessions
-
-
-def _login_form_key(request: Request) -> bytes:
-    """The key that signs the login form's double-submit cookie, the same in every process."""
-    key: bytes | None = getattr(request.app.state, "login_form_key", None)
-    if key is None:
-        secret = request.app.state.settings.resolve_secret_key()
-        key = hmac.new(secret.encode("utf-8"), b"deskpilot/login-form/v1", hashlib.sha256).digest()
-        request.app.state.login_form_key = key
-    return key
-
-
-def _login_form_token(request: Request, nonce: str) -> str:
-    return hmac.new(_login_form_key(request), nonce.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _same(given: object, expected: str) -> bool:
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def secure_cookies(request: Request) -> bool:
-    return str(request.app.state.settings.public_url).lower().startswith("https://")
 
 
 def safe_next(target: str | None) -> str:
@@ -131,7 +107,7 @@ async def check_csrf(request: Request, session: SignedIn) -> None:
     ):
         # Starlette keeps the parsed form: the route's Form() parameters read it again.
         given = (await request.form()).get(CSRF_FIELD)
-    if not _same(given, csrf_token_for(session)):
+    if not same_secret(given, csrf_token_for(session)):
         raise Forbidden(
             "the form's security token is missing or out of date: reload the page and try again"
         )
@@ -226,10 +202,7 @@ def _login_page(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    # Reuse the browser's nonce so two open sign-in tabs both work.
-    nonce = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not (16 <= len(nonce) <= 64 and nonce.isascii() and nonce.replace("-", "").isalnum()):
-        nonce = secrets.token_hex(16)
+    nonce = LOGIN_FORM.nonce(request)
     response = render(
         request,
         "login.html",
@@ -237,18 +210,10 @@ def _login_page(
         next=next_path,
         email=email,
         error=error,
-        csrf_token=_login_form_token(request, nonce),
+        csrf_token=LOGIN_FORM.token(request, nonce),
     )
     response.headers.update(headers or {})
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        nonce,
-        max_age=_LOGIN_CSRF_MAX_AGE,
-        path="/login",
-        secure=secure_cookies(request),
-        httponly=True,
-        samesite="strict",
-    )
+    LOGIN_FORM.set_cookie(request, response, nonce)
     return response
 
 
@@ -269,8 +234,7 @@ async def login(
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     target = safe_next(next)
-    nonce = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not nonce or not _same(csrf, _login_form_token(request, nonce)):
+    if not LOGIN_FORM.valid(request, csrf):
         return _login_page(
             request,
             next_path=target,
@@ -295,7 +259,7 @@ async def login(
         )
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(request, response, cookie)
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    LOGIN_FORM.clear_cookie(response)
     return response
 
 

@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.alias_address import alias_address
 from kernel.email_address import EmailAddress
 from kernel.enums import ConnectionType
-from kernel.errors import Conflict, Malformed, NotFound
+from kernel.errors import Conflict, Malformed
 from models.connection import Connection, CustomEmailMetadata
 from models.event import log_event
+from services.connections import owned_connection
 
 # A clash of the random tail is all but impossible; a few tries make it impossible in practice.
 ALIAS_ATTEMPTS = 5
@@ -113,15 +114,7 @@ async def delete_alias(session: AsyncSession, user_id: uuid.UUID, connection_id:
     """Remove one of the merchant's aliases, logged; returns its address. Its messages stay
     (messages.connection_id is ON DELETE SET NULL), and so do their threads. The caller
     commits."""
-    connection = (
-        await session.execute(
-            select(Connection)
-            .where(Connection.id == connection_id, Connection.user_id == user_id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if connection is None:
-        raise NotFound("connection not found")
+    connection = await owned_connection(session, user_id, connection_id, lock=True)
     if connection.type != ConnectionType.CUSTOM_EMAIL:
         # A store takes its orders with it and a mailbox has a running sync: those are
         # disabled (or uninstalled in Shopify), not deleted from here.

@@ -79,20 +79,26 @@ async def list_connections(session: AsyncSession, user_id: uuid.UUID) -> list[Co
     return [connection_out(c) for c in rows.scalars()]
 
 
+async def owned_connection(
+    session: AsyncSession, user_id: uuid.UUID, connection_id: uuid.UUID, *, lock: bool = False
+) -> Connection:
+    """The merchant's connection, else NotFound (another merchant's id reads as no such
+    connection); `lock` holds its row until the caller commits."""
+    query = select(Connection).where(Connection.id == connection_id, Connection.user_id == user_id)
+    connection = (
+        await session.execute(query.with_for_update() if lock else query)
+    ).scalar_one_or_none()
+    if connection is None:
+        raise NotFound("connection not found")
+    return connection
+
+
 async def set_connection_enabled(
     session: AsyncSession, user_id: uuid.UUID, connection_id: uuid.UUID, enabled: bool
 ) -> Connection:
     """Flip `disabled` in the connection's metadata (what the webhook, SMTP and Gmail paths
     read) and log it; the caller commits, then calls `after_connection_change`."""
-    connection = (
-        await session.execute(
-            select(Connection)
-            .where(Connection.id == connection_id, Connection.user_id == user_id)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
-    if connection is None:
-        raise NotFound("connection not found")
+    connection = await owned_connection(session, user_id, connection_id, lock=True)
     if connection.type == ConnectionType.GMAIL:
         # Under update_gmail's row lock, so a concurrent sync's history id is not undone.
         await update_gmail(session, connection.id, disabled=not enabled)
