@@ -39,25 +39,34 @@ class AccountMailActivities:
     def all(self) -> list[object]:
         return [self.send_account_mail]
 
-    async def _recipient(self, session: AsyncSession, data: AccountMailInput) -> User | None:
+    async def _recipient(
+        self, session: AsyncSession, data: AccountMailInput
+    ) -> tuple[User, str] | None:
+        """The account and the address its link goes to, or None: nothing to send."""
         if data.purpose is TokenPurpose.RESET_PASSWORD:
-            return await find_user(session, data.email or "")
+            found = await find_user(session, data.email or "")
+            return (found, found.email) if found is not None else None
         user = (
             await session.execute(select(User).where(User.id == data.user_id))
         ).scalar_one_or_none()
+        if user is None:
+            return None  # deleted since the request
+        if data.new_email is not None:
+            # An address change: the link proves the new address, whatever the old one's state.
+            return user, data.new_email
         # Verified since the request (another link was used): nothing left to confirm.
-        return user if user is not None and user.email_verified_at is None else None
+        return (user, user.email) if user.email_verified_at is None else None
 
     @activity.defn(name=SEND_ACCOUNT_MAIL)
     async def send_account_mail(self, data: AccountMailInput) -> AccountMailOutcome:
         """A retry after a failed send makes a new token: the unsent one is never seen and
         expires on its own."""
         async with unit_of_work(self._sessions) as session:
-            user = await self._recipient(session, data)
-            if user is None:
+            recipient = await self._recipient(session, data)
+            if recipient is None:
                 log.info("account mail not needed", extra={"purpose": data.purpose.value})
                 return AccountMailOutcome(note="no such account, or nothing to do")
-            address = user.email
+            user, address = recipient
             token = await issue_account_token(session, user.id, data.purpose, address)
         # Committed before sending: the link works as soon as the mail can arrive.
         domain = self._settings.inbound_domain
@@ -70,6 +79,7 @@ class AccountMailActivities:
             link=account_link(self._settings.public_url, data.purpose, token),
             message_id=message_id,
             now=datetime.now(UTC),
+            new_address=data.new_email is not None,
         )
         await self._mailer.send(
             OutboundEmail(

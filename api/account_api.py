@@ -1,4 +1,5 @@
-"""Account settings as JSON: the password, API tokens and web sessions of the caller.
+"""Account settings as JSON: the password, email address, API tokens and web sessions of
+the caller, and deleting the account.
 
 The same services as the /account page (api/account_settings_pages.py). A token's secret and a
 session's cookie (or its stored hash) are never in an answer; another merchant's token or
@@ -13,15 +14,30 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, SessionDep
+from api.billing_deps import GatewaysDep
+from api.deps import (
+    CurrentUser,
+    OptionalTemporalDep,
+    SessionDep,
+    SettingsDep,
+    TaskQueueDep,
+    TemporalDep,
+)
 from api.schemas import error_responses
-from api.web_auth import signed_in
+from api.web_auth import clear_session_cookie, client_ip, signed_in
+from domain.account_tokens import TokenPurpose
 from kernel.errors import DeskpilotError
+from kernel.values import STORABLE_TEXT
 from models.user import MAX_PASSWORD_LENGTH
+from services.account_deletion import delete_account
+from services.account_deletion_workflows import stop_account_workflows
+from services.account_email import request_email_change
+from services.account_mail_workflows import send_account_mail
 from services.account_security import (
     PasswordChanged,
     TokenOut,
     WebSessionOut,
+    WrongPasswordError,
     change_password,
     list_sessions,
     list_tokens,
@@ -37,6 +53,25 @@ SessionRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f
 class PasswordIn(BaseModel):
     current_password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
     new_password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
+
+
+class EmailChangeIn(BaseModel):
+    new_email: str = Field(max_length=320, pattern=STORABLE_TEXT)
+    current_password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
+
+
+class EmailChangeOut(BaseModel):
+    # The link was mailed here; the account keeps its address until the link is used.
+    sent_to: str
+
+
+class AccountDeleteIn(BaseModel):
+    current_password: str = Field(max_length=MAX_PASSWORD_LENGTH * 4)
+    confirm: str = Field(max_length=20, description='the word "DELETE"')
+
+
+class AccountDeletedOut(BaseModel):
+    counts: dict[str, int]  # rows erased, by kind
 
 
 async def _current_session_id(request: Request) -> str | None:
@@ -115,3 +150,79 @@ async def post_password(
         raise
     await session.commit()
     return changed
+
+
+@router.post(
+    "/email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=EmailChangeOut,
+    responses=error_responses(
+        (400, "the new address is not an email address, or is the account's already"),
+        401,
+        (403, "the current password is not correct, or the X-CSRF-Token is missing"),
+        (409, "another account uses the new address"),
+        422,
+        (429, "too many wrong passwords, or too many changes asked for"),
+        (503, "the email with the link could not be queued"),
+    ),
+)
+async def post_email(
+    request: Request,
+    body: EmailChangeIn,
+    user_id: CurrentUser,
+    session: SessionDep,
+    temporal: TemporalDep,
+    task_queue: TaskQueueDep,
+) -> EmailChangeOut:
+    """Change the email address: a link goes to the new address, and only using it (on
+    /verify) changes the account's address, which is then confirmed."""
+    try:
+        address = await request_email_change(
+            session, user_id, body.new_email, body.current_password, ip=client_ip(request)
+        )
+    finally:
+        await session.commit()  # a wrong password and a counted request are kept
+    await send_account_mail(
+        temporal, TokenPurpose.VERIFY_EMAIL, user_id=user_id, new_email=address,
+        task_queue=task_queue,
+    )  # fmt: skip
+    return EmailChangeOut(sent_to=address)
+
+
+@router.delete(
+    "",
+    response_model=AccountDeletedOut,
+    responses=error_responses(
+        (400, 'the confirmation is not "DELETE"'),
+        401,
+        (403, "the current password is not correct, or the X-CSRF-Token is missing"),
+        (409, "a paid subscription is running and could not be cancelled"),
+        422,
+        (429, "too many wrong passwords for this account or address"),
+    ),
+)
+async def delete_me(
+    request: Request,
+    response: Response,
+    body: AccountDeleteIn,
+    user_id: CurrentUser,
+    session: SessionDep,
+    gateways: GatewaysDep,
+    settings: SettingsDep,
+    temporal: OptionalTemporalDep,
+) -> AccountDeletedOut:
+    """Delete the account: each store's data is erased as shop/redact does, then every
+    other row of the account; a paid subscription is cancelled first. Every session and
+    API token stops working. One `account.deleted` Event, with counts only, is kept."""
+    try:
+        deleted = await delete_account(
+            session, user_id, body.current_password, body.confirm,
+            ip=client_ip(request), gateways=gateways, settings=settings,
+        )  # fmt: skip
+    except WrongPasswordError:
+        await session.commit()  # counted, as a failed sign-in is; nothing else was written
+        raise
+    await session.commit()
+    await stop_account_workflows(temporal, user_id, deleted.workflow_ids)
+    clear_session_cookie(request, response)
+    return AccountDeletedOut(counts=deleted.counts)

@@ -39,6 +39,7 @@ from services.account_access import (
     sign_up,
     signup_retry_after,
 )
+from services.account_email import EmailTakenError
 from services.account_mail_workflows import send_account_mail
 from services.account_tokens import check_account_token
 from services.accounts import AccountError
@@ -225,10 +226,24 @@ async def verify(request: Request, token: _TOKEN = "", csrf: _CSRF = "") -> Resp
     await signed_in(request)
     if not ACCOUNT_FORM.valid(request, csrf):
         return _notice(request, "Form expired", _EXPIRED_FORM, status_code=403)
-    async with unit_of_work(_sessions(request)) as session:
-        used = await confirm_email(session, token)
+    try:
+        async with unit_of_work(_sessions(request)) as session:
+            confirmed = await confirm_email(session, token)
+    except EmailTakenError as exc:
+        # Rolled back: the link still works should the other account give the address up.
+        return _notice(
+            request, "Address not changed", f"Not changed: {exc.message}.", status_code=409
+        )
+    used = confirmed.used
     if used.state is not TokenState.USABLE:
         return _bad_link(request, used.state, TokenPurpose.VERIFY_EMAIL)
+    if confirmed.changed:
+        return _notice(
+            request,
+            "Email changed",
+            f"The account's email address is now {used.email}. Sign in with it from now on.",
+            link=("/account", "Go to the account"),
+        )
     return _notice(
         request,
         "Email confirmed",

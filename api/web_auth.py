@@ -155,7 +155,7 @@ def set_session_cookie(request: Request, response: Response, value: str) -> None
     )
 
 
-def _clear_session_cookie(request: Request, response: Response) -> None:
+def clear_session_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(
         SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="lax"
     )
@@ -271,7 +271,7 @@ async def logout(request: Request) -> Response:
         await check_csrf(request, session)
         async with unit_of_work(_sessions(request)) as db:
             await end_web_session(db, request.cookies[SESSION_COOKIE])
-    _clear_session_cookie(request, response)
+    clear_session_cookie(request, response)
     return response
 
 
@@ -349,5 +349,5 @@ async def delete_session(request: Request) -> Response:
     async with unit_of_work(_sessions(request)) as db:
         await end_web_session(db, request.cookies[SESSION_COOKIE])
     response = Response(status_code=204)
-    _clear_session_cookie(request, response)
+    clear_session_cookie(request, response)
     return response

@@ -7,9 +7,10 @@ here they are used. Each use is one transaction: a link that does not work chang
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.account_tokens import TokenPurpose, TokenState
@@ -17,6 +18,7 @@ from models.event import log_event
 from models.request_throttle import hashed_key, plain_key, record_request, request_retry_after
 from models.user import User, check_password, set_password
 from models.web_session import end_user_sessions
+from services.account_email import apply_email_change
 from services.account_tokens import TokenCheck, use_account_token
 from services.accounts import create_user
 
@@ -86,21 +88,34 @@ async def _mark_verified(session: AsyncSession, user_id: uuid.UUID, email: str) 
     )
 
 
-async def confirm_email(session: AsyncSession, token: str | None) -> TokenCheck:
-    """Uses a verification link: the address it was sent to is confirmed, if it is still
-    the account's (a changed address needs its own link)."""
+@dataclass(frozen=True)
+class EmailConfirmed:
+    used: TokenCheck
+    changed: bool  # the link was for a new address, which is now the account's
+
+
+async def confirm_email(session: AsyncSession, token: str | None) -> EmailConfirmed:
+    """Uses a verification link: the address it was sent to is confirmed. A link for
+    another address than the account's was asked for with the password (an address
+    change, services/account_email.py): that address becomes the account's. Raises
+    EmailTakenError when another account has it now; the caller rolls back."""
     used = await use_account_token(session, token, TokenPurpose.VERIFY_EMAIL)
-    if used.state is TokenState.USABLE:
-        assert used.user_id is not None and used.email is not None
-        await _mark_verified(session, used.user_id, used.email)
-        await log_event(
-            session,
-            "user.email_verified",
-            user_id=used.user_id,
-            entity="user",
-            entity_id=used.user_id,
-        )
-    return used
+    if used.state is not TokenState.USABLE:
+        return EmailConfirmed(used, changed=False)
+    assert used.user_id is not None and used.email is not None
+    current = await session.scalar(select(User.email).where(User.id == used.user_id))
+    if current is not None and current.lower() != used.email.lower():
+        await apply_email_change(session, used.user_id, used.email)
+        return EmailConfirmed(used, changed=True)
+    await _mark_verified(session, used.user_id, used.email)
+    await log_event(
+        session,
+        "user.email_verified",
+        user_id=used.user_id,
+        entity="user",
+        entity_id=used.user_id,
+    )
+    return EmailConfirmed(used, changed=False)
 
 
 async def reset_password(session: AsyncSession, token: str | None, password: str) -> TokenCheck:

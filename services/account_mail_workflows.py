@@ -22,6 +22,7 @@ async def send_account_mail(
     *,
     user_id: uuid.UUID | None = None,
     email: str | None = None,
+    new_email: str | None = None,
     task_queue: str = TASK_QUEUE,
 ) -> str:
     """Starts one send; returns its workflow id. Transient when Temporal cannot be reached."""
@@ -31,7 +32,7 @@ async def send_account_mail(
     try:
         await client.start_workflow(
             ACCOUNT_MAIL_WORKFLOW,
-            AccountMailInput(purpose=purpose, user_id=user_id, email=email),
+            AccountMailInput(purpose=purpose, user_id=user_id, email=email, new_email=new_email),
             id=workflow_id,
             task_queue=task_queue,
             rpc_timeout=_START_RPC_TIMEOUT,

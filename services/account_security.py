@@ -143,6 +143,23 @@ async def revoke_session(session: AsyncSession, user_id: uuid.UUID, ref: str) ->
 # --- the password ----------------------------------------------------------------------------
 
 
+async def confirm_current_password(
+    session: AsyncSession, user_id: uuid.UUID, password: str, *, ip: str | None
+) -> None:
+    """Raises unless `password` is the account's. Wrong guesses count as failed sign-ins,
+    so a stolen session cannot try passwords faster than the sign-in form allows; the
+    caller commits, also after a WrongPasswordError (the failure must be kept)."""
+    email = (await session.execute(select(User.email).where(User.id == user_id))).scalar_one()
+    retry_after = await login_retry_after(session, email, ip)
+    if retry_after is not None:
+        raise TooManyPasswordAttemptsError(
+            "too many wrong passwords: try again later", retry_after=retry_after
+        )
+    if await verify_password(session, email, password) is None:
+        await record_login_failure(session, email, ip)
+        raise WrongPasswordError("the current password is not correct")
+
+
 async def change_password(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -153,19 +170,10 @@ async def change_password(
     ip: str | None,
 ) -> PasswordChanged:
     """Sets a new password once the current one is given, and ends every web session but
-    `keep_session` (the caller's stored id). Wrong guesses count as failed sign-ins, so a
-    stolen session cannot try passwords faster than the sign-in form allows. The caller
-    commits, also after a WrongPasswordError (the failure must be kept)."""
-    email = (await session.execute(select(User.email).where(User.id == user_id))).scalar_one()
-    retry_after = await login_retry_after(session, email, ip)
-    if retry_after is not None:
-        raise TooManyPasswordAttemptsError(
-            "too many wrong passwords: try again later", retry_after=retry_after
-        )
+    `keep_session` (the caller's stored id). The caller commits, also after a
+    WrongPasswordError (see confirm_current_password)."""
     check_password(new_password)  # before the hash, so a short one costs nothing
-    if await verify_password(session, email, current_password) is None:
-        await record_login_failure(session, email, ip)
-        raise WrongPasswordError("the current password is not correct")
+    await confirm_current_password(session, user_id, current_password, ip=ip)
     await set_password(session, user_id, new_password)
     ended = delete(WebSession).where(WebSession.user_id == user_id)
     if keep_session is not None:

@@ -20,6 +20,8 @@ class AccountMailInput(BaseModel):
     purpose: TokenPurpose
     user_id: uuid.UUID | None = None  # verify_email
     email: str | None = None  # reset_password
+    # verify_email for an address change: the link goes to this address, not the account's.
+    new_email: str | None = None
 
 
 class AccountMailOutcome(BaseModel):

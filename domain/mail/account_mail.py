@@ -29,7 +29,9 @@ def account_email(
     link: str,
     message_id: str,
     now: datetime,
+    new_address: bool = False,
 ) -> EmailMessage:
+    """`new_address`: a verification link for an address the account is changing to."""
     email = EmailMessage()
     email["From"] = formataddr((PRODUCT_NAME, sender))
     email["To"] = to
@@ -37,7 +39,16 @@ def account_email(
     email["Message-ID"] = message_id
     # Not a reply to anything: out-of-office answers should not come back to it.
     email["Auto-Submitted"] = "auto-generated"
-    if purpose is TokenPurpose.VERIFY_EMAIL:
+    if purpose is TokenPurpose.VERIFY_EMAIL and new_address:
+        email["Subject"] = f"Confirm your new email address for {PRODUCT_NAME}"
+        text = (
+            f"Someone signed in to {PRODUCT_NAME} asked to make {to} the address of their "
+            f"account.\n\nTo confirm the change, open this link:\n\n{link}\n\n"
+            f"The link works once and expires in {_hours(purpose)}. "
+            "Until it is used the account keeps its old address. "
+            "If you did not ask, ignore this email.\n"
+        )
+    elif purpose is TokenPurpose.VERIFY_EMAIL:
         email["Subject"] = f"Confirm your email address for {PRODUCT_NAME}"
         text = (
             f"Welcome to {PRODUCT_NAME}.\n\n"
