@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.web_auth import CSRF_HEADER, SESSION_COOKIE
 from kernel.enums import ActionStatus, ActionType, SubscriptionStatus
 from models.action import Action
+from models.automation import automation_settings
 from models.base import Base
 from models.billing import Subscription, UsageRecord
 from models.connection import Connection
@@ -24,6 +25,7 @@ from models.conversation import Message
 from models.db import unit_of_work
 from models.event import Event, log_event
 from models.order import Order
+from models.playbook import Playbook, PlaybookExecution
 from models.suggestion import AISuggestion
 from models.user import User
 from tests.factories import make_message, make_order, make_thread, set_usage
@@ -31,6 +33,12 @@ from tests.test_account import Desk, _can_log_in, _client, _signed_in, desk
 from tests.test_settings_pages import PASSWORD, Merchant
 
 __all__ = ["desk"]  # the fixture, shared with tests/test_account.py
+
+FILLED = (
+    "threads", "messages", "ai_suggestions", "actions", "playbook_executions", "connections",
+    "playbooks", "api_tokens", "web_sessions", "subscriptions", "usage_records", "events",
+    "automation_settings",
+)  # fmt: skip
 
 
 async def _fill(sessions: async_sessionmaker[AsyncSession], merchant: Merchant) -> None:
@@ -64,6 +72,18 @@ async def _fill(sessions: async_sessionmaker[AsyncSession], merchant: Merchant) 
                 session, "message.received", user_id=user.id, entity="message",
                 entity_id=message.id,
             )  # fmt: skip
+            playbook = await session.scalar(
+                select(Playbook).where(Playbook.user_id == user.id).limit(1)
+            )
+            assert playbook is not None
+            session.add(
+                PlaybookExecution(
+                    playbook_id=playbook.id, user_id=user.id, message_id=message.id,
+                    thread_id=thread.id, trigger_key=f"message:{message.id}",
+                    workflow_id=f"playbook-run-{message.id}",
+                )
+            )  # fmt: skip
+        await automation_settings(session, user.id)
         await set_usage(session, user.id, emails_sent=3)
 
 
@@ -111,9 +131,8 @@ async def test_deleting_erases_every_row_and_keeps_one_event(desk: Desk) -> None
         await _rows_of(desk.sessions, desk.b.id),
     )
     # The fill reached every kind that matters, so "zero after" means something.
-    for table in ("threads", "messages", "actions", "connections", "playbooks", "api_tokens",
-                  "web_sessions", "subscriptions", "events", "ai_suggestions", "usage_records"):  # fmt: skip
-        assert before_a[table] > 0, table
+    for table in FILLED:
+        assert before_a[table], table
     assert await _orders(desk.sessions, desk.a) == 1
 
     gone = await desk.web.request(
