@@ -19,6 +19,7 @@ from activities.gmail_access import GmailAccess
 from activities.mailbox import MailboxActivities
 from activities.message import MessageActivities
 from activities.playbook_steps import PlaybookSteps
+from activities.shopify_backfill import ShopifyBackfillActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
 from integrations.billing_gateways import billing_gateways, plan_catalog
 from integrations.gmail.oauth import GoogleOAuth
@@ -36,6 +37,7 @@ from workflows.contracts import TASK_QUEUE
 from workflows.mailbox_sync import MailboxSyncWorkflow
 from workflows.message import MessageWorkflow
 from workflows.playbook_run import PlaybookRunWorkflow
+from workflows.shopify_backfill import ShopifyBackfillWorkflow
 from workflows.shopify_webhook import ShopifyWebhookWorkflow
 
 
@@ -115,6 +117,7 @@ def build_worker(
         deps.sessions, plan_catalog(deps.settings), billing_gateways(deps.settings)
     )
     account_mail = AccountMailActivities(deps.sessions, deps.mailer, deps.settings)
+    backfill = ShopifyBackfillActivities(deps.sessions, deps.shopify)
     return Worker(
         client,
         task_queue=task_queue,
@@ -126,6 +129,7 @@ def build_worker(
             BillingCalendarWorkflow,
             BillingEventWorkflow,
             AccountMailWorkflow,
+            ShopifyBackfillWorkflow,
         ],
         activities=[
             *activities.all(),
@@ -135,6 +139,7 @@ def build_worker(
             *calendar.all(),
             *billing_events.all(),
             *account_mail.all(),
+            *backfill.all(),
         ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
         interceptors=[ErrorMapping()],

@@ -58,6 +58,17 @@ async def _current_user(
     return user_id
 
 
+async def _optional_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> uuid.UUID | None:
+    """CurrentUser, or None when the request carries neither a token nor a live session;
+    a token that is not valid is still a 401, never taken for nobody."""
+    if credentials is None and await signed_in(request) is None:
+        return None
+    return await _current_user(request, credentials)
+
+
 def _optional_temporal(request: Request) -> Client | None:
     return request.app.state.temporal
 
@@ -80,6 +91,7 @@ def _task_queue(request: Request) -> str:
 SessionDep = Annotated[AsyncSession, Depends(_session)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
 CurrentUser = Annotated[uuid.UUID, Depends(_current_user)]
+OptionalUser = Annotated[uuid.UUID | None, Depends(_optional_user)]
 TemporalDep = Annotated[Client, Depends(_temporal)]
 OptionalTemporalDep = Annotated[Client | None, Depends(_optional_temporal)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
@@ -89,6 +101,7 @@ __all__ = [
     "CsrfProtected",
     "CurrentUser",
     "OptionalTemporalDep",
+    "OptionalUser",
     "SessionDep",
     "SessionsDep",
     "SettingsDep",

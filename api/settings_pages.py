@@ -47,6 +47,7 @@ NOTICES = {
     "saved": "Saved.",
     "created": "Forwarding address created: forward your support mail to it as shown below.",
     "deleted": "Forwarding address deleted; the mail it brought in stays in the inbox.",
+    "installed": "Store connected: its recent orders are being brought in.",
 }
 AUDIT_PAGE_SIZE = 50
 MISSING_CONNECTION = "That connection was not found: it may have been removed."

@@ -2,8 +2,14 @@
 
 A signed-in merchant starts the install for a shop; a `state` nonce stored server-side
 ties Shopify's callback back to that merchant, once. The callback exchanges the code
-for an offline token, stores it (encrypted) in the merchant's SHOPIFY connection and
-registers the webhooks deskpilot listens to.
+for an offline token, stores it (encrypted) in the merchant's SHOPIFY connection,
+registers the webhooks deskpilot listens to and starts the backfill of recent orders.
+
+Launched from Shopify's admin (a signed query) with nobody signed in, the state belongs to
+nobody and is bound to the browser by a cookie, so a callback URL sent to someone else
+signs nobody in. After the checks and the exchange, the callback signs in the shop's
+merchant, or opens an account for the shop owner's email when no account has it; when an
+account has it, the owner is asked to sign in and add the store from the connections page.
 """
 
 from __future__ import annotations
@@ -14,25 +20,35 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from api.deps import CurrentUser, SessionsDep, SettingsDep
+from api.deps import OptionalTemporalDep, OptionalUser, SessionsDep, SettingsDep, TaskQueueDep
+from api.form_csrf import same_secret, secure_cookies
+from api.rendering import render
 from api.schemas import error_responses
+from api.web_auth import HOME_PATH, SESSION_COOKIE, set_session_cookie
+from domain.account_tokens import TokenPurpose
 from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
-from kernel.enums import ConnectionType
 from kernel.errors import Conflict, IntegrationError, Invalid, Transient, Unauthorized
 from kernel.http import new_http_client
 from kernel.settings import Settings
 from kernel.values import ShopTarget
-from models.connection import Connection
 from models.db import unit_of_work
 from models.event import log_event
-from models.oauth_state import SHOPIFY, consume_oauth_state, create_oauth_state
+from models.oauth_state import OAUTH_STATE_TTL, SHOPIFY, create_oauth_state, spend_oauth_state
+from models.web_session import start_web_session
+from services.account_mail_workflows import send_account_mail
+from services.shopify_backfill_workflows import start_order_backfill
+from services.shopify_install import (
+    ShopTakenError,
+    attach_shop,
+    open_account_for_shop,
+    shop_owner,
+)
 
 logger = logging.getLogger(__name__)
 SHOPIFY_ERROR = "shopify_error"
@@ -44,6 +60,23 @@ WEBHOOK_PATH = "/shopify/webhooks"
 # The compliance topics (customers/data_request, customers/redact, shop/redact) are set
 # in the app's configuration at Shopify; the API cannot subscribe to them.
 WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UNINSTALLED")
+# Holds the state of an install begun by nobody signed in: only this browser may finish it.
+INSTALL_COOKIE = "deskpilot_shopify_install"
+INSTALL_COOKIE_PATH = "/shopify"
+INSTALLED_PATH = "/connections?notice=installed"
+
+
+class AccountExistsError(Conflict):
+    """The shop is new but its owner's email is an account's: signing in to that account
+    on the shop's word would give it to whoever made the shop."""
+
+    code = "account_exists"
+
+    def __init__(self, shop: str) -> None:
+        super().__init__(
+            f"an account with the email of {shop}'s owner already exists: sign in to it, "
+            "then add the store from the connections page"
+        )
 
 
 class Installed(BaseModel):
@@ -51,6 +84,10 @@ class Installed(BaseModel):
     shop_domain: str
     scope: str
     webhooks: dict[str, str]  # topic → "registered" | "exists" | the error
+    # Set when the install was begun at Shopify by nobody signed in: the merchant now
+    # signed in (the session cookie is set), and whether their account was just opened.
+    signed_in_user_id: uuid.UUID | None = None
+    new_account: bool = False
 
 
 def shop_admin_base(settings: Settings, shop: str) -> str:
@@ -84,20 +121,29 @@ def _checked_query(request: Request, secret: str) -> tuple[dict[str, str], str]:
     response_class=RedirectResponse,
     responses=error_responses(
         (400, "shop is not a domain like example.myshopify.com"),
-        (401, "no valid API token or session, or Shopify's hmac or timestamp is wrong"),
+        (
+            401,
+            "not signed in and not launched by Shopify, an API token that is not valid, "
+            "or Shopify's hmac or timestamp is wrong",
+        ),
         (503, "Shopify is not configured"),
     ),
 )
 async def install(
-    request: Request, user_id: CurrentUser, sessions: SessionsDep, settings: SettingsDep
+    request: Request, user_id: OptionalUser, sessions: SessionsDep, settings: SettingsDep
 ) -> RedirectResponse:
     api_key, secret = _credentials(settings)
     if "hmac" in request.query_params:
-        # Launched from Shopify's admin: the query is Shopify's, signed.
+        # Launched from Shopify's admin: the query is Shopify's, signed. Nobody need be
+        # signed in: the callback finds or opens the shop's account.
         _, shop = _checked_query(request, secret)
     else:
         # Started by the signed-in merchant from the connections page with a shop
         # domain they typed; Shopify's callback is what gets verified.
+        if user_id is None:
+            raise Unauthorized(
+                "an API token is required: send Authorization: Bearer <token> (or sign in)"
+            )
         shop = request.query_params.get("shop", "").strip().lower()
         if not valid_shop_domain(shop):
             raise Invalid("shop must be a domain like example.myshopify.com")
@@ -111,9 +157,20 @@ async def install(
             "state": state,
         }
     )
-    return RedirectResponse(
+    response = RedirectResponse(
         f"{shop_admin_base(settings, shop)}/admin/oauth/authorize?{query}", status_code=302
     )
+    if user_id is None:
+        response.set_cookie(
+            INSTALL_COOKIE,
+            state,
+            max_age=int(OAUTH_STATE_TTL.total_seconds()),
+            path=INSTALL_COOKIE_PATH,
+            secure=secure_cookies(request),
+            httponly=True,
+            samesite="lax",  # sent on Shopify's top-level redirect back to the callback
+        )
+    return response
 
 
 async def _exchange_code(
@@ -146,91 +203,23 @@ async def _exchange_code(
     return token, str(scope)
 
 
-async def _store_connection(
-    sessions: SessionsDep, user_id: uuid.UUID, shop: str, token: str, scope: str, base: str
-) -> uuid.UUID:
-    async with unit_of_work(sessions) as session:
-        connection = (
-            await session.execute(
-                select(Connection)
-                .where(Connection.type == ConnectionType.SHOPIFY, Connection.shop_domain == shop)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if connection is not None and connection.user_id != user_id:
-            raise Conflict(f"{shop} is already connected to another deskpilot account")
-        reinstall = connection is not None
-        if connection is None:
-            connection = Connection(user_id=user_id, type=ConnectionType.SHOPIFY, shop_domain=shop)
-            session.add(connection)
-        metadata = {k: v for k, v in (connection.metadata_ or {}).items() if k != "disabled"}
-        connection.access_token = token
-        connection.metadata_ = metadata | {"scope": scope, "apiBase": base}
-        await session.flush()
-        await log_event(
-            session,
-            "shopify.installed",
-            user_id=user_id,
-            entity="connection",
-            entity_id=connection.id,
-            payload={"shop_domain": shop, "scope": scope, "reinstall": reinstall},
-        )
-        return connection.id
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
 
 
-@router.get(
-    "/callback",
-    response_model=Installed,
-    responses=error_responses(
-        (400, "no valid shop, code or state"),
-        (401, "Shopify's hmac or timestamp is wrong, or the state is unknown or used"),
-        (409, "the shop is connected to another merchant"),
-        (502, "the shop refused the code, or could not be reached"),
-        (503, "Shopify is not configured"),
-    ),
-)
-async def callback(request: Request, sessions: SessionsDep, settings: SettingsDep) -> Installed:
-    api_key, secret = _credentials(settings)
-    params, shop = _checked_query(request, secret)
-    code, state = params.get("code"), params.get("state")
-    if not code or not state:
-        raise Invalid("the callback needs code and state")
-    # Spent in its own transaction, so whatever fails next the state cannot be replayed.
-    async with unit_of_work(sessions) as session:
-        user_id = await consume_oauth_state(session, state, provider=SHOPIFY, shop_domain=shop)
-    if user_id is None:
-        raise Unauthorized("the install state is unknown, expired, used or for another shop")
-
-    async with unit_of_work(sessions) as session:
-        owner = (
-            await session.execute(
-                select(Connection.user_id).where(
-                    Connection.type == ConnectionType.SHOPIFY, Connection.shop_domain == shop
-                )
-            )
-        ).scalar_one_or_none()
-    if owner is not None and owner != user_id:
-        # Checked before the exchange too: no token is fetched for a shop we will refuse.
-        raise Conflict(f"{shop} is already connected to another deskpilot account")
-
-    base = shop_admin_base(settings, shop)
-    async with new_http_client() as http:
-        token, scope = await _exchange_code(http, base, api_key, secret, code)
-        try:
-            connection_id = await _store_connection(sessions, user_id, shop, token, scope, base)
-        except IntegrityError as exc:  # another merchant won a race for the same shop
-            raise Conflict(f"{shop} is already connected to another deskpilot account") from exc
+async def _register_webhooks(
+    sessions: SessionsDep,
+    settings: Settings,
+    target: ShopTarget,
+    user_id: uuid.UUID,
+    connection_id: uuid.UUID,
+) -> dict[str, str]:
     callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
     admin = ShopifyAdmin()
     try:
-        webhooks = await admin.subscribe_webhooks(
-            ShopTarget(shop_domain=shop, access_token=token, api_base=base),
-            WEBHOOK_TOPICS,
-            callback_url,
-        )
+        webhooks = await admin.subscribe_webhooks(target, WEBHOOK_TOPICS, callback_url)
     finally:
         await admin.aclose()
-
     failed = {t: o for t, o in webhooks.items() if o not in ("registered", "exists")}
     async with unit_of_work(sessions) as session:
         await log_event(
@@ -242,5 +231,191 @@ async def callback(request: Request, sessions: SessionsDep, settings: SettingsDe
             payload={"outcomes": webhooks},
         )
     if failed:
-        logger.warning("some webhooks were not registered", extra={"shop": shop, **failed})
-    return Installed(connection_id=connection_id, shop_domain=shop, scope=scope, webhooks=webhooks)
+        logger.warning(
+            "some webhooks were not registered", extra={"shop": target.shop_domain, **failed}
+        )
+    return webhooks
+
+
+async def _owner_email(target: ShopTarget) -> str:
+    admin = ShopifyAdmin()
+    try:
+        return await admin.shop_owner_email(target)
+    finally:
+        await admin.aclose()
+
+
+async def _attach_for_nobody(
+    sessions: SessionsDep, target: ShopTarget, scope: str
+) -> tuple[uuid.UUID, uuid.UUID, bool]:
+    """The install begun by nobody signed in: (merchant, connection, account just opened).
+    The shop's merchant if it has one, else a new account for the owner's email."""
+    shop, token, base = target.shop_domain, target.access_token, target.api_base or ""
+    async with unit_of_work(sessions) as session:
+        owner = await shop_owner(session, shop)
+        if owner is not None:
+            connection_id = await attach_shop(
+                session, owner, shop, token=token, scope=scope, api_base=base
+            )
+            return owner, connection_id, False
+    email = await _owner_email(target)
+    async with unit_of_work(sessions) as session:
+        opened = await open_account_for_shop(
+            session, email, shop, token=token, scope=scope, api_base=base
+        )
+    if opened is None:
+        raise AccountExistsError(shop)
+    return opened[0], opened[1], True
+
+
+async def _after_install(
+    temporal: OptionalTemporalDep,
+    task_queue: str,
+    connection_id: uuid.UUID,
+    new_user: uuid.UUID | None,
+) -> None:
+    """The order backfill, and the verification link of an account just opened. Neither
+    can undo the install: a Temporal that is down is logged (the link can be resent from
+    the banner; a reinstall backfills again)."""
+    try:
+        await start_order_backfill(temporal, connection_id, task_queue=task_queue)
+    except Transient as exc:
+        logger.warning("order backfill not started", extra={"error": exc.message})
+    if new_user is not None:
+        try:
+            await send_account_mail(
+                temporal, TokenPurpose.VERIFY_EMAIL, user_id=new_user, task_queue=task_queue
+            )
+        except Transient as exc:
+            logger.warning("verification email not queued", extra={"error": exc.message})
+
+
+def _refusal_page(request: Request, exc: Conflict, shop: str) -> Response:
+    """The browser's answer to an install refused after Shopify's consent."""
+    if isinstance(exc, AccountExistsError):
+        title, link = "Sign in to add this store", ("/login?next=/connections", "Sign in")
+        message = (
+            f"An account with the email of {shop}'s owner already exists, so this install "
+            "did not sign anyone in. Sign in to that account, then add the store from the "
+            "connections page."
+        )
+    else:
+        title, link = "Store already connected", ("/connections", "Back to connections")
+        message = (
+            f"{shop} is already connected to another deskpilot account, so it was not added "
+            "to this one. Its owner can remove it there first."
+        )
+    response = render(
+        request, "account_notice.html", status_code=409, title=title, message=message, link=link
+    )
+    response.delete_cookie(INSTALL_COOKIE, path=INSTALL_COOKIE_PATH)
+    return response
+
+
+@router.get(
+    "/callback",
+    response_model=Installed,
+    responses=error_responses(
+        (400, "no valid shop, code or state"),
+        (
+            401,
+            "Shopify's hmac or timestamp is wrong, the state is unknown or used, or an "
+            "install begun at Shopify is finished in another browser",
+        ),
+        (
+            409,
+            "the shop is connected to another merchant, or (begun at Shopify) an account "
+            "already has the shop owner's email",
+        ),
+        (502, "the shop refused the code, or could not be reached"),
+        (503, "Shopify is not configured"),
+    ),
+)
+async def callback(
+    request: Request,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    temporal: OptionalTemporalDep,
+    task_queue: TaskQueueDep,
+) -> Response:
+    try:
+        return await _finish_install(request, sessions, settings, temporal, task_queue)
+    except (ShopTakenError, AccountExistsError) as exc:
+        if _wants_html(request):
+            return _refusal_page(request, exc, request.query_params.get("shop", ""))
+        raise
+
+
+async def _finish_install(
+    request: Request,
+    sessions: SessionsDep,
+    settings: Settings,
+    temporal: OptionalTemporalDep,
+    task_queue: str,
+) -> Response:
+    api_key, secret = _credentials(settings)
+    params, shop = _checked_query(request, secret)
+    code, state = params.get("code"), params.get("state")
+    if not code or not state:
+        raise Invalid("the callback needs code and state")
+    # Spent in its own transaction, so whatever fails next the state cannot be replayed.
+    async with unit_of_work(sessions) as session:
+        spent = await spend_oauth_state(session, state, provider=SHOPIFY, shop_domain=shop)
+    if spent is None:
+        raise Unauthorized("the install state is unknown, expired, used or for another shop")
+    user_id = spent.user_id
+    if user_id is None and not same_secret(request.cookies.get(INSTALL_COOKIE), state):
+        # Someone else's callback URL: finishing it here would sign this browser in to
+        # the account of whoever began the install.
+        raise Unauthorized("this install was begun in another browser: start it again here")
+
+    if user_id is not None:
+        async with unit_of_work(sessions) as session:
+            owner = await shop_owner(session, shop)
+        if owner is not None and owner != user_id:
+            # Checked before the exchange too: no token is fetched for a shop we will refuse.
+            raise ShopTakenError(shop)
+
+    base = shop_admin_base(settings, shop)
+    async with new_http_client() as http:
+        token, scope = await _exchange_code(http, base, api_key, secret, code)
+    target = ShopTarget(shop_domain=shop, access_token=token, api_base=base)
+    new_account = False
+    try:
+        if user_id is not None:
+            async with unit_of_work(sessions) as session:
+                connection_id = await attach_shop(
+                    session, user_id, shop, token=token, scope=scope, api_base=base
+                )
+        else:
+            user_id, connection_id, new_account = await _attach_for_nobody(sessions, target, scope)
+    except IntegrityError as exc:  # another merchant won a race for the same shop
+        raise ShopTakenError(shop) from exc
+
+    webhooks = await _register_webhooks(sessions, settings, target, user_id, connection_id)
+    await _after_install(temporal, task_queue, connection_id, user_id if new_account else None)
+    answer = Installed(
+        connection_id=connection_id,
+        shop_domain=shop,
+        scope=scope,
+        webhooks=webhooks,
+        signed_in_user_id=user_id if spent.user_id is None else None,
+        new_account=new_account,
+    )
+    response: Response
+    if _wants_html(request):
+        target_path = HOME_PATH if new_account else INSTALLED_PATH
+        response = RedirectResponse(target_path, status_code=303)
+    else:
+        response = Response(answer.model_dump_json(), media_type="application/json")
+    if spent.user_id is None:
+        async with unit_of_work(sessions) as session:
+            cookie = await start_web_session(
+                session,
+                user_id,
+                user_agent=request.headers.get("user-agent"),
+                replacing=request.cookies.get(SESSION_COOKIE),
+            )
+        set_session_cookie(request, response, cookie)
+        response.delete_cookie(INSTALL_COOKIE, path=INSTALL_COOKIE_PATH)
+    return response

@@ -1,11 +1,13 @@
 """OAuth `state` nonces: they tie a provider's consent callback (Shopify's install,
-Google's Gmail consent) back to the signed-in merchant who started it, once."""
+Google's Gmail consent) back to the signed-in merchant who started it, once. A Shopify
+install launched from Shopify's admin with nobody signed in has a state of nobody's."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ForeignKey, String, func, update
@@ -29,7 +31,8 @@ class OAuthState(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     # The nonce travels in URLs; only its SHA-256 is stored, like API tokens.
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(
+    # None: started at Shopify by nobody signed in; the callback finds or makes the merchant.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     provider: Mapped[str] = mapped_column(String(20), server_default=SHOPIFY)
@@ -44,9 +47,13 @@ def _state_digest(state: str) -> str:
 
 
 async def create_oauth_state(
-    session: AsyncSession, user_id: uuid.UUID, *, provider: str, shop_domain: str | None = None
+    session: AsyncSession,
+    user_id: uuid.UUID | None,
+    *,
+    provider: str,
+    shop_domain: str | None = None,
 ) -> str:
-    """A new nonce for a consent by `user_id`; returns the nonce itself."""
+    """A new nonce for a consent by `user_id` (None: nobody signed in); returns the nonce."""
     state = secrets.token_urlsafe(32)
     session.add(
         OAuthState(
@@ -61,11 +68,16 @@ async def create_oauth_state(
     return state
 
 
-async def consume_oauth_state(
+@dataclass(frozen=True)
+class SpentState:
+    user_id: uuid.UUID | None  # None: the install was started by nobody signed in
+
+
+async def spend_oauth_state(
     session: AsyncSession, state: str, *, provider: str, shop_domain: str | None = None
-) -> uuid.UUID | None:
-    """The merchant who started this consent, if the state is unused, unexpired, for this
-    provider (and shop). It is spent either way: a callback that fails cannot be replayed."""
+) -> SpentState | None:
+    """Who started this consent, if the state is unused, unexpired, for this provider (and
+    shop); None otherwise. It is spent either way: a callback that fails cannot be replayed."""
     row = (
         await session.execute(
             update(OAuthState)
@@ -80,4 +92,13 @@ async def consume_oauth_state(
     ).one_or_none()
     if row is None or row.provider != provider or row.shop_domain != shop_domain:
         return None
-    return row.user_id
+    return SpentState(user_id=row.user_id)
+
+
+async def consume_oauth_state(
+    session: AsyncSession, state: str, *, provider: str, shop_domain: str | None = None
+) -> uuid.UUID | None:
+    """The merchant who started this consent (`spend_oauth_state`); a state of nobody's
+    counts as unknown here."""
+    spent = await spend_oauth_state(session, state, provider=provider, shop_domain=shop_domain)
+    return spent.user_id if spent is not None else None

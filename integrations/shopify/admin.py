@@ -120,6 +120,17 @@ class ShopifyAdmin:
     async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]:
         return await self.find_orders(shop, "", limit=250)
 
+    async def shop_owner_email(self, shop: ShopTarget) -> str:
+        """The address Shopify has for the store's owner."""
+        data = await self._graphql.execute(shop, doc.SHOP_EMAIL, {})
+        found = data.get("shop") or {}
+        email = found.get("email") or found.get("contactEmail")
+        if not isinstance(email, str) or "@" not in email:
+            raise IntegrationError(
+                f"Shopify gave no owner email for {shop.shop_domain}", retryable=False
+            )
+        return email.strip()
+
     async def subscribe_webhooks(
         self, shop: ShopTarget, topics: tuple[str, ...], uri: str
     ) -> dict[str, str]:

@@ -207,6 +207,14 @@ mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $uri: Stri
 }
 """
 
+# `email` is the owner's address (Shopify writes to the owner there); `contactEmail` is the
+# address customers see, used only when the owner's is missing.
+SHOP_EMAIL = """
+query ShopEmail {
+  shop { email contactEmail }
+}
+"""
+
 ALL = {
     "ORDER": ORDER,
     "ORDERS_SEARCH": ORDERS_SEARCH,
@@ -222,4 +230,5 @@ ALL = {
     "FULFILLMENT_LINES": FULFILLMENT_LINES,
     "RETURN_CREATE": RETURN_CREATE,
     "WEBHOOK_SUBSCRIPTION_CREATE": WEBHOOK_SUBSCRIPTION_CREATE,
+    "SHOP_EMAIL": SHOP_EMAIL,
 }
