@@ -25,7 +25,7 @@ from models.conversation import Message, Thread
 from models.db import unit_of_work
 from models.event import log_event
 from models.order import Order
-from models.order_matching import match_order
+from models.order_matching import match_order, message_shop
 from models.reply_route import store_name
 from models.suggestion import AISuggestion
 from models.thread_state import refresh_needs_decision
@@ -94,6 +94,7 @@ class PrepareStep:
                 data.user_id,
                 message.from_address,
                 order_names_in(f"{message.subject}\n{message.body_text}"),
+                shop_domain=await message_shop(session, message.connection_id),
             )
             if order is not None and message.order_id is None:
                 message.order_id = order.id

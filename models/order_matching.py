@@ -12,11 +12,29 @@ from models.connection import Connection
 from models.order import Order
 
 
+async def message_shop(session: AsyncSession, connection_id: uuid.UUID | None) -> str | None:
+    """The store a message was written to: that of the connection it came in on (an alias
+    is made for one store). None for a mailbox of the whole account, or no connection."""
+    if connection_id is None:
+        return None
+    connection = await session.get(Connection, connection_id)
+    if connection is None:
+        return None
+    shop = connection.shop_domain or (connection.metadata_ or {}).get("shopDomain")
+    return shop if isinstance(shop, str) and shop else None
+
+
 async def match_order(
-    session: AsyncSession, user_id: uuid.UUID, customer_email: str, quoted_names: list[str]
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    customer_email: str,
+    quoted_names: list[str],
+    *,
+    shop_domain: str | None = None,
 ) -> Order | None:
     """The merchant's order the message is about, given the order names it quotes
-    (`domain.order_names.order_names_in`).
+    (`domain.order_names.order_names_in`). With `shop_domain`, only that store's orders:
+    two stores of one account both have a #1001, and one customer may buy at both.
 
     A quoted order number wins only if that order belongs to this merchant (and,
     when the order has an email, to this customer: nobody gets to act on another
@@ -27,6 +45,8 @@ async def match_order(
         .join(Connection, Order.connection_id == Connection.id)
         .where(Connection.user_id == user_id, Connection.type == ConnectionType.SHOPIFY)
     )
+    if shop_domain is not None:
+        owned = owned.where(Order.shop_domain == shop_domain)
     email = customer_email.strip().lower()
     for name in quoted_names:
         order = (await session.execute(owned.where(Order.name == name))).scalars().first()
