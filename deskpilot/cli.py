@@ -18,7 +18,13 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from deskpilot.backtest_command import playbook_app
-from deskpilot.demo import DEMO_FILE, DemoInfo, bootstrap_demo, demo_gmail_settings
+from deskpilot.demo import (
+    DEMO_APP_KEY,
+    DEMO_FILE,
+    DemoInfo,
+    bootstrap_demo,
+    demo_gmail_settings,
+)
 from deskpilot.demo_billing import demo_billing_banner, demo_billing_settings
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.ports import PortInUseError, ensure_port_free
@@ -41,7 +47,7 @@ from models.db import create_engine, session_factory, unit_of_work
 from models.user import PasswordError, check_password, set_password
 from models.web_session import end_user_sessions
 from sandbox.server import Sandbox
-from sandbox.shopify.server import DEMO_SHOP
+from sandbox.shopify.server import DEMO_SHOP, SECOND_DEMO_SHOP
 from services.accounts import AccountError, create_user, find_user
 
 log = logging.getLogger(__name__)
@@ -287,6 +293,11 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
                     "smtp_password": None,
                     "shopify_api_secret": settings.shopify_api_secret
                     or SecretStr(secrets.token_hex(16)),
+                    # Installs (e.g. of SECOND_DEMO_SHOP from /connections) go through the
+                    # sandbox's consent as the demo app, back to this API's callback.
+                    "shopify_api_key": DEMO_APP_KEY,
+                    "shopify_admin_base_url": f"{sandbox_url}/shops/{{shop}}",
+                    "public_url": api_base,
                 }
             )
             # The store's support mailbox is a sandbox Gmail account, synced like a real one.
@@ -341,6 +352,8 @@ def _banner(
             "Demo mode (no Shopify or Gmail credentials configured):",
             f"  web sign-in  {api_base}/login  {demo.email} / {demo.password}",
             f"  store        {DEMO_SHOP}, served by the sandbox at {settings.sandbox_url}",
+            f"  2nd store    {SECOND_DEMO_SHOP}, installed by nobody: sign up, then install"
+            " it from /connections",
             f"  inbound URL  {demo.inbound_url}",
             f"  API token    {demo.api_token}",
             f"  alias        {demo.alias_address}  (send mail to it at SMTP in, see README)",

@@ -36,7 +36,7 @@ from models.db import unit_of_work
 from models.shopify_sync import upsert_order_snapshots
 from models.user import User, set_password, verify_password
 from sandbox.server import Sandbox, shop_base
-from sandbox.shopify.server import DEMO_SHOP
+from sandbox.shopify.server import DEMO_SHOP, SECOND_DEMO_ORDERS, SECOND_DEMO_SHOP
 from services.accounts import create_user
 from services.gmail_connections import complete_connect, google_oauth, redirect_uri
 
@@ -166,6 +166,11 @@ async def bootstrap_demo(
         if DEMO_SHOP not in sandbox.shopify.state.shops:
             sandbox.shopify.add_shop(
                 DEMO_SHOP, api_key=DEMO_APP_KEY, token=shop.access_token, name=DEMO_STORE_NAME
+            )
+        if SECOND_DEMO_SHOP not in sandbox.shopify.state.shops:
+            # Not installed: whoever signs up can install it through the consent.
+            sandbox.shopify.add_shop(
+                SECOND_DEMO_SHOP, orders=SECOND_DEMO_ORDERS, name="Second Store"
             )
         alias = await _demo_alias(session, user.id, settings.inbound_domain)
         token = saved_token

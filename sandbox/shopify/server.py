@@ -47,6 +47,9 @@ from sandbox.shopify.state import Order, Refusal, Shop, ShopifyState
 from sandbox.shopify.webhooks import WebhookDispatcher
 
 DEMO_SHOP = "demo-store.myshopify.com"
+# A second demo store with deskpilot not installed: a new merchant can install it.
+SECOND_DEMO_SHOP = "second-store.myshopify.com"
+SECOND_DEMO_ORDERS = 8
 INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
 
