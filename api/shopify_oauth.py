@@ -31,22 +31,22 @@ from api.rendering import render
 from api.schemas import error_responses
 from api.web_auth import HOME_PATH, SESSION_COOKIE, set_session_cookie
 from domain.account_tokens import TokenPurpose
-from integrations.shopify.admin import ShopifyAdmin
 from integrations.shopify_verify import fresh_timestamp, valid_shop_domain, verify_oauth_query
 from kernel.errors import Conflict, IntegrationError, Invalid, Transient, Unauthorized
 from kernel.http import new_http_client
 from kernel.settings import Settings
 from kernel.values import ShopTarget
 from models.db import unit_of_work
-from models.event import log_event
 from models.oauth_state import OAUTH_STATE_TTL, SHOPIFY, create_oauth_state, spend_oauth_state
 from models.web_session import start_web_session
 from services.account_mail_workflows import send_account_mail
 from services.shopify_backfill_workflows import start_order_backfill
 from services.shopify_install import (
+    AccountExistsError,
     ShopTakenError,
+    attach_for_nobody,
     attach_shop,
-    open_account_for_shop,
+    register_webhooks,
     shop_owner,
 )
 
@@ -64,19 +64,6 @@ WEBHOOK_TOPICS = ("ORDERS_CREATE", "ORDERS_UPDATED", "ORDERS_CANCELLED", "APP_UN
 INSTALL_COOKIE = "deskpilot_shopify_install"
 INSTALL_COOKIE_PATH = "/shopify"
 INSTALLED_PATH = "/connections?notice=installed"
-
-
-class AccountExistsError(Conflict):
-    """The shop is new but its owner's email is an account's: signing in to that account
-    on the shop's word would give it to whoever made the shop."""
-
-    code = "account_exists"
-
-    def __init__(self, shop: str) -> None:
-        super().__init__(
-            f"an account with the email of {shop}'s owner already exists: sign in to it, "
-            "then add the store from the connections page"
-        )
 
 
 class Installed(BaseModel):
@@ -207,67 +194,6 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def _register_webhooks(
-    sessions: SessionsDep,
-    settings: Settings,
-    target: ShopTarget,
-    user_id: uuid.UUID,
-    connection_id: uuid.UUID,
-) -> dict[str, str]:
-    callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
-    admin = ShopifyAdmin()
-    try:
-        webhooks = await admin.subscribe_webhooks(target, WEBHOOK_TOPICS, callback_url)
-    finally:
-        await admin.aclose()
-    failed = {t: o for t, o in webhooks.items() if o not in ("registered", "exists")}
-    async with unit_of_work(sessions) as session:
-        await log_event(
-            session,
-            "shopify.webhooks_failed" if failed else "shopify.webhooks_registered",
-            user_id=user_id,
-            entity="connection",
-            entity_id=connection_id,
-            payload={"outcomes": webhooks},
-        )
-    if failed:
-        logger.warning(
-            "some webhooks were not registered", extra={"shop": target.shop_domain, **failed}
-        )
-    return webhooks
-
-
-async def _owner_email(target: ShopTarget) -> str:
-    admin = ShopifyAdmin()
-    try:
-        return await admin.shop_owner_email(target)
-    finally:
-        await admin.aclose()
-
-
-async def _attach_for_nobody(
-    sessions: SessionsDep, target: ShopTarget, scope: str
-) -> tuple[uuid.UUID, uuid.UUID, bool]:
-    """The install begun by nobody signed in: (merchant, connection, account just opened).
-    The shop's merchant if it has one, else a new account for the owner's email."""
-    shop, token, base = target.shop_domain, target.access_token, target.api_base or ""
-    async with unit_of_work(sessions) as session:
-        owner = await shop_owner(session, shop)
-        if owner is not None:
-            connection_id = await attach_shop(
-                session, owner, shop, token=token, scope=scope, api_base=base
-            )
-            return owner, connection_id, False
-    email = await _owner_email(target)
-    async with unit_of_work(sessions) as session:
-        opened = await open_account_for_shop(
-            session, email, shop, token=token, scope=scope, api_base=base
-        )
-    if opened is None:
-        raise AccountExistsError(shop)
-    return opened[0], opened[1], True
-
-
 async def _after_install(
     temporal: OptionalTemporalDep,
     task_queue: str,
@@ -388,11 +314,14 @@ async def _finish_install(
                     session, user_id, shop, token=token, scope=scope, api_base=base
                 )
         else:
-            user_id, connection_id, new_account = await _attach_for_nobody(sessions, target, scope)
+            user_id, connection_id, new_account = await attach_for_nobody(sessions, target, scope)
     except IntegrityError as exc:  # another merchant won a race for the same shop
         raise ShopTakenError(shop) from exc
 
-    webhooks = await _register_webhooks(sessions, settings, target, user_id, connection_id)
+    callback_url = f"{settings.public_url.rstrip('/')}{WEBHOOK_PATH}"
+    webhooks = await register_webhooks(
+        sessions, target, WEBHOOK_TOPICS, callback_url, user_id, connection_id
+    )
     await _after_install(temporal, task_queue, connection_id, user_id if new_account else None)
     answer = Installed(
         connection_id=connection_id,

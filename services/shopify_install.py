@@ -3,21 +3,28 @@ install launched from Shopify by someone with no deskpilot account, that account
 
 An account is opened only for an owner email no account has: signing in to an existing
 account because a store names its address would hand that account to whoever made the
-store. The caller commits; any refusal leaves nothing written.
+store. `attach_shop` and `open_account_for_shop` write in the caller's transaction, and a
+refusal leaves nothing written; `attach_for_nobody` and `register_webhooks` commit their own.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from integrations.shopify.admin import ShopifyAdmin
 from kernel.enums import ConnectionType
 from kernel.errors import Conflict
+from kernel.values import ShopTarget
 from models.connection import Connection
+from models.db import unit_of_work
 from models.event import log_event
 from services.accounts import AccountError, create_user, find_user
+
+log = logging.getLogger(__name__)
 
 
 class ShopTakenError(Conflict):
@@ -25,6 +32,19 @@ class ShopTakenError(Conflict):
 
     def __init__(self, shop: str) -> None:
         super().__init__(f"{shop} is already connected to another deskpilot account")
+
+
+class AccountExistsError(Conflict):
+    """The shop is new but its owner's email is an account's: signing in to that account
+    on the shop's word would give it to whoever made the shop."""
+
+    code = "account_exists"
+
+    def __init__(self, shop: str) -> None:
+        super().__init__(
+            f"an account with the email of {shop}'s owner already exists: sign in to it, "
+            "then add the store from the connections page"
+        )
 
 
 async def shop_owner(session: AsyncSession, shop: str) -> uuid.UUID | None:
@@ -109,3 +129,63 @@ async def open_account_for_shop(
         payload={"shop_domain": shop},
     )
     return user.id, connection_id
+
+
+async def attach_for_nobody(
+    sessions: async_sessionmaker[AsyncSession], target: ShopTarget, scope: str
+) -> tuple[uuid.UUID, uuid.UUID, bool]:
+    """An install begun by nobody signed in, its token in `target`: (merchant, connection,
+    account just opened). The shop's merchant if it has one, else a new account for the
+    owner's email (AccountExistsError when an account has that email)."""
+    shop, token, base = target.shop_domain, target.access_token, target.api_base or ""
+    async with unit_of_work(sessions) as session:
+        owner = await shop_owner(session, shop)
+        if owner is not None:
+            connection_id = await attach_shop(
+                session, owner, shop, token=token, scope=scope, api_base=base
+            )
+            return owner, connection_id, False
+    admin = ShopifyAdmin()
+    try:
+        email = await admin.shop_owner_email(target)
+    finally:
+        await admin.aclose()
+    async with unit_of_work(sessions) as session:
+        opened = await open_account_for_shop(
+            session, email, shop, token=token, scope=scope, api_base=base
+        )
+    if opened is None:
+        raise AccountExistsError(shop)
+    return opened[0], opened[1], True
+
+
+async def register_webhooks(
+    sessions: async_sessionmaker[AsyncSession],
+    target: ShopTarget,
+    topics: tuple[str, ...],
+    callback_url: str,
+    user_id: uuid.UUID,
+    connection_id: uuid.UUID,
+) -> dict[str, str]:
+    """Subscribes the shop to `topics`; topic → outcome, recorded as an Event. A failed
+    subscription does not undo the install: it is reported."""
+    admin = ShopifyAdmin()
+    try:
+        webhooks = await admin.subscribe_webhooks(target, topics, callback_url)
+    finally:
+        await admin.aclose()
+    failed = {t: o for t, o in webhooks.items() if o not in ("registered", "exists")}
+    async with unit_of_work(sessions) as session:
+        await log_event(
+            session,
+            "shopify.webhooks_failed" if failed else "shopify.webhooks_registered",
+            user_id=user_id,
+            entity="connection",
+            entity_id=connection_id,
+            payload={"outcomes": webhooks},
+        )
+    if failed:
+        log.warning(
+            "some webhooks were not registered", extra={"shop": target.shop_domain, **failed}
+        )
+    return webhooks
