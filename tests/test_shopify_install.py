@@ -5,6 +5,7 @@ The shops are the sandbox Shopify over loopback (OAuth token endpoint, Admin Gra
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import time
@@ -16,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
 from kernel.enums import ConnectionType
 from kernel.settings import Settings
-from models import Connection, Event
+from models import Connection, Event, Order
 from models.db import unit_of_work
 from services.accounts import create_user
 from tests.api_support import api_client, token_for
@@ -32,6 +33,34 @@ from tests.shopify_sandbox_shops import SandboxShops, serving_sandbox_shops
 API_KEY = "test-api-key"
 API_SECRET = "test-api-secret"
 PUBLIC_URL = "https://deskpilot.test"
+
+
+def install_settings(admin_origin: str, **extra: str) -> Settings:
+    """Settings of an app installed as API_KEY, whose shops' Admin is served at
+    `admin_origin` (a sandbox: `{admin_origin}/shops/{shop}`); `extra` adds variables."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        SHOPIFY_API_KEY=API_KEY,
+        SHOPIFY_API_SECRET=API_SECRET,
+        SHOPIFY_ADMIN_BASE_URL=f"{admin_origin}/shops/{{shop}}",
+        DESKPILOT_PUBLIC_URL=PUBLIC_URL,
+        **extra,
+    )
+
+
+async def wait_for_orders(
+    sessions: async_sessionmaker[AsyncSession], shop: str, wanted: int, within: float = 30
+) -> None:
+    """Waits until the shop has `wanted` Order rows (the backfill ran); fails after `within` s."""
+    async with asyncio.timeout(within):
+        while True:
+            async with sessions() as session:
+                count = await session.scalar(
+                    select(func.count()).select_from(Order).where(Order.shop_domain == shop)
+                )
+            if count == wanted:
+                return
+            await asyncio.sleep(0.1)
 
 
 def sign(params: dict[str, str], secret: str = API_SECRET) -> dict[str, str]:
@@ -91,13 +120,7 @@ async def installer(
     own_sessions: async_sessionmaker[AsyncSession], own_database: str
 ) -> AsyncIterator[Installer]:
     async with serving_sandbox_shops(API_KEY, API_SECRET) as shops:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            SHOPIFY_API_KEY=API_KEY,
-            SHOPIFY_API_SECRET=API_SECRET,
-            SHOPIFY_ADMIN_BASE_URL=f"{shops.base_url}/shops/{{shop}}",
-            DESKPILOT_PUBLIC_URL=PUBLIC_URL,
-        )
+        settings = install_settings(shops.base_url)
         app = create_app(own_sessions.kw["bind"], None, settings)
         async with unit_of_work(own_sessions) as session:
             user = await create_user(session, f"owner-{uuid.uuid4().hex[:6]}@store.test", "O")

@@ -27,8 +27,7 @@ from api.app import create_app
 from api.shopify_oauth import INSTALL_COOKIE
 from api.web_auth import SESSION_COOKIE
 from kernel.enums import ConnectionType
-from kernel.settings import Settings
-from models import Connection, Event, Order
+from models import Connection, Event
 from models.billing import Subscription
 from models.db import unit_of_work
 from models.oauth_state import OAuthState
@@ -38,7 +37,15 @@ from sandbox.server import Sandbox
 from services.accounts import create_user
 from tests.api_support import token_for
 from tests.pipeline import running_pipeline
-from tests.test_shopify_install import API_KEY, API_SECRET, PUBLIC_URL, new_shop, sign
+from tests.test_shopify_install import (
+    API_KEY,
+    API_SECRET,
+    PUBLIC_URL,
+    install_settings,
+    new_shop,
+    sign,
+    wait_for_orders,
+)
 
 WAIT_S = 30
 HTML = {"Accept": "text/html"}
@@ -115,18 +122,6 @@ class Desk:
                         return str(body.get_content())
                 await asyncio.sleep(0.1)
 
-    async def order_count(self, shop: str, wanted: int) -> int:
-        """Waits until the shop has `wanted` Order rows; the count then."""
-        async with asyncio.timeout(WAIT_S):
-            while True:
-                async with self.sessions() as session:
-                    count = await session.scalar(
-                        select(func.count()).select_from(Order).where(Order.shop_domain == shop)
-                    )
-                if count == wanted:
-                    return count
-                await asyncio.sleep(0.1)
-
 
 @pytest.fixture
 async def desk(
@@ -138,14 +133,7 @@ async def desk(
         merchant.sandbox.shopify.state.register_app(
             API_KEY, API_SECRET, scopes="read_orders,write_orders"
         )
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            SHOPIFY_API_KEY=API_KEY,
-            SHOPIFY_API_SECRET=API_SECRET,
-            SHOPIFY_ADMIN_BASE_URL=f"{merchant.sandbox_url}/shops/{{shop}}",
-            DESKPILOT_PUBLIC_URL=PUBLIC_URL,
-            DESKPILOT_SECRET_KEY="s" * 48,
-        )
+        settings = install_settings(merchant.sandbox_url, DESKPILOT_SECRET_KEY="s" * 48)
         app = create_app(engine, temporal_dev.client, settings, task_queue=queue)
         async with httpx.AsyncClient(timeout=10) as shopify:
             yield Desk(own_sessions, merchant.sandbox, app, shopify)
@@ -183,7 +171,7 @@ async def test_an_install_begun_at_shopify_opens_an_unverified_account_and_signs
     # The verification link went to the shop owner's address.
     assert re.search(r"/verify\?token=[\w-]+", await desk.mail_to(owner))
     # The store's orders were brought in by the backfill, not by any webhook.
-    assert await desk.order_count(shop, 5) == 5
+    await wait_for_orders(desk.sessions, shop, 5)
     async with desk.sessions() as session:
         backfilled = await session.scalar(
             select(Event.payload).where(

@@ -19,17 +19,22 @@ from urllib.parse import urlsplit
 import aiosmtplib
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from deskpilot.smtp_receiver import smtp_receiver
-from kernel.settings import Settings
 from models import Message, Order
 from tests.api_support import api_client, raw_email, token_for
 from tests.pipeline import Merchant, running_pipeline
-from tests.test_shopify_install import API_KEY, API_SECRET, PUBLIC_URL, new_shop
+from tests.test_shopify_install import (
+    API_KEY,
+    API_SECRET,
+    install_settings,
+    new_shop,
+    wait_for_orders,
+)
 
 WAIT_S = 30
 
@@ -100,18 +105,6 @@ async def _install(api: httpx.AsyncClient, shop: str) -> None:
     assert installed.status_code == 200, installed.text
 
 
-async def _orders_synced(sessions: async_sessionmaker[AsyncSession], shop: str, n: int) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while True:
-            async with sessions() as session:
-                count = await session.scalar(
-                    select(func.count()).select_from(Order).where(Order.shop_domain == shop)
-                )
-            if count == n:
-                return
-            await asyncio.sleep(0.1)
-
-
 @pytest.fixture
 async def stores(
     temporal_dev: WorkflowEnvironment, own_sessions: async_sessionmaker[AsyncSession]
@@ -127,14 +120,8 @@ async def stores(
         shopify.add_shop(shop_b, orders=0, name="Store B")
         assert shopify.create_order(shop_b, email=customer).name == "#1001"
         shopify.create_order(shop_b, email="someone.else@example.com")
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            SHOPIFY_API_KEY=API_KEY,
-            SHOPIFY_API_SECRET=API_SECRET,
-            SHOPIFY_ADMIN_BASE_URL=f"{merchant.sandbox_url}/shops/{{shop}}",
-            DESKPILOT_PUBLIC_URL=PUBLIC_URL,
-            INBOUND_DOMAIN="inbound.test",  # store A's alias is there too
-        )
+        # Store A's alias is at inbound.test too.
+        settings = install_settings(merchant.sandbox_url, INBOUND_DOMAIN="inbound.test")
         app = create_app(engine, temporal_dev.client, settings, task_queue=queue)
         token = await token_for(own_sessions, merchant.user_id)
         async with (
@@ -144,7 +131,7 @@ async def stores(
             ) as smtp_port,
         ):
             await _install(api, shop_b)
-            await _orders_synced(own_sessions, shop_b, 2)
+            await wait_for_orders(own_sessions, shop_b, 2)
             alias = await api.post(
                 "/api/connections",
                 json={
