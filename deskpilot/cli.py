@@ -227,14 +227,17 @@ def _temporal_address(settings: Settings) -> str:
     return settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
 
 
+def _reachable(host: str) -> str:
+    """A listening address as a client on this machine connects to it."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def _api_base(settings: Settings) -> str:
     """The API's address as a client on this machine reaches it."""
     if "public_url" in settings.model_fields_set:
         return settings.public_url.rstrip("/")
-    host = settings.api_host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    elif ":" in host:
+    host = _reachable(settings.api_host)
+    if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.api_port}"
 
@@ -243,7 +246,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
     # Imported here, not at the top, so `deskpilot db ...` does not load workflows and the API.
     from api.app import create_app
     from deskpilot.smtp_receiver import smtp_receiver
-    from sandbox.smtp_sink import serving_smtp_sink
+    from sandbox.smtp_sink import MailRelay, serving_smtp_sink
     from worker import worker_dependencies
 
     await migrate.upgrade(url)
@@ -277,8 +280,15 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             # Replies leave over SMTP, as in production, to a sink that records them in the
             # sandbox (GET /mail/messages); always in demo mode, so the demo store's
             # made-up customers are never mailed through a real relay.
+            # Mail for the inbound domain is passed on to the SMTP receiver, as its MX
+            # would be: an alias's test email arrives.
+            relay = MailRelay(
+                settings.inbound_domain,
+                _reachable(settings.smtp_receiver_host),
+                settings.smtp_receiver_port,
+            )
             sink_port = await stack.enter_async_context(
-                serving_smtp_sink(sandbox.sink, SANDBOX_HOST)
+                serving_smtp_sink(sandbox.sink, SANDBOX_HOST, relay=relay)
             )
             sink_address = f"{SANDBOX_HOST}:{sink_port}"
             # The worker's integrations find the demo store and mail sink here, and the
