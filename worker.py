@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.account_mail import AccountMailActivities
+from activities.alias_test_mail import AliasTestMailActivities
 from activities.billing_calendar import BillingCalendarActivities
 from activities.billing_events import BillingEventActivities
 from activities.errors import ErrorMapping
@@ -31,6 +32,7 @@ from integrations.smtp_outbound import SmtpMailer
 from kernel.settings import Settings
 from services.gmail_connections import gmail_configured, google_oauth
 from workflows.account_mail import AccountMailWorkflow
+from workflows.alias_test_mail import AliasTestMailWorkflow
 from workflows.billing_calendar import BillingCalendarWorkflow
 from workflows.billing_events import BillingEventWorkflow
 from workflows.contracts import TASK_QUEUE
@@ -117,6 +119,7 @@ def build_worker(
         deps.sessions, plan_catalog(deps.settings), billing_gateways(deps.settings)
     )
     account_mail = AccountMailActivities(deps.sessions, deps.mailer, deps.settings)
+    alias_test = AliasTestMailActivities(deps.sessions, deps.mailer, deps.settings)
     backfill = ShopifyBackfillActivities(deps.sessions, deps.shopify)
     return Worker(
         client,
@@ -129,6 +132,7 @@ def build_worker(
             BillingCalendarWorkflow,
             BillingEventWorkflow,
             AccountMailWorkflow,
+            AliasTestMailWorkflow,
             ShopifyBackfillWorkflow,
         ],
         activities=[
@@ -139,6 +143,7 @@ def build_worker(
             *calendar.all(),
             *billing_events.all(),
             *account_mail.all(),
+            *alias_test.all(),
             *backfill.all(),
         ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.

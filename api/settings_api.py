@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -24,6 +24,7 @@ from kernel.enums import PlaybookCategory
 from kernel.values import STORABLE_TEXT
 from models.audit_log import EventFilter, EventPage, list_events
 from models.playbook import Playbook
+from services.alias_test_email import prepare_alias_test, start_alias_test
 from services.aliases import AliasCreate, create_alias, delete_alias
 from services.automation_settings import (
     AutomationSettingsOut,
@@ -136,6 +137,43 @@ async def remove_connection(
     """Delete a forwarding alias; the messages it brought in stay in the inbox."""
     await delete_alias(session, user_id, connection_id)
     await session.commit()
+
+
+class TestEmailQueued(BaseModel):
+    workflow_id: str
+    requested_at: datetime
+
+
+@router.post(
+    "/connections/{connection_id}/test-email",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TestEmailQueued,
+    responses=error_responses(
+        401,
+        403,
+        404,
+        (409, "not a forwarding alias, or the alias is disabled"),
+        (429, "a test was asked for under 30 seconds ago"),
+        422,
+        503,
+    ),
+)
+async def post_test_email(
+    connection_id: uuid.UUID,
+    user_id: CurrentUser,
+    session: SessionDep,
+    temporal: OptionalTemporalDep,
+    task_queue: TaskQueueDep,
+) -> TestEmailQueued:
+    """Mail a test to the alias through the outbound relay and the inbound domain's MX;
+    `GET /api/connections` shows `test_email_received_at` once the receiver has it."""
+    now = datetime.now(UTC)
+    token = await prepare_alias_test(session, user_id, connection_id, now)
+    await session.commit()
+    workflow_id = await start_alias_test(
+        temporal, user_id, connection_id, token, task_queue=task_queue
+    )
+    return TestEmailQueued(workflow_id=workflow_id, requested_at=now)
 
 
 # --- playbooks -------------------------------------------------------------------------------

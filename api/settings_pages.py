@@ -26,10 +26,12 @@ from api.deps import (
     WebUser,
 )
 from api.rendering import render
+from domain.mail.alias_test import arrival_pending
 from kernel.enums import ConnectionType
-from kernel.errors import Conflict, Invalid, Malformed, NotFound
+from kernel.errors import Conflict, Invalid, LimitReached, Malformed, NotFound, Transient
 from kernel.settings import Settings
 from models.audit_log import EventFilter, event_kinds, list_events
+from services.alias_test_email import prepare_alias_test, start_alias_test
 from services.aliases import AliasCreate, create_alias, delete_alias
 from services.connections import (
     after_connection_change,
@@ -48,6 +50,7 @@ NOTICES = {
     "created": "Forwarding address created: forward your support mail to it as shown below.",
     "deleted": "Forwarding address deleted; the mail it brought in stays in the inbox.",
     "installed": "Store connected: its recent orders are being brought in.",
+    "test_sent": "Test email sent: this page shows when it arrives.",
 }
 AUDIT_PAGE_SIZE = 50
 MISSING_CONNECTION = "That connection was not found: it may have been removed."
@@ -77,6 +80,12 @@ async def _connections(
 ) -> HTMLResponse:
     connections = await list_connections(session, user_id)
     by_type = {kind: [c for c in connections if c.type == kind] for kind in ConnectionType}
+    now = datetime.now(UTC)
+    waiting = {
+        c.id
+        for c in by_type[ConnectionType.CUSTOM_EMAIL]
+        if arrival_pending(c.test_email_requested_at, c.test_email_received_at, now)
+    }
     return render(
         request,
         "connections.html",
@@ -87,6 +96,7 @@ async def _connections(
         inbound_domain=settings.inbound_domain,
         smtp_host=settings.smtp_receiver_host,
         smtp_port=settings.smtp_receiver_port,
+        waiting=waiting,
         notice=notice,
         error=error,
         form=form or {},
@@ -200,6 +210,38 @@ async def delete_alias_form(
         )
     await session.commit()
     return RedirectResponse("/connections?notice=deleted#alias-h", status_code=303)
+
+
+@router.post("/connections/{connection_id}/test-email", response_model=None)
+async def test_email_form(
+    request: Request,
+    connection_id: uuid.UUID,
+    user_id: CsrfProtected,
+    session: SessionDep,
+    temporal: OptionalTemporalDep,
+    settings: SettingsDep,
+    task_queue: TaskQueueDep,
+) -> HTMLResponse | RedirectResponse:
+    """Send the alias a test email; the page then shows when it arrives."""
+    try:
+        token = await prepare_alias_test(session, user_id, connection_id, datetime.now(UTC))
+    except (NotFound, Conflict, LimitReached) as exc:
+        await session.rollback()
+        status_code = (
+            404 if isinstance(exc, NotFound) else 429 if isinstance(exc, LimitReached) else 409
+        )
+        error = MISSING_CONNECTION if isinstance(exc, NotFound) else exc.message
+        return await _connections(
+            request, session, settings, user_id, error=error, status_code=status_code
+        )
+    await session.commit()
+    try:
+        await start_alias_test(temporal, user_id, connection_id, token, task_queue=task_queue)
+    except Transient as exc:
+        return await _connections(
+            request, session, settings, user_id, error=exc.message, status_code=503
+        )
+    return RedirectResponse(f"/connections?notice=test_sent#c-{connection_id}", status_code=303)
 
 
 # --- the audit log ---------------------------------------------------------------------------

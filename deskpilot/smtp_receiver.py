@@ -3,7 +3,8 @@
 It accepts mail only for the alias of an enabled CUSTOM_EMAIL connection at the
 configured inbound domain (it is not an open relay), refuses mail over the size
 limit (the SIZE extension, then 552), and hands every accepted message to the
-ingest step the HTTP endpoint uses: parse, store, commit, start the workflow.
+ingest step the HTTP endpoint uses: parse, store, commit, start the workflow. An
+alias's own test email (services.alias_test_email) is recorded as arrived instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -22,10 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from deskpilot.smtp_server import serve_smtp
+from domain.mail.alias_test import header_token
 from domain.mail.mime import MAX_EMAIL_BYTES, EmailTooLargeError, MalformedEmailError, parse_email
 from kernel.enums import ConnectionType
 from kernel.settings import Settings
 from models.connection import Connection
+from models.db import unit_of_work
+from services.alias_test_email import record_test_arrival
 from services.inbox import MessageOrigin
 from services.ingest import ingest_parsed
 from workflows.contracts import TASK_QUEUE
@@ -86,6 +91,17 @@ class InboundSmtpHandler:
             for alias, user_id, connection_id, metadata in rows
         }
 
+    async def _is_test(self, connection_ids: list[uuid.UUID], token: str) -> bool:
+        """Whether the mail is the test email of one of these aliases (then recorded)."""
+        async with unit_of_work(self._sessions) as db:
+            for connection_id in connection_ids:
+                if await record_test_arrival(db, connection_id, token, datetime.now(UTC)):
+                    log.info(
+                        "alias test email arrived", extra={"connection_id": str(connection_id)}
+                    )
+                    return True
+        return False
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -126,14 +142,17 @@ class InboundSmtpHandler:
             owners = await self.owners(envelope.rcpt_tos)
             # Two aliases of one owner are one message for that owner, answered from the
             # first of them in the envelope.
-            by_owner: dict[uuid.UUID, uuid.UUID] = {}
+            by_owner: dict[uuid.UUID, list[uuid.UUID]] = {}
             for address in envelope.rcpt_tos:
                 owner = owners.get(address.lower())
                 if owner is not None and not owner.disabled:
-                    by_owner.setdefault(owner.user_id, owner.connection_id)
+                    by_owner.setdefault(owner.user_id, []).append(owner.connection_id)
             if not by_owner:
                 return "550 5.1.1 none of the recipients is an enabled alias"
-            for user_id, connection_id in sorted(by_owner.items(), key=lambda kv: kv[0].hex):
+            token = header_token(parsed.headers)
+            for user_id, connection_ids in sorted(by_owner.items(), key=lambda kv: kv[0].hex):
+                if token is not None and await self._is_test(connection_ids, token):
+                    continue  # an alias's test email: recorded as arrived, not a thread
                 async with self._sessions() as db:
                     stored = await ingest_parsed(
                         db,
@@ -145,7 +164,7 @@ class InboundSmtpHandler:
                         parsed,
                         task_queue=self._task_queue,
                         channel="smtp",
-                        origin=MessageOrigin(connection_id=connection_id),
+                        origin=MessageOrigin(connection_id=connection_ids[0]),
                     )
                 log.info(
                     "smtp message accepted",

@@ -78,6 +78,12 @@ class CustomEmailMetadata(BaseModel):
     disabled: bool = False
     support_email: EmailAddress | None = None
     store_name: str | None = None
+    # The latest test email (domain.mail.alias_test): its token's digest, when it was asked
+    # for, sent and seen arriving at the receiver.
+    test_token_hash: str | None = None
+    test_requested_at: datetime | None = None
+    test_sent_at: datetime | None = None
+    test_received_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

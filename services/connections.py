@@ -39,6 +39,10 @@ class ConnectionOut(BaseModel):
     support_email: str | None = None
     last_sync_at: datetime | None = None
     last_error: str | None = None
+    # A forwarding alias's latest test email: asked for, sent, seen arriving.
+    test_email_requested_at: datetime | None = None
+    test_email_sent_at: datetime | None = None
+    test_email_received_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -67,6 +71,9 @@ def connection_out(connection: Connection) -> ConnectionOut:
         out.alias = str(alias.alias)
         out.label = out.alias
         out.shop_domain = out.shop_domain or alias.shop_domain
+        out.test_email_requested_at = alias.test_requested_at
+        out.test_email_sent_at = alias.test_sent_at
+        out.test_email_received_at = alias.test_received_at
     return out
 
 

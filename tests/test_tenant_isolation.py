@@ -908,6 +908,8 @@ async def test_every_route_keeps_merchants_apart(
         "PATCH /api/connections/{connection_id}",
         "DELETE /api/connections/{connection_id}",
         "POST /connections/{connection_id}/delete",
+        "POST /api/connections/{connection_id}/test-email",
+        "POST /connections/{connection_id}/test-email",
         "POST /api/connections",
         "POST /connections",
         "PUT /api/playbooks/{playbook_id}/rules",
