@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.account_mail import AccountMailActivities
 from activities.alias_test_mail import AliasTestMailActivities
@@ -96,7 +96,11 @@ async def worker_dependencies(
 
 
 def build_worker(
-    client: Client, deps: WorkerDependencies, *, task_queue: str = TASK_QUEUE
+    client: Client,
+    deps: WorkerDependencies,
+    *,
+    task_queue: str = TASK_QUEUE,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     activities = MessageActivities(
         deps.sessions,
@@ -147,7 +151,7 @@ def build_worker(
             *backfill.all(),
         ],
         # kernel.errors become Temporal failures in one place: final ones non-retryable.
-        interceptors=[ErrorMapping()],
+        interceptors=[ErrorMapping(), *interceptors],
         # On SIGTERM let running steps finish (a cancelled send may already have left).
         graceful_shutdown_timeout=timedelta(seconds=10),
     )

@@ -93,15 +93,22 @@ def catalogue(shop: Shop) -> list[Variant]:
 
 
 def seed_shop(
-    shop: Shop, *, count: int = 60, seed: int = 7, start: datetime | None = None
+    shop: Shop,
+    *,
+    count: int = 60,
+    seed: int = 7,
+    start: datetime | None = None,
+    first_number: int = FIRST_ORDER_NUMBER,
+    first_customer_id: int | None = None,
 ) -> list[Order]:
-    """Add `count` orders to `shop` without webhooks: paid, fulfilled, refunded, cancelled."""
+    """Add `count` orders to `shop` without webhooks: paid, fulfilled, refunded, cancelled.
+    A second call needs its own `first_number` and `first_customer_id`, past the first's."""
     rng = random.Random(seed)
     variants = catalogue(shop)
     start = start or (shop.state.clock() - timedelta(days=45))
     customers = [
         Customer(
-            shop.id * 10 + index,
+            (shop.id * 10 if first_customer_id is None else first_customer_id) + index,
             first,
             last,
             f"{first}.{last}@example.com".lower(),
@@ -126,7 +133,7 @@ def seed_shop(
             )  # fmt: skip
         order = Order(
             id=shop.next_id(),
-            number=FIRST_ORDER_NUMBER + index,
+            number=first_number + index,
             email=customer.email,
             customer=customer,
             created_at=at,

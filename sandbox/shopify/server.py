@@ -6,6 +6,7 @@ Many shops share one port; a shop's base URL is `{sandbox}/shops/{shop_domain}`:
     GET  {base}/admin/oauth/authorize              -> 302 to redirect_uri with code and hmac
     POST {base}/admin/oauth/access_token           {client_id, client_secret, code}
     GET  {base}/_sandbox/ledger                    every effect, in order (not Shopify)
+    GET  {base}/_sandbox/usage                     the rate limit's tally (not Shopify)
     POST {base}/_sandbox/orders                    a new order, with orders/create (not Shopify)
 
 Every GraphQL request is parsed, validated and executed against Shopify's own schema,
@@ -68,6 +69,23 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 
 @dataclass
+class ApiUsage:
+    """One shop's Admin API tally, for benchmarks: what the requests asked of the leaky
+    bucket, what they cost once answered, and how many were refused as THROTTLED."""
+
+    requests: int = 0
+    requested_points: int = 0
+    actual_points: int = 0
+    throttled: int = 0
+
+    def count(self, requested: int | None, actual: int | None, *, throttled: bool) -> None:
+        self.requests += 1
+        self.requested_points += requested or 0
+        self.actual_points += actual or 0
+        self.throttled += throttled
+
+
+@dataclass
 class ShopifySandbox:
     """The whole fake Shopify: state, webhook delivery, and the HTTP routes over them."""
 
@@ -76,6 +94,7 @@ class ShopifySandbox:
     # Awaited with each GraphQL request body before it is answered: crash tests slow
     # the store down with it, to kill a worker while its requests are in flight.
     before_graphql: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    usage: dict[str, ApiUsage] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.dispatcher = WebhookDispatcher(self.state)
@@ -110,6 +129,18 @@ class ShopifySandbox:
 
     def graphql(self, shop: Shop, scope: str, body: dict[str, Any]) -> dict[str, Any]:
         """One Admin API request, answered as Shopify would (HTTP 200 in every case here)."""
+        answer = self._answer(shop, scope, body)
+        cost = answer["extensions"]["cost"]
+        throttled = any(
+            (e.get("extensions") or {}).get("code") == "THROTTLED"
+            for e in answer.get("errors") or []
+        )
+        self.usage.setdefault(shop.domain, ApiUsage()).count(
+            cost["requestedQueryCost"], cost["actualQueryCost"], throttled=throttled
+        )
+        return answer
+
+    def _answer(self, shop: Shop, scope: str, body: dict[str, Any]) -> dict[str, Any]:
         shop.run_due_jobs()
         bucket = shop.bucket
         bucket.refill(self.state.clock())
@@ -312,6 +343,12 @@ class ShopifySandbox:
                 return JSONResponse({"errors": "Not Found"}, 404)
             shop.run_due_jobs()
             return JSONResponse(shop.ledger)
+
+        @api.get("/_sandbox/usage")
+        async def usage(shop_domain: str) -> Response:
+            if find(shop_domain) is None:
+                return JSONResponse({"errors": "Not Found"}, 404)
+            return JSONResponse(vars(self.usage.get(shop_domain, ApiUsage())))
 
         @api.post("/_sandbox/orders")
         async def new_order(shop_domain: str, request: Request) -> Response:
