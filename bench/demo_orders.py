@@ -1,15 +1,18 @@
-"""More orders for the demo store, so a benchmark can refund a fresh order per message."""
+"""The demo merchant, made ready for hundreds of messages: more orders, so that a benchmark
+refunds a fresh one per message, and a plan whose limits a run stays under."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from integrations.shopify.admin import ShopifyAdmin
-from kernel.enums import ConnectionType
+from kernel.enums import ConnectionType, PlanType, SubscriptionStatus
 from kernel.values import ShopTarget
+from models.billing import Subscription
 from models.connection import Connection
 from models.db import unit_of_work
 from models.shopify_sync import upsert_order_snapshots
@@ -53,13 +56,28 @@ async def more_demo_orders(
         )
     admin = ShopifyAdmin()
     try:
-        orders = await admin.list_orders(target)
+        # All of them, not the 250 newest the demo's bootstrap stores.
+        orders = await admin.find_orders(target, "", limit=len(shop.orders))
     finally:
         await admin.aclose()
     async with unit_of_work(sessions) as session:
         connection = await session.get(Connection, connection.id)
         assert connection is not None
         await upsert_order_snapshots(session, connection, orders)
+
+
+async def on_a_large_plan(sessions: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> None:
+    """PRO, active for this month: a trial's 100 suggestions would end a run early, and a
+    limited plan keeps the metering the merchant's messages go through."""
+    async with unit_of_work(sessions) as session:
+        subscription = (
+            await session.execute(select(Subscription).where(Subscription.user_id == user_id))
+        ).scalar_one()
+        now = datetime.now(UTC)
+        subscription.plan_type = PlanType.PRO
+        subscription.status = SubscriptionStatus.active
+        subscription.current_period_start = now - timedelta(days=1)
+        subscription.current_period_end = now + timedelta(days=29)
 
 
 def refundable_orders(sandbox: Sandbox) -> list[tuple[str, str, str, str]]:

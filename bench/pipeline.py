@@ -59,6 +59,7 @@ from sandbox.shopify.server import DEMO_SHOP
 from workflows import search_attributes
 
 POLL = 0.01  # seconds between polls; bounds the latency figures' resolution
+JOURNEY_SECONDS = 300  # one message's journey, throttled waits included
 PLAYBOOK = "Refund damaged items"
 THRESHOLD = 0.5  # the offline suggester's refunds reach it
 PLAYBOOK_STATUSES = ("PAID", "PARTIALLY_REFUNDED")  # the playbook's own condition
@@ -84,7 +85,9 @@ async def _bounded(jobs: list[Callable[[], Awaitable[None]]], concurrency: int) 
             await job()
 
     started = time.perf_counter()
-    await asyncio.gather(*(run(job) for job in jobs))
+    async with asyncio.TaskGroup() as group:  # one journey failing stops the others
+        for job in jobs:
+            group.create_task(run(job))
     return time.perf_counter() - started
 
 
@@ -140,8 +143,17 @@ class Desk:
         return response.json()["action"]
 
     async def until(self, message_id: str, *statuses: str) -> dict[str, Any]:
-        while (action := await self.action(message_id)) is None or action["status"] not in statuses:
+        """The message's action once its status is one of `statuses`; a REFUND, as each
+        email asks, or the run stops: a journey that cannot finish is reported."""
+        deadline = time.monotonic() + JOURNEY_SECONDS
+        while (action := await self.action(message_id)) is None or (
+            action["status"] not in statuses
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"message {message_id}: not {statuses} in time: {action}")
             await asyncio.sleep(POLL)
+        if action["type"] != "REFUND":
+            raise RuntimeError(f"message {message_id}: a refund was asked for, not {action}")
         return action
 
     async def post(self, order: Order) -> str:
@@ -205,7 +217,10 @@ async def approved_by_a_person(desk: Desk, orders: list[Order], concurrency: int
             ready.append(time.perf_counter() - started)
             approving = time.perf_counter()
             approved = await desk.http.post(f"/api/actions/{action['id']}/approve", json={})
-            approved.raise_for_status()
+            if approved.is_error:
+                raise RuntimeError(
+                    f"order {order.number}: {approved.status_code} {approved.text} for {action}"
+                )
             action = await desk.until(message_id, "EXECUTED", "FAILED")
             if action["status"] != "EXECUTED":
                 raise RuntimeError(f"order {order.number}: {action}")

@@ -122,7 +122,7 @@ async def api_role(settings: Settings) -> None:
 
 
 async def sandbox_role(settings: Settings, extra_orders: int) -> None:
-    from bench.demo_orders import more_demo_orders, refundable_orders
+    from bench.demo_orders import more_demo_orders, on_a_large_plan, refundable_orders
     from deskpilot.demo import bootstrap_demo
     from models.db import create_engine, session_factory
     from sandbox.server import Sandbox, serving
@@ -136,6 +136,7 @@ async def sandbox_role(settings: Settings, extra_orders: int) -> None:
             sessions, settings, sandbox, url, api_base=settings.public_url, temporal_ui=None
         )
         await more_demo_orders(sessions, sandbox, extra_orders)
+        await on_a_large_plan(sessions, demo.user_id)
         await engine.dispose()
         ready(**demo.public(), refundable=refundable_orders(sandbox))
         await forever()
