@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,8 @@ from integrations.shopify.orders import order_snapshot
 from integrations.shopify.refund_plan import RefundPlanError, plan_transactions
 from kernel.errors import IntegrationError
 from kernel.values import ShopTarget
-from sandbox.server import serve_app
+from sandbox.server import serve_app, shop_base
+from sandbox.shopify.server import ShopifySandbox, serving
 
 ORDER_ID = "gid://shopify/Order/1001"
 
@@ -166,3 +168,33 @@ async def test_unreachable_shop_is_retryable() -> None:
         assert error.value.retryable
     finally:
         await client.aclose()
+
+
+async def test_concurrent_requests_queue_for_the_bucket_instead_of_being_throttled() -> None:
+    """Once Shopify has reported the bucket and a document's cost, requests sent together
+    wait their turn for it: none is THROTTLED, and all of them are answered."""
+    sandbox = ShopifySandbox()
+    sandbox.state.register_app("app", "secret")
+    # A small, slow bucket: the burst below costs several times what it holds.
+    sandbox.add_shop(
+        "small.myshopify.com", api_key="app", token="t", bucket_size=60, restore_rate=200
+    )
+    document = "query { orders(first: 10) { nodes { id name } } }"
+    client = ShopifyGraphQL()
+    try:
+        async with serving(sandbox) as url:
+            shop = ShopTarget(
+                shop_domain="small.myshopify.com",
+                access_token="t",
+                api_base=shop_base(url, "small.myshopify.com"),
+            )
+            await client.execute(shop, document)  # the bucket and the cost, as reported
+            per_request = sandbox.usage["small.myshopify.com"].requested_points
+            assert per_request > 5, per_request
+            answers = await asyncio.gather(*(client.execute(shop, document) for _ in range(20)))
+    finally:
+        await client.aclose()
+    assert all(len(a["orders"]["nodes"]) == 10 for a in answers)
+    usage = sandbox.usage["small.myshopify.com"]
+    assert usage.requests == 21 and usage.throttled == 0, usage
+    assert usage.requested_points == 21 * per_request > 60

@@ -1,9 +1,12 @@
 """A Shopify Admin GraphQL client that respects the cost-based rate limit.
 
 Shopify meters each shop with a leaky bucket of query cost. Every answer
-reports the bucket (`extensions.cost.throttleStatus`); we remember it per
-shop and wait before a request the bucket cannot afford, and a THROTTLED
-answer waits for the cost to be restored and tries again. Errors are
+reports the bucket (`extensions.cost.throttleStatus`) and what the document
+asked of it (`requestedQueryCost`); we remember both, per shop and per
+document. Before a request, under the shop's lock, we wait until the bucket,
+less what our requests still in flight will take from it, can afford that
+document: concurrent requests queue instead of all being THROTTLED together. A
+THROTTLED answer still waits for the cost to be restored and tries again. Errors are
 classified for Temporal: transport failures, 429 and 5xx may pass; anything
 else (a bad token, an invalid document) will not.
 """
@@ -36,10 +39,13 @@ class Bucket:
     restore_rate: float  # points per second
     observed_at: float  # time.monotonic()
 
-    def wait_for(self, cost: float, now: float) -> float:
-        """Seconds until the bucket holds `cost` points, counting what refilled since."""
-        refilled = self.available + (now - self.observed_at) * self.restore_rate
-        missing = min(cost, self.maximum) - min(refilled, self.maximum)
+    def refilled(self, now: float) -> float:
+        return min(self.available + (now - self.observed_at) * self.restore_rate, self.maximum)
+
+    def wait_for(self, cost: float, now: float, *, in_flight: float = 0.0) -> float:
+        """Seconds until the bucket holds `cost` points besides what is `in_flight`,
+        counting what refilled since."""
+        missing = min(cost + in_flight, self.maximum) - self.refilled(now)
         return 0.0 if missing <= 0 else missing / max(self.restore_rate, 1.0)
 
 
@@ -62,6 +68,12 @@ class ShopifyGraphQL:
     ) -> None:
         self._http = http or new_http_client(timeout=30)
         self._buckets: dict[str, Bucket] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Per shop: the cost of our requests sent and not yet answered, which the bucket
+        # Shopify last reported does not show yet.
+        self._in_flight: dict[str, float] = {}
+        # The requested cost Shopify last reported for each document.
+        self._costs: dict[str, float] = {}
         self._max_throttle_retries = max_throttle_retries
         self._sleep = sleep
 
@@ -73,22 +85,22 @@ class ShopifyGraphQL:
     ) -> dict[str, Any]:
         """The `data` of a successful answer."""
         for attempt in range(self._max_throttle_retries + 1):
-            bucket = self._buckets.get(shop.shop_domain)
-            if (
-                bucket is not None
-                and (delay := bucket.wait_for(DEFAULT_COST, time.monotonic())) > 0
-            ):
-                await self._sleep(delay)
-            body = await self._post(shop, document, variables or {})
+            cost = self._costs.get(document, DEFAULT_COST)
+            await self._afford(shop.shop_domain, cost)
+            try:
+                body = await self._post(shop, document, variables or {})
+            finally:
+                self._in_flight[shop.shop_domain] -= cost
             self._remember(shop.shop_domain, body)
+            if (reported := _reported_cost(body)) is not None:
+                self._costs[document] = reported
             errors = body.get("errors") or []
             if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
                 log.info(
                     "throttled by Shopify", extra={"shop": shop.shop_domain, "attempt": attempt}
                 )
-                bucket = self._buckets.get(shop.shop_domain)
-                requested = _requested_cost(body)
-                await self._sleep(bucket.wait_for(requested, time.monotonic()) if bucket else 1.0)
+                if shop.shop_domain not in self._buckets:
+                    await self._sleep(1.0)  # no bucket reported: nothing better to go by
                 continue
             if errors:
                 messages = "; ".join(str(e.get("message")) for e in errors)
@@ -100,6 +112,20 @@ class ShopifyGraphQL:
         raise IntegrationError(
             f"still throttled after {self._max_throttle_retries} waits", retryable=True
         )
+
+    async def _afford(self, shop_domain: str, cost: float) -> None:
+        """Wait, in turn, until the shop's bucket can afford `cost` besides the requests
+        in flight; then count this one in flight."""
+        lock = self._locks.setdefault(shop_domain, asyncio.Lock())
+        async with lock:
+            in_flight = self._in_flight.get(shop_domain, 0.0)
+            bucket = self._buckets.get(shop_domain)
+            # No bucket yet on the first request: Shopify has not reported it.
+            if bucket is not None and (
+                delay := bucket.wait_for(cost, time.monotonic(), in_flight=in_flight)
+            ):
+                await self._sleep(delay)
+            self._in_flight[shop_domain] = self._in_flight.get(shop_domain, 0.0) + cost
 
     async def _post(
         self, shop: ShopTarget, document: str, variables: dict[str, Any]
@@ -140,9 +166,10 @@ class ShopifyGraphQL:
             )
 
 
-def _requested_cost(body: dict[str, Any]) -> float:
+def _reported_cost(body: dict[str, Any]) -> float | None:
     cost = (body.get("extensions") or {}).get("cost") or {}
-    return float(cost.get("requestedQueryCost") or DEFAULT_COST)
+    requested = cost.get("requestedQueryCost")
+    return float(requested) if isinstance(requested, int | float) else None
 
 
 def user_errors(payload: dict[str, Any] | None, key: str = "userErrors") -> list[str]:
