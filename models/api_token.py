@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import ForeignKey, String, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, created_at, uuid_pk
 
 TOKEN_PREFIX = "dpk_"
+# last_used_at moves at most this often: a program polling the API writes once a minute,
+# not on every request (every request would update the same row).
+TOUCH_INTERVAL = timedelta(minutes=1)
 
 
 class ApiToken(Base):
@@ -45,18 +48,24 @@ async def issue_api_token(session: AsyncSession, user_id: uuid.UUID, name: str) 
 
 
 async def user_for_token(session: AsyncSession, token: str) -> uuid.UUID | None:
-    """The owner of a token, or None; marks the token used."""
+    """The owner of a token, or None; marks the token used (to the minute)."""
     if not token.startswith(TOKEN_PREFIX):
         return None
-    user_id = (
+    found = (
         await session.execute(
-            update(ApiToken)
-            .where(ApiToken.token_hash == _digest(token))
-            .values(last_used_at=datetime.now(UTC))
-            .returning(ApiToken.user_id)
+            select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
+                ApiToken.token_hash == _digest(token)
+            )
         )
-    ).scalar_one_or_none()
-    return user_id
+    ).one_or_none()
+    if found is None:
+        return None
+    now = datetime.now(UTC)
+    if found.last_used_at is None or now - found.last_used_at >= TOUCH_INTERVAL:
+        await session.execute(
+            update(ApiToken).where(ApiToken.id == found.id).values(last_used_at=now)
+        )
+    return found.user_id
 
 
 async def tokens_of(session: AsyncSession, user_id: uuid.UUID) -> list[ApiToken]:
