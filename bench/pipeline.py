@@ -234,9 +234,12 @@ async def approved_by_a_person(desk: Desk, orders: list[Order], concurrency: int
     return Run(concurrency, len(orders), seconds, ready, executed, before, after)
 
 
-async def automate(desk: Desk, refund_limit: Decimal) -> None:
-    """The damaged-item playbook through the API, approving on its own up to the limit."""
-    listed = await desk.http.get("/api/playbooks")
+async def set_damaged_item_playbook(
+    http: httpx.AsyncClient, *, refund_limit: Decimal, automatic: bool
+) -> None:
+    """The damaged-item playbook through the API, as a merchant would set it: refunds up
+    to the limit, on its own when `automatic`; the daily caps out of the way."""
+    listed = await http.get("/api/playbooks")
     listed.raise_for_status()
     playbook = next(p for p in listed.json() if p["name"] == PLAYBOOK)
     limit = str(refund_limit)
@@ -248,18 +251,18 @@ async def automate(desk: Desk, refund_limit: Decimal) -> None:
         {**a, "max_refund_amount": limit} if a.get("type") == "approve_suggestion" else a
         for a in playbook["actions"]
     ]
-    put = await desk.http.put(
+    put = await http.put(
         f"/api/playbooks/{playbook['id']}/rules",
         json={
             "trigger": playbook["trigger"],
             "conditions": conditions,
             "actions": actions,
             "confidence_threshold": THRESHOLD,
-            "requires_approval": False,
+            "requires_approval": not automatic,
         },
     )
     put.raise_for_status()
-    caps = await desk.http.patch(
+    caps = await http.patch(
         "/api/settings/automation",
         json={"daily_refund_cap": "1000000", "daily_execution_cap": 1_000_000},
     )
@@ -416,7 +419,11 @@ async def main(count: int, concurrencies: list[int], playbook_count: int) -> Non
                         lines += report(run, baselines[concurrency])
                     if playbook_count:
                         batch = automatic
-                        await automate(stack, max(o.refundable for o in batch))
+                        await set_damaged_item_playbook(
+                            stack.http,
+                            refund_limit=max(o.refundable for o in batch),
+                            automatic=True,
+                        )
                         latencies = await approved_by_a_playbook(stack, batch, concurrencies[0])
                         lines += [
                             f"-- playbook, concurrency {concurrencies[0]}, {len(batch)} messages",

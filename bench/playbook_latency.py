@@ -46,7 +46,14 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from bench.pipeline import POLL, _bounded, _email, _free_port, _percentile
+from bench.pipeline import (
+    POLL,
+    _bounded,
+    _email,
+    _free_port,
+    _percentile,
+    set_damaged_item_playbook,
+)
 from deskpilot.demo import DemoInfo, bootstrap_demo
 from deskpilot.embedded_postgres import EmbeddedPostgres
 from deskpilot.processes import http_server
@@ -65,8 +72,6 @@ from worker import WorkerDependencies, build_worker
 from workflows import search_attributes
 from workflows.contracts import MessageState, Stage
 
-PLAYBOOK = "Refund damaged items"
-THRESHOLD = 0.5
 JOURNEY_SECONDS = 120  # a journey not done by then is reported, not waited for
 
 
@@ -121,38 +126,6 @@ async def stack(home: Path, postgres: EmbeddedPostgres, name: str) -> AsyncItera
         await shopify.aclose()
         await engine.dispose()
         await env.shutdown()
-
-
-async def configure(desk: Stack, *, automatic: bool, refund_limit: Decimal) -> None:
-    """The damaged-item playbook through the API, as a merchant would set it."""
-    listed = await desk.http.get("/api/playbooks")
-    listed.raise_for_status()
-    playbook = next(p for p in listed.json() if p["name"] == PLAYBOOK)
-    limit = str(refund_limit)
-    conditions = [
-        {**c, "value": limit} if c.get("field") == "suggestion.refund_amount" else c
-        for c in playbook["conditions"]
-    ]
-    actions = [
-        {**a, "max_refund_amount": limit} if a.get("type") == "approve_suggestion" else a
-        for a in playbook["actions"]
-    ]
-    put = await desk.http.put(
-        f"/api/playbooks/{playbook['id']}/rules",
-        json={
-            "trigger": playbook["trigger"],
-            "conditions": conditions,
-            "actions": actions,
-            "confidence_threshold": THRESHOLD,
-            "requires_approval": not automatic,
-        },
-    )
-    put.raise_for_status()
-    caps = await desk.http.patch(
-        "/api/settings/automation",
-        json={"daily_refund_cap": "1000000", "daily_execution_cap": 1_000_000},
-    )
-    caps.raise_for_status()
 
 
 async def orders_accepted(desk: Stack, refund_limit: Decimal) -> list[tuple[str, str]]:
@@ -265,7 +238,7 @@ async def mode(
 ) -> list[float]:
     name = "bench_person" if person else "bench_automatic"
     async with stack(home, postgres, name) as desk:
-        await configure(desk, automatic=not person, refund_limit=refund_limit)
+        await set_damaged_item_playbook(desk.http, automatic=not person, refund_limit=refund_limit)
         orders = await orders_accepted(desk, refund_limit)
         if len(orders) < count:
             raise SystemExit(
