@@ -34,9 +34,6 @@ class Role:
         times = psutil.Process(self.process.pid).cpu_times()
         return times.user + times.system
 
-    def rss_bytes(self) -> int:
-        return psutil.Process(self.process.pid).memory_info().rss
-
 
 @contextlib.asynccontextmanager
 async def running(name: str, env: Mapping[str, str], logs: Path) -> AsyncIterator[Role]:

@@ -19,7 +19,6 @@ import sys
 from collections import Counter
 from typing import Any
 
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import (
@@ -75,7 +74,6 @@ class _Counting(ActivityInboundInterceptor):
         except Exception as exc:
             throttled = "throttl" in str(exc).lower()
             self._failures["throttled" if throttled else "other"] += 1
-            self._failures[f"activity:{activity.info().activity_type}"] += 1
             raise
 
 
