@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -36,9 +38,20 @@ from api import (
 from api.errors import install_error_handlers
 from kernel.settings import Settings, get_settings
 from models.db import session_factory
+from models.message_changes import MessageChanges
 from workflows.contracts import TASK_QUEUE
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    changes: MessageChanges = app.state.message_changes
+    await changes.start()
+    try:
+        yield
+    finally:
+        await changes.stop()
 
 
 def create_app(
@@ -52,8 +65,10 @@ def create_app(
 
     `task_queue` is where new message workflows go; tests give each worker its own.
     """
-    app = FastAPI(title="deskpilot", version="0.1.0")
+    app = FastAPI(title="deskpilot", version="0.1.0", lifespan=_lifespan)
     app.state.engine = engine
+    # Long polls on a message wait on these (started with the server, see _lifespan).
+    app.state.message_changes = MessageChanges(engine)
     app.state.sessions = session_factory(engine)
     app.state.temporal = temporal
     app.state.settings = settings or get_settings()

@@ -1,23 +1,40 @@
 """GET /api/messages/{id}: a message with its thread, latest suggestion and action, and the
-playbook that handled it."""
+playbook that handled it.
+
+Every answer carries an ETag. A client that sends it back in If-None-Match with `?wait=S`
+is answered as soon as the message changes, or with 304 after S seconds: a long poll,
+woken by the database's change notices (models/message_changes.py) instead of by polling.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
+import time
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionsDep
 from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut, error_responses
 from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
+from models.message_changes import MessageChanges
 from models.suggestion import AISuggestion
 from services.playbook_executions import MessagePlaybookOut, playbook_for_message
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
+
+# Under the server's shutdown grace and a proxy's idle timeout; a client asks again.
+MAX_WAIT_S = 25.0
+# Without change notices (the listener is down or not started) a waiter re-reads this often.
+FALLBACK_S = 1.0
 
 
 class MessageDetail(BaseModel):
@@ -29,9 +46,51 @@ class MessageDetail(BaseModel):
     playbook: MessagePlaybookOut | None  # the newest playbook execution for this message
 
 
-@router.get("/{message_id}", response_model=MessageDetail, responses=error_responses(401, 404, 422))
+@router.get(
+    "/{message_id}",
+    response_model=MessageDetail,
+    responses={
+        304: {"description": "unchanged after `wait` seconds: still the If-None-Match ETag"},
+        **error_responses(401, 404, 422),
+    },
+)
 async def get_message(
-    message_id: uuid.UUID, user_id: CurrentUser, session: SessionDep
+    message_id: uuid.UUID,
+    user_id: CurrentUser,
+    sessions: SessionsDep,
+    request: Request,
+    wait: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for a change from If-None-Match"),
+    ] = 0,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    changes: MessageChanges | None = getattr(request.app.state, "message_changes", None)
+    deadline = time.monotonic() + wait
+    # Without a listener (an app served without its lifespan) nothing wakes a waiter early.
+    watching = changes.watching(message_id) if changes else contextlib.nullcontext(asyncio.Event())
+    with watching as changed:
+        while True:
+            changed.clear()  # before the read: a change committed during it wakes us
+            async with sessions() as session:
+                detail = await _detail(session, message_id, user_id)
+            body = detail.model_dump_json().encode()
+            etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+            remaining = deadline - time.monotonic()
+            if etag != if_none_match or remaining <= 0:
+                break
+            listening = changes is not None and changes.listening
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    changed.wait(), remaining if listening else min(remaining, FALLBACK_S)
+                )
+    if etag == if_none_match:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+async def _detail(
+    session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID
 ) -> MessageDetail:
     # One snapshot for the reads below: the workflow commits the suggestion and the
     # action together, and the answer must never show one without the other.
