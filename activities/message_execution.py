@@ -13,7 +13,7 @@ from activities.heartbeat import heartbeating
 from activities.message_records import action_of, shop_of
 from domain.order_rules import why_not_allowed
 from integrations.ports import ShopifyPort
-from kernel.enums import REPLY_ONLY, ActionStatus
+from kernel.enums import REPLY_ONLY, ActionStatus, ActionType
 from kernel.errors import Conflict, IntegrationError, Refused
 from kernel.values import OrderSnapshot, ShopTarget
 from models.action_log import log_action_event, transition
@@ -69,7 +69,10 @@ class ExecutionStep:
 
         prepared = payload.get("prepared")
         if prepared is None:
-            snapshot = await self._current_order(shop, order_gid)
+            # Only a replacement checks the order's lines; the others read its state.
+            snapshot = await self._current_order(
+                shop, order_gid, line_items=action_type is ActionType.REPLACE_ITEM
+            )
             problem = why_not_allowed(action_type, payload, snapshot)
             if problem is not None:
                 raise Refused(problem)
@@ -110,9 +113,11 @@ class ExecutionStep:
             )
         return result
 
-    async def _current_order(self, shop: ShopTarget, order_gid: str) -> OrderSnapshot:
+    async def _current_order(
+        self, shop: ShopTarget, order_gid: str, *, line_items: bool
+    ) -> OrderSnapshot:
         try:
-            return await self._shopify.get_order(shop, order_gid)
+            return await self._shopify.get_order(shop, order_gid, line_items=line_items)
         except IntegrationError as exc:
             if exc.retryable:
                 raise

@@ -20,7 +20,12 @@ from kernel.values import (
 
 
 class ShopifyPort(Protocol):
-    async def get_order(self, shop: ShopTarget, order_id: str) -> OrderSnapshot: ...
+    async def get_order(
+        self, shop: ShopTarget, order_id: str, *, line_items: bool = True
+    ) -> OrderSnapshot:
+        """The order as the store has it now; without `line_items`, its state only (its
+        snapshot's line_items is then empty), which costs a fraction of the points."""
+        ...
 
     async def list_orders(self, shop: ShopTarget) -> list[OrderSnapshot]: ...
 

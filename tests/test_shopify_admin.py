@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from integrations.shopify import documents as doc
 from integrations.shopify.admin import ShopifyAdmin
 from kernel.enums import ActionType
 from kernel.errors import IntegrationError
 from kernel.values import OrderSnapshot, ShopTarget
 from sandbox.server import Sandbox, serving, shop_base
+from sandbox.shopify.seed import create_order
 from sandbox.shopify.state import Shop
 
 APP = "admin-tests"
@@ -26,6 +28,11 @@ class Store:
     admin: ShopifyAdmin
     target: ShopTarget
     shop: Shop
+    sandbox: Sandbox
+
+    def requests(self) -> int:
+        usage = self.sandbox.shopify.usage.get(self.shop.domain)
+        return usage.requests if usage else 0
 
     async def first(self, wanted: Any) -> OrderSnapshot:
         for order in sorted(self.shop.orders.values(), key=lambda o: o.number):
@@ -60,6 +67,7 @@ async def store() -> AsyncIterator[Store]:
                 shop_domain=domain, access_token="shpat_admin", api_base=shop_base(url, domain)
             ),
             shop,
+            sandbox,
         )
     await admin.aclose()
 
@@ -67,6 +75,32 @@ async def store() -> AsyncIterator[Store]:
 def _open_paid(o: OrderSnapshot) -> bool:
     return (
         o.fulfillment_status == "UNFULFILLED" and not o.cancelled and o.financial_status == "PAID"
+    )
+
+
+async def test_an_order_with_many_lines_is_read_whole_page_by_page(store: Store) -> None:
+    """The first read asks for a few lines (cheap); the rest is paged only when there is more."""
+    seeded = await store.first(_open_paid)
+    assert len(seeded.line_items) < doc.FIRST_LINE_ITEMS
+    before = store.requests()
+    again = await store.admin.get_order(store.target, seeded.id)
+    assert again.line_items == seeded.line_items
+    assert store.requests() == before + 1  # no second page asked for
+    create_order(store.shop)  # the catalogue exists once an order does
+    variants = list(store.shop.variants)
+    many = create_order(store.shop, items=[(variants[i % len(variants)], 1) for i in range(33)])
+    before = store.requests()
+    order = await store.admin.get_order(store.target, many.gid)
+    assert store.requests() == before + 3  # 5 lines, then 25, then the last 3
+    assert [line.id for line in order.line_items] == [
+        f"gid://shopify/LineItem/{line.id}" for line in many.line_items
+    ]
+    state = await store.admin.get_order(store.target, many.gid, line_items=False)
+    assert state.line_items == []
+    assert (state.refundable, state.financial_status, state.cancelled) == (
+        order.refundable,
+        order.financial_status,
+        order.cancelled,
     )
 
 

@@ -7,8 +7,21 @@ API_VERSION = "2026-10"
 
 _MONEY = "shopMoney { amount currencyCode }"
 
-ORDER_FIELDS = f"""
-fragment OrderFields on Order {{
+# Most orders hold a few lines: the first page is small (each line costs 4 points, and
+# `first: 50` made a read cost 213), and the rest is read only when there is more.
+FIRST_LINE_ITEMS = 5
+
+_LINE_ITEM_FIELDS = f"""
+fragment LineItemFields on LineItem {{
+  id title sku quantity currentQuantity refundableQuantity unfulfilledQuantity
+  variant {{ id }}
+  originalUnitPriceSet {{ {_MONEY} }}
+}}
+"""
+
+# What the checks before an action read: the order's status and what it can still refund.
+ORDER_STATE_FIELDS = f"""
+fragment OrderState on Order {{
   id
   name
   email
@@ -17,21 +30,28 @@ fragment OrderFields on Order {{
   displayFinancialStatus
   displayFulfillmentStatus
   customer {{ id defaultEmailAddress {{ emailAddress }} }}
-  shippingAddress {{
-    address1 address2 city company countryCodeV2 firstName lastName phone provinceCode zip
-  }}
   currentTotalPriceSet {{ {_MONEY} }}
   totalRefundedSet {{ {_MONEY} }}
   refundable: suggestedRefund(suggestFullRefund: true) {{ maximumRefundableSet {{ {_MONEY} }} }}
-  lineItems(first: 50) {{
-    nodes {{
-      id title sku quantity currentQuantity refundableQuantity unfulfilledQuantity
-      variant {{ id }}
-      originalUnitPriceSet {{ {_MONEY} }}
-    }}
+}}
+"""
+
+ORDER_FIELDS = (
+    f"""
+fragment OrderFields on Order {{
+  ...OrderState
+  shippingAddress {{
+    address1 address2 city company countryCodeV2 firstName lastName phone provinceCode zip
+  }}
+  lineItems(first: {FIRST_LINE_ITEMS}) {{
+    nodes {{ ...LineItemFields }}
+    pageInfo {{ hasNextPage endCursor }}
   }}
 }}
 """
+    + ORDER_STATE_FIELDS
+    + _LINE_ITEM_FIELDS
+)
 
 ORDER = (
     """
@@ -40,6 +60,29 @@ query Order($id: ID!) {
 }
 """
     + ORDER_FIELDS
+)
+
+ORDER_STATE = (
+    """
+query OrderStateOnly($id: ID!) {
+  order(id: $id) { ...OrderState }
+}
+"""
+    + ORDER_STATE_FIELDS
+)
+
+ORDER_LINE_ITEMS = (
+    """
+query OrderLineItems($id: ID!, $after: String) {
+  order(id: $id) {
+    lineItems(first: 25, after: $after) {
+      nodes { ...LineItemFields }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+    + _LINE_ITEM_FIELDS
 )
 
 # Searches list orders without their line items: a page of full orders would cost
@@ -217,6 +260,8 @@ query ShopEmail {
 
 ALL = {
     "ORDER": ORDER,
+    "ORDER_STATE": ORDER_STATE,
+    "ORDER_LINE_ITEMS": ORDER_LINE_ITEMS,
     "ORDERS_SEARCH": ORDERS_SEARCH,
     "SUGGESTED_REFUND": SUGGESTED_REFUND,
     "REFUND_CREATE": REFUND_CREATE,

@@ -14,8 +14,9 @@ def _money(money_bag: dict[str, Any] | None) -> tuple[Decimal, str | None]:
 
 
 def order_snapshot(order: dict[str, Any]) -> OrderSnapshot:
-    """From ORDER (full) or ORDERS_SEARCH (summary: no line items, and the refundable
-    amount estimated from the totals instead of Shopify's own suggestion)."""
+    """From ORDER (full), ORDER_STATE (no line items) or ORDERS_SEARCH (a summary: no line
+    items, and the refundable amount estimated from the totals instead of Shopify's own
+    suggestion)."""
     total, currency = _money(order.get("currentTotalPriceSet"))
     if "refundable" in order:
         refundable, _ = _money((order.get("refundable") or {}).get("maximumRefundableSet"))
