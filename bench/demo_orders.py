@@ -19,6 +19,7 @@ from models.shopify_sync import upsert_order_snapshots
 from sandbox.server import Sandbox
 from sandbox.shopify import seed
 from sandbox.shopify.server import DEMO_SHOP
+from sandbox.shopify.state import Bucket
 
 # seed_shop spaces orders 17 hours apart; all of them must lie in the past.
 _SPACING = timedelta(hours=17)
@@ -78,6 +79,20 @@ async def on_a_large_plan(sessions: async_sessionmaker[AsyncSession], user_id: u
         subscription.status = SubscriptionStatus.active
         subscription.current_period_start = now - timedelta(days=1)
         subscription.current_period_end = now + timedelta(days=29)
+
+
+# Shopify Plus restores 1,000 points a second (Standard 100): a Standard store's own limit
+# would cap the run long before the pipeline does. Its bucket holds 20 s of restore, as a
+# Standard one's 2,000 do.
+PLUS_RESTORE_RATE = 1000.0
+
+
+def on_shopify_plus(sandbox: Sandbox) -> float:
+    """The demo store's bucket as a Plus store's; returns its restore rate."""
+    shop = sandbox.shopify.shop(DEMO_SHOP)
+    maximum = PLUS_RESTORE_RATE * 20
+    shop.bucket = Bucket(maximum, PLUS_RESTORE_RATE, maximum, shop.state.clock())
+    return PLUS_RESTORE_RATE
 
 
 def refundable_orders(sandbox: Sandbox) -> list[tuple[str, str, str, str]]:

@@ -376,6 +376,8 @@ def report(run: Run, base_seconds: float) -> list[str]:
         f"requested {usage['requested_points']:.1f}, actual {usage['actual_points']:.1f}; "
         f"throttled {throttled}; failed attempts {failed}"
         + (f" (and {other} failed for other reasons)" if other else ""),
+        f"a Standard store (100 points/s) sustains at most "
+        f"{100 / max(usage['actual_points'], 1):.1f} messages/s at this cost",
         _latency("ingest -> suggestion ready", run.ready),
         _latency("approve -> executed", run.executed),
     ]
@@ -411,6 +413,10 @@ async def main(count: int, concurrencies: list[int], playbook_count: int) -> Non
                         )
                 # The seeded store refunds some orders already; seed enough fresh ones.
                 async with desk(home, url, address, extra_orders=needed * 2) as stack:
+                    lines.append(
+                        f"demo store restores {stack.demo['restore_rate']:.0f} Shopify points/s "
+                        "(Plus), so that the store's own limit does not cap the run"
+                    )
                     orders = sorted(_orders(stack.demo), key=lambda o: o.refundable)
                     # The playbook refunds paid orders only; the smallest, so that its
                     # limit, the largest of them, leaves the others to a person.

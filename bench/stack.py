@@ -120,7 +120,12 @@ async def api_role(settings: Settings) -> None:
 
 
 async def sandbox_role(settings: Settings, extra_orders: int) -> None:
-    from bench.demo_orders import more_demo_orders, on_a_large_plan, refundable_orders
+    from bench.demo_orders import (
+        more_demo_orders,
+        on_a_large_plan,
+        on_shopify_plus,
+        refundable_orders,
+    )
     from deskpilot.demo import bootstrap_demo
     from models.db import create_engine, session_factory
     from sandbox.server import Sandbox, serving
@@ -136,7 +141,11 @@ async def sandbox_role(settings: Settings, extra_orders: int) -> None:
         await more_demo_orders(sessions, sandbox, extra_orders)
         await on_a_large_plan(sessions, demo.user_id)
         await engine.dispose()
-        ready(**demo.public(), refundable=refundable_orders(sandbox))
+        ready(
+            **demo.public(),
+            refundable=refundable_orders(sandbox),
+            restore_rate=on_shopify_plus(sandbox),
+        )
         await forever()
 
 
