@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import time
@@ -29,6 +30,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     OperationDefinitionNode,
@@ -66,6 +68,21 @@ def _with_query(url: str, params: dict[str, str]) -> str:
     parts = urlsplit(url)
     query = "&".join(x for x in (parts.query, urlencode(params)) if x)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(query: str) -> tuple[DocumentNode | None, tuple[dict[str, Any], ...]]:
+    """The parsed document, or None and why it is not valid. Cached: a client sends the
+    same few documents again and again, and validating one against the full Admin schema
+    takes milliseconds. The AST is never changed by executing it."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        return None, (exc.formatted,)
+    problems = validate(admin_schema(), document)
+    if problems:
+        return None, tuple(e.formatted for e in problems)
+    return document, ()
 
 
 @dataclass
@@ -161,13 +178,9 @@ class ShopifySandbox:
         query = body.get("query")
         variables = body.get("variables") or {}
         operation_name = body.get("operationName")
-        try:
-            document = parse(query if isinstance(query, str) else "")
-        except GraphQLError as exc:
-            return {"errors": [exc.formatted], "extensions": throttle(None, None)}
-        problems = validate(admin_schema(), document)
-        if problems:
-            return {"errors": [e.formatted for e in problems], "extensions": throttle(None, None)}
+        document, problems = _checked(query if isinstance(query, str) else "")
+        if document is None:
+            return {"errors": list(problems), "extensions": throttle(None, None)}
         operation = get_operation_ast(document, operation_name)
         if not isinstance(operation, OperationDefinitionNode):
             error = GraphQLError("An operation name is required when the document has several")
