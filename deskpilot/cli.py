@@ -39,6 +39,13 @@ from deskpilot.processes import (
 )
 from deskpilot.runtime import database_url
 from deskpilot.suggest_command import suggest
+from deskpilot.worker_process import (
+    WorkerSupervisor,
+    announce_ready,
+    read_settings,
+    stop_when_closed,
+    worker_process,
+)
 from kernel.logs import configure_logging
 from kernel.settings import ConfigurationError, Settings, get_settings
 from models import migrate
@@ -118,11 +125,32 @@ def up(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    supervised: Annotated[
+        bool, typer.Option(hidden=True, help="run under `deskpilot up` (settings on stdin)")
+    ] = False,
+) -> None:
     """Run the Temporal worker (production): Temporal at TEMPORAL_ADDRESS, or on this machine."""
+    if supervised:
+        _supervised_worker()
+        return
     settings = _settings()
     _run_services(settings, lambda url, key: _worker(url, key, settings))
     typer.echo("deskpilot worker stopped")
+
+
+def _supervised_worker() -> None:
+    """The worker child of `deskpilot up`: see deskpilot/worker_process.py."""
+    configure_logging(get_settings().log_level)
+    # Loaded before the settings arrive, while `up` starts the database and Temporal.
+    import worker as _  # noqa: F401
+
+    settings = read_settings(sys.stdin)
+    if settings is None:
+        return  # `up` stopped before it needed a worker
+    configure_logging(settings.log_level)
+    stop_when_closed(sys.stdin)
+    _run_services(settings, lambda url, key: _worker(url, key, settings, on_ready=announce_ready))
 
 
 @app.command()
@@ -247,10 +275,15 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
     from api.app import create_app
     from deskpilot.smtp_receiver import smtp_receiver
     from sandbox.smtp_sink import MailRelay, serving_smtp_sink
-    from worker import worker_dependencies
 
-    await migrate.upgrade(url)
+    # Read once: the demo's own settings below give it Gmail credentials.
+    demo_mode = settings.demo_mode
     async with AsyncExitStack() as stack:
+        # Spawned first, so the worker loads its code while the database and Temporal start.
+        supervisor = WorkerSupervisor()
+        await supervisor.spawn()
+        stack.push_async_callback(supervisor.stop)
+        await migrate.upgrade(url)
         engine = create_engine(url, secret_key=secret_key)
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
@@ -269,7 +302,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
         demo: DemoInfo | None = None
         sink_address: str | None = None
         services: list[asyncio.Task[None]] = []
-        if settings.demo_mode:
+        if demo_mode:
             sandbox = Sandbox()
             services.append(
                 await stack.enter_async_context(
@@ -314,13 +347,23 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             settings = demo_gmail_settings(settings, sandbox_url)
             # Razorpay and Paddle, where no real credentials are set, are sandbox stand-ins.
             settings = demo_billing_settings(settings, sandbox, sandbox_url, api_base=api_base)
+
+        # The worker, with its reconciler, in its own process: stopped after the API below.
+        worker_settings = settings.model_copy(
+            update={
+                "database_url": url,
+                "secret_key": SecretStr(secret_key),
+                "temporal_address": _temporal_address(settings),
+            }
+        )
+        services.append(
+            await stack.enter_async_context(worker_process(supervisor, worker_settings))
+        )
+        if demo_mode:
             demo = await bootstrap_demo(
                 sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
             )
-
-        deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
-        services.append(await stack.enter_async_context(temporal_worker(client, deps)))
-        await stack.enter_async_context(reconciler(sessions, client, settings))
+        await supervisor.ready()
         await stack.enter_async_context(smtp_receiver(sessions, client, settings))
         services.append(
             await stack.enter_async_context(
@@ -381,7 +424,9 @@ def _banner(
     return "\n".join(lines)
 
 
-async def _worker(url: str, secret_key: str, settings: Settings) -> None:
+async def _worker(
+    url: str, secret_key: str, settings: Settings, on_ready: Callable[[], None] | None = None
+) -> None:
     from worker import worker_dependencies
 
     async with AsyncExitStack() as stack:
@@ -399,6 +444,8 @@ async def _worker(url: str, secret_key: str, settings: Settings) -> None:
                 "namespace": settings.temporal_namespace,
             },
         )
+        if on_ready is not None:
+            on_ready()
         await first_to_stop(worker_task)
 
 
