@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
@@ -24,7 +25,7 @@ from activities.shopify_backfill import ShopifyBackfillActivities
 from activities.shopify_webhook import ShopifyWebhookActivities
 from integrations.billing_gateways import billing_gateways, plan_catalog
 from integrations.gmail.oauth import GoogleOAuth
-from integrations.llm import OpenAISuggester, suggester_from_settings
+from integrations.llm import suggester_from_settings
 from integrations.ports import MailPort, ShopifyPort, SuggesterPort
 from integrations.sandbox_mailer import NoMailer, SandboxMailer
 from integrations.shopify.admin import ShopifyAdmin
@@ -59,6 +60,11 @@ def google_oauth_client(settings: Settings) -> GoogleOAuth | None:
     return google_oauth(settings) if gmail_configured(settings) else None
 
 
+@runtime_checkable
+class Closeable(Protocol):
+    async def aclose(self) -> None: ...
+
+
 @asynccontextmanager
 async def worker_dependencies(
     settings: Settings, sessions: async_sessionmaker[AsyncSession]
@@ -86,7 +92,7 @@ async def worker_dependencies(
         )
     finally:
         await shopify.aclose()
-        if isinstance(suggester, OpenAISuggester):
+        if isinstance(suggester, Closeable):
             await suggester.aclose()
         await gmail.aclose()
         if oauth is not None:

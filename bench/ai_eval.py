@@ -61,7 +61,8 @@ from domain.guardrails import GuardedSuggestion, GuardrailContext, is_safe, plac
 from domain.guardrails.calibration import BAND_EDGES, BAND_LABELS, MOVES_MONEY_OR_GOODS, band
 from domain.guardrails.calibration import evidence as calibration_evidence
 from domain.mail.mime import parse_email
-from integrations.llm import OpenAISuggester, suggester_from_settings
+from integrations.llm import suggester_from_settings
+from integrations.llm.openai_suggester import OpenAISuggester
 from integrations.llm.prompt import user_content
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import SuggesterPort

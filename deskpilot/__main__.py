@@ -1,3 +1,3 @@
-from deskpilot.cli import main
+from deskpilot.entry import main
 
 main()

@@ -33,19 +33,14 @@ from deskpilot.processes import (
     connect_with_retry,
     first_to_stop,
     http_server,
-    reconciler,
     run_until_signalled,
-    temporal_worker,
+    run_worker,
+    temporal_address,
 )
 from deskpilot.runtime import database_url
 from deskpilot.suggest_command import suggest
-from deskpilot.worker_process import (
-    WorkerSupervisor,
-    announce_ready,
-    read_settings,
-    stop_when_closed,
-    worker_process,
-)
+from deskpilot.worker_process import WorkerSupervisor, worker_process
+from deskpilot.worker_spawn import take_prestarted
 from kernel.logs import configure_logging
 from kernel.settings import ConfigurationError, Settings, get_settings
 from models import migrate
@@ -120,37 +115,22 @@ def up(
         sandbox_port=sandbox_port,
         smtp_receiver_port=smtp_port,
     )
-    _run_services(settings, lambda url, key: _up(url, key, settings), owner=True, checks=_up_ports)
+    _run_services(
+        settings,
+        lambda url, key: _up(url, key, settings),
+        owner=True,
+        checks=_up_ports,
+        meanwhile=_load_up,
+    )
     typer.echo("deskpilot stopped")
 
 
 @app.command()
-def worker(
-    supervised: Annotated[
-        bool, typer.Option(hidden=True, help="run under `deskpilot up` (settings on stdin)")
-    ] = False,
-) -> None:
+def worker() -> None:
     """Run the Temporal worker (production): Temporal at TEMPORAL_ADDRESS, or on this machine."""
-    if supervised:
-        _supervised_worker()
-        return
     settings = _settings()
-    _run_services(settings, lambda url, key: _worker(url, key, settings))
+    _run_services(settings, lambda url, key: run_worker(url, key, settings))
     typer.echo("deskpilot worker stopped")
-
-
-def _supervised_worker() -> None:
-    """The worker child of `deskpilot up`: see deskpilot/worker_process.py."""
-    configure_logging(get_settings().log_level)
-    # Loaded before the settings arrive, while `up` starts the database and Temporal.
-    import worker as _  # noqa: F401
-
-    settings = read_settings(sys.stdin)
-    if settings is None:
-        return  # `up` stopped before it needed a worker
-    configure_logging(settings.log_level)
-    stop_when_closed(sys.stdin)
-    _run_services(settings, lambda url, key: _worker(url, key, settings, on_ready=announce_ready))
 
 
 @app.command()
@@ -190,6 +170,7 @@ def _run_services(
     *,
     owner: bool = False,
     checks: Callable[[Settings], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
     """Database, then `main(url, secret_key)` in one event loop until it ends or a signal stops it."""
     # A service manager's SIGTERM must clean up like Ctrl-C; inside the event loop
@@ -199,7 +180,7 @@ def _run_services(
         secret_key = settings.resolve_secret_key()
         if checks is not None:
             checks(settings)
-        with database_url(settings, owner=owner) as url:
+        with database_url(settings, owner=owner, meanwhile=meanwhile) as url:
             try:
                 asyncio.run(run_until_signalled(main(url, secret_key)))
             finally:
@@ -251,10 +232,6 @@ def _up_ports(settings: Settings) -> None:
         )
 
 
-def _temporal_address(settings: Settings) -> str:
-    return settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
-
-
 def _reachable(host: str) -> str:
     """A listening address as a client on this machine connects to it."""
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -270,8 +247,13 @@ def _api_base(settings: Settings) -> str:
     return f"http://{host}:{settings.api_port}"
 
 
+def _load_up() -> None:
+    """What `up` serves, loaded while PostgreSQL starts: not at the top, so that
+    `deskpilot db ...` does not load the API."""
+    import sandbox.smtp_sink  # noqa: F401
+
+
 async def _up(url: str, secret_key: str, settings: Settings) -> None:
-    # Imported here, not at the top, so `deskpilot db ...` does not load workflows and the API.
     from api.app import create_app
     from deskpilot.smtp_receiver import smtp_receiver
     from sandbox.smtp_sink import MailRelay, serving_smtp_sink
@@ -279,9 +261,9 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
     # Read once: the demo's own settings below give it Gmail credentials.
     demo_mode = settings.demo_mode
     async with AsyncExitStack() as stack:
-        # Spawned first, so the worker loads its code while the database and Temporal start.
+        # Spawned when `up` began (deskpilot/entry.py): it loads while the database starts.
         supervisor = WorkerSupervisor()
-        await supervisor.spawn()
+        supervisor.spawn(take_prestarted())
         stack.push_async_callback(supervisor.stop)
         await migrate.upgrade(url)
         engine = create_engine(url, secret_key=secret_key)
@@ -295,7 +277,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             temporal_ui = temporal.ui_url
         else:
             client = await connect_with_retry(
-                _temporal_address(settings), settings.temporal_namespace
+                temporal_address(settings), settings.temporal_namespace
             )
 
         api_base = _api_base(settings)
@@ -353,7 +335,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             update={
                 "database_url": url,
                 "secret_key": SecretStr(secret_key),
-                "temporal_address": _temporal_address(settings),
+                "temporal_address": temporal_address(settings),
             }
         )
         services.append(
@@ -424,38 +406,13 @@ def _banner(
     return "\n".join(lines)
 
 
-async def _worker(
-    url: str, secret_key: str, settings: Settings, on_ready: Callable[[], None] | None = None
-) -> None:
-    from worker import worker_dependencies
-
-    async with AsyncExitStack() as stack:
-        engine = create_engine(url, secret_key=secret_key)
-        stack.push_async_callback(engine.dispose)
-        sessions = session_factory(engine)
-        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
-        deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
-        worker_task = await stack.enter_async_context(temporal_worker(client, deps))
-        await stack.enter_async_context(reconciler(sessions, client, settings))
-        log.info(
-            "worker running",
-            extra={
-                "temporal": _temporal_address(settings),
-                "namespace": settings.temporal_namespace,
-            },
-        )
-        if on_ready is not None:
-            on_ready()
-        await first_to_stop(worker_task)
-
-
 async def _api(url: str, secret_key: str, settings: Settings) -> None:
     from api.app import create_app
 
     async with AsyncExitStack() as stack:
         engine = create_engine(url, secret_key=secret_key)
         stack.push_async_callback(engine.dispose)
-        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
+        client = await connect_with_retry(temporal_address(settings), settings.temporal_namespace)
         api_task = await stack.enter_async_context(
             http_server(create_app(engine, client, settings), settings.api_host, settings.api_port)
         )
@@ -470,7 +427,7 @@ async def _smtp(url: str, secret_key: str, settings: Settings) -> None:
         engine = create_engine(url, secret_key=secret_key)
         stack.push_async_callback(engine.dispose)
         sessions = session_factory(engine)
-        client = await connect_with_retry(_temporal_address(settings), settings.temporal_namespace)
+        client = await connect_with_retry(temporal_address(settings), settings.temporal_namespace)
         # Messages stored while Temporal is away are started by the worker's reconciler.
         port = await stack.enter_async_context(smtp_receiver(sessions, client, settings))
         log.info(

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -210,3 +210,32 @@ async def _settle(task: asyncio.Task[None]) -> None:
     await asyncio.wait({task})
     if not task.cancelled():
         task.exception()  # retrieved, so asyncio does not log it a second time
+
+
+def temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or f"127.0.0.1:{settings.temporal_port}"
+
+
+async def run_worker(
+    url: str, secret_key: str, settings: Settings, on_ready: Callable[[], None] | None = None
+) -> None:
+    """The worker and its reconciler until a signal; `on_ready` once it polls."""
+    from models.db import create_engine, session_factory
+    from worker import worker_dependencies
+
+    async with contextlib.AsyncExitStack() as stack:
+        engine = create_engine(url, secret_key=secret_key)
+        stack.push_async_callback(engine.dispose)
+        sessions = session_factory(engine)
+        address = temporal_address(settings)
+        client = await connect_with_retry(address, settings.temporal_namespace)
+        deps = await stack.enter_async_context(worker_dependencies(settings, sessions))
+        worker_task = await stack.enter_async_context(temporal_worker(client, deps))
+        await stack.enter_async_context(reconciler(sessions, client, settings))
+        log.info(
+            "worker running",
+            extra={"temporal": address, "namespace": settings.temporal_namespace},
+        )
+        if on_ready is not None:
+            on_ready()
+        await first_to_stop(worker_task)

@@ -1,6 +1,6 @@
 """`deskpilot up` runs the Temporal worker as a child process and keeps it running.
 
-The child, `deskpilot worker --supervised`, imports the workflows while `up` starts
+The child, `python -m deskpilot.worker_child`, imports the workflows while `up` starts
 the database and Temporal, then reads its settings as one JSON line on stdin, so
 secrets touch neither the disk nor the environment. It prints `ready` on stdout
 once it polls. It runs in a session of its own: a terminal's Ctrl-C reaches `up`
@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -29,6 +28,7 @@ from typing import IO
 from pydantic import SecretStr
 
 from deskpilot.processes import ServiceError
+from deskpilot.worker_spawn import WorkerChild, spawn_worker, worker_command
 from kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,6 @@ STOP_TIMEOUT_SECONDS = 20.0
 RESTART_DELAYS_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 # A worker that ran this long before exiting starts the backoff from the beginning.
 STEADY_SECONDS = 60.0
-
-
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "deskpilot", "worker", "--supervised"]
 
 
 def settings_payload(settings: Settings) -> dict[str, object]:
@@ -88,7 +84,10 @@ def announce_ready() -> None:
 
 
 class WorkerSupervisor:
-    """Starts the worker child, restarts it when it exits, stops it on request."""
+    """Starts the worker child, restarts it when it exits, stops it on request.
+
+    The child is a plain subprocess (spawned, maybe, before there was an event loop);
+    its pipes are read in threads."""
 
     def __init__(
         self,
@@ -101,7 +100,7 @@ class WorkerSupervisor:
         self.ready_within = ready_within
         self.stop_within = stop_within
         self.restarts = 0
-        self._process: asyncio.subprocess.Process | None = None
+        self._process: WorkerChild | None = None
         self._payload: bytes | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -117,14 +116,9 @@ class WorkerSupervisor:
             raise RuntimeError("the worker was not started")
         return self._task
 
-    async def spawn(self) -> None:
-        """Start a child that loads its code and waits for its settings."""
-        self._process = await asyncio.create_subprocess_exec(
-            *self.command,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+    def spawn(self, prestarted: WorkerChild | None = None) -> None:
+        """Start (or adopt) a child that loads its code and waits for its settings."""
+        self._process = prestarted or spawn_worker(self.command)
 
     def start(self, settings: Settings) -> None:
         """Hand the (spawned, or else new) child its settings and keep it running."""
@@ -144,17 +138,14 @@ class WorkerSupervisor:
 
     async def _supervise(self) -> None:
         if self._process is None:
-            await self.spawn()
+            self.spawn()
         await self._configure()
         self._ready.set()
         failures = 0
         while True:
             began = time.monotonic()
             process = self._require()
-            assert process.stdout is not None
-            while await process.stdout.readline():
-                pass  # the child logs to stderr; stdout carries nothing more
-            code = await process.wait()
+            code = await asyncio.to_thread(_drain_and_wait, process)
             failures = 1 if time.monotonic() - began >= STEADY_SECONDS else failures + 1
             delay = RESTART_DELAYS_SECONDS[min(failures, len(RESTART_DELAYS_SECONDS)) - 1]
             log.error(
@@ -163,7 +154,7 @@ class WorkerSupervisor:
             )
             await asyncio.sleep(delay)
             try:
-                await self.spawn()
+                self.spawn()
                 await self._configure()
             except (ServiceError, OSError) as exc:
                 log.error("worker did not start again", extra={"error": str(exc)})
@@ -176,22 +167,21 @@ class WorkerSupervisor:
         assert self._payload is not None
         try:
             process.stdin.write(self._payload)
-            await process.stdin.drain()
+            process.stdin.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # it already exited; the wait below reports how
         try:
             async with asyncio.timeout(self.ready_within):
                 while True:
-                    line = await process.stdout.readline()
+                    line = await asyncio.to_thread(process.stdout.readline)
                     if not line:
-                        code = await process.wait()
+                        code = await asyncio.to_thread(process.wait)
                         raise ServiceError(f"the worker exited with {code} before it was ready")
                     if line.decode().strip() == READY:
                         break
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+            process.kill()
+            await asyncio.to_thread(process.wait)
             raise ServiceError(
                 f"the worker was not ready after {self.ready_within:.0f} s"
             ) from None
@@ -205,24 +195,30 @@ class WorkerSupervisor:
             if not self._task.cancelled():
                 self._task.exception()  # reported already, through `task` or `ready()`
         process = self._process
-        if process is None or process.returncode is not None:
+        if process is None or process.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), self.stop_within)
+            await asyncio.wait_for(asyncio.to_thread(process.wait), self.stop_within)
         except TimeoutError:
             log.warning("worker did not stop in time; killing it", extra={"pid": process.pid})
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
+            process.kill()
+            await asyncio.to_thread(process.wait)
         if process.stdin is not None:
             process.stdin.close()
 
-    def _require(self) -> asyncio.subprocess.Process:
+    def _require(self) -> WorkerChild:
         if self._process is None:
             raise RuntimeError("the worker was not spawned")
         return self._process
+
+
+def _drain_and_wait(process: WorkerChild) -> int:
+    """Block until the child exits; its stdout carries nothing after `ready`."""
+    assert process.stdout is not None
+    while process.stdout.readline():
+        pass
+    return process.wait()
 
 
 @contextlib.asynccontextmanager

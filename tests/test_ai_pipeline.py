@@ -19,7 +19,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.message_prepare import SUGGESTION_ATTEMPTS
-from integrations.llm import OpenAISuggester
+from integrations.llm.openai_suggester import OpenAISuggester
 from models import Action, AISuggestion, Event, Order
 from sandbox.llm import Answer, HttpError, LlmSandbox, Refusal
 from sandbox.server import serve_app

@@ -25,7 +25,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.message_reply import ReplyStep
 from domain.mail.mime import parse_email
-from integrations.llm import OpenAISuggester
+from integrations.llm.openai_suggester import OpenAISuggester
 from integrations.sandbox_mailer import SandboxMailer
 from kernel.enums import ActionStatus, ActionType, MessageDirection
 from kernel.errors import NotEntitled

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse
 from openai.lib._pydantic import to_strict_json_schema
 
 from domain.order_rules import why_not_allowed
-from integrations.llm import OpenAISuggester, suggester_from_settings
+from integrations.llm import suggester_from_settings
+from integrations.llm.openai_suggester import OpenAISuggester
 from integrations.llm.prompt import MAX_HISTORY, MAX_QUOTED, TRIMMED, build_messages
 from integrations.llm.schema import SIGNALS, LlmSuggestion, to_draft
 from integrations.offline_suggester import OfflineSuggester

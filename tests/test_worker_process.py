@@ -75,7 +75,7 @@ def test_settings_reach_the_child_as_the_parent_sees_them(
 
 async def test_a_worker_that_exits_is_started_again() -> None:
     supervisor = WorkerSupervisor(_child("print('ready', flush=True)\ntime.sleep(0.3)\n"))
-    await supervisor.spawn()
+    supervisor.spawn()
     first = supervisor.pid
     supervisor.start(Settings())
     try:
@@ -139,7 +139,10 @@ class Up:
             return None
         for child in children:
             try:
-                if "--supervised" in child.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                if (
+                    "deskpilot.worker_child" in child.cmdline()
+                    and child.status() != psutil.STATUS_ZOMBIE
+                ):
                     return child
             except psutil.NoSuchProcess:
                 continue

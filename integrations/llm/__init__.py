@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from integrations.llm.openai_suggester import OpenAISuggester
 from integrations.offline_suggester import OfflineSuggester
 from integrations.ports import SuggesterPort
 from kernel.settings import Settings
 
-__all__ = ["OpenAISuggester", "suggester_from_settings"]
+__all__ = ["suggester_from_settings"]
 
 
 def suggester_from_settings(settings: Settings) -> SuggesterPort:
@@ -17,6 +16,9 @@ def suggester_from_settings(settings: Settings) -> SuggesterPort:
     base_url = (settings.openai_base_url or "").strip()
     if not api_key and not base_url:
         return OfflineSuggester()
+    # Imported only when used: the SDK takes over half a second to load.
+    from integrations.llm.openai_suggester import OpenAISuggester
+
     return OpenAISuggester(
         api_key=api_key or None,
         model=settings.openai_model,
