@@ -17,6 +17,7 @@ from sqlalchemy import (
     false,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kernel.enums import MessageDirection
@@ -42,13 +43,8 @@ class Thread(Base):
             "customer_email",
             postgresql_ops={"customer_email": "varchar_pattern_ops"},
         ),
-        # Word search in the inbox; pg_trgm is not in the embedded PostgreSQL, so no
-        # substring search: 'simple' keeps words as written, in any language.
-        Index(
-            "ix_threads_subject_fts",
-            text("to_tsvector('simple'::regconfig, subject)"),
-            postgresql_using="gin",
-        ),
+        # The inbox's word search for rare words (see models/inbox_listing.py).
+        Index("ix_threads_search_vector", "search_vector", postgresql_using="gin"),
         # The "Needs decision" view in inbox order (see models/thread_state.py).
         Index(
             "ix_threads_needs_decision",
@@ -70,6 +66,12 @@ class Thread(Base):
     # Set by playbooks (tag_thread, close_thread) and shown in the inbox.
     tags: Mapped[list[Any]] = mapped_column(server_default="[]", default=list)
     closed_at: Mapped[datetime | None]
+    # Every word of the subject and the messages, kept by triggers (migration 0017);
+    # pg_trgm is not in the embedded PostgreSQL, so no substring search: 'simple' keeps
+    # words as written, in any language. Never loaded with the row.
+    search_vector: Mapped[str] = mapped_column(
+        TSVECTOR, server_default=text("''::tsvector"), deferred=True
+    )
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -88,11 +90,6 @@ class Message(Base):
         UniqueConstraint("user_id", "message_id"),
         # With the id included, the inbox reaches a thread's actions without heap reads.
         Index("ix_messages_thread_id_sent_at", "thread_id", "sent_at", postgresql_include=["id"]),
-        Index(
-            "ix_messages_body_text_fts",
-            text("to_tsvector('simple'::regconfig, body_text)"),
-            postgresql_using="gin",
-        ),
         Index(
             "ix_messages_connection_id_channel_thread_id",
             "connection_id",
