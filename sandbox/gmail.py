@@ -318,8 +318,11 @@ class GmailSandbox:
         self.pushes: list[Push] = []
         self.drop_pushes = False  # lose every notification, as Pub/Sub sometimes does
         self.dropped_pushes = 0
-        self.push_attempts = 4  # Pub/Sub retries for days; a sandbox gives up sooner
+        # Pub/Sub retries for days; a sandbox gives up sooner, but not before a busy
+        # receiver had some seconds to come back (about 6 s of waits in all).
+        self.push_attempts = 8
         self.push_backoff_s = 0.05
+        self.push_backoff_cap_s = 2.0
         self.push_timeout_s = 5.0
         self._outbox: list[Push] = []
         self._push_tasks: set[asyncio.Task[None]] = set()
@@ -447,7 +450,8 @@ class GmailSandbox:
                 except httpx.HTTPError as exc:
                     push.status, push.error = None, f"{type(exc).__name__}: {exc}"
                 if attempt < self.push_attempts:
-                    await asyncio.sleep(self.push_backoff_s * 2 ** (attempt - 1))
+                    wait = self.push_backoff_s * 2 ** (attempt - 1)
+                    await asyncio.sleep(min(wait, self.push_backoff_cap_s))
 
     async def flush_pushes(self) -> None:
         """Wait until every queued push is delivered or given up on."""
@@ -648,6 +652,22 @@ class GmailSandbox:
                 return JSONResponse({"detail": f"no sandbox mailbox {to}"}, status_code=404)
             message = self.deliver(to, raw, label_ids)
             return {"id": message.id, "threadId": message.thread_id}
+
+        @api.get("/pushes")
+        async def pushes() -> Any:
+            """Every push notification sent so far, and how its delivery went."""
+            return [
+                {
+                    "subscription": p.subscription,
+                    "email_address": p.email_address,
+                    "history_id": p.history_id,
+                    "attempts": p.attempts,
+                    "status": p.status,
+                    "error": p.error,
+                    "delivered": p.delivered,
+                }
+                for p in self.pushes
+            ]
 
         @api.get("/sent")
         async def sent(address: str) -> Any:

@@ -202,6 +202,17 @@ def _wait_for_action(
         time.sleep(0.2)
 
 
+def _gmail_diagnosis(up: Up, state: dict[str, Any]) -> str:
+    """What a Gmail message that never arrived went through: pushes, syncs, up's log."""
+    pushes = httpx.get(f"{up.sandbox}/sandbox/gmail/pushes", timeout=10).json()
+    mailboxes = up.temporal("workflow", "list", "--query", "WorkflowType='MailboxSyncWorkflow'")
+    log_tail = "\n".join(up.log.read_text().splitlines()[-40:])
+    return (
+        f"the Gmail message never awaited a decision: {state}\npushes: {pushes}\n"
+        f"mailbox syncs: {mailboxes}\nup's log, last lines:\n{log_tail}"
+    )
+
+
 def _owner(workflow_id: str) -> str:
     """msg-<owner uuid>-<hash>"""
     return str(uuid.UUID(workflow_id[len("msg-") : len("msg-") + 36]))
@@ -298,7 +309,7 @@ def test_up_demo_mode_email_to_executed_refund(
         )["queryResult"][0]
         if state.get("stage") == "awaiting_decision":
             break
-        assert time.monotonic() < deadline, f"the Gmail message never awaited a decision: {state}"
+        assert time.monotonic() < deadline, _gmail_diagnosis(up, state)
         time.sleep(0.5)
     approved = httpx.post(
         f"{demo['api_base']}/api/actions/{state['action_id']}/approve",
