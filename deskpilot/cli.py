@@ -257,6 +257,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
     from api.app import create_app
     from deskpilot.smtp_receiver import smtp_receiver
     from sandbox.smtp_sink import MailRelay, serving_smtp_sink
+    from services.mailbox_workflows import reconcile_mailboxes
 
     # Read once: the demo's own settings below give it Gmail credentials.
     demo_mode = settings.demo_mode
@@ -345,6 +346,9 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
             demo = await bootstrap_demo(
                 sessions, settings, sandbox, sandbox_url, api_base=api_base, temporal_ui=temporal_ui
             )
+            # Its mailbox syncs now: the worker's reconciler may have had its first round
+            # before the mailbox was connected, and its next is minutes away.
+            await reconcile_mailboxes(sessions, client, settings)
         await supervisor.ready()
         await stack.enter_async_context(smtp_receiver(sessions, client, settings))
         services.append(

@@ -229,6 +229,15 @@ def test_up_demo_mode_email_to_executed_refund(
         f"cold start of deskpilot up (postgres, temporal, worker, api) to /readyz: "
         f"{up.seconds_to_ready:.2f} s"
     )
+    # The demo mailbox syncs (and is watched) from the start, whenever the worker's
+    # reconciler had its first round.
+    syncing = up.temporal(
+        "workflow",
+        "list",
+        "--query",
+        "WorkflowType='MailboxSyncWorkflow' AND ExecutionStatus='Running'",
+    )
+    assert "mailbox-sync-" in syncing, syncing
 
     demo_file = up.home / "demo.json"
     assert oct(demo_file.stat().st_mode & 0o777) == "0o600"
