@@ -156,8 +156,12 @@ async def test_ingest_suggest_approve_execute(pipeline: Pipeline) -> None:
     assert again.json()["error"]["code"] == "conflict"
     reject = await pipeline.api.post(f"/api/actions/{action['id']}/reject", json={"reason": "x"})
     assert reject.status_code == 409
+    handle = pipeline.env.client.get_workflow_handle(accepted["workflow_id"])
+    finished = await handle.describe()
     assert await pipeline.ingest(raw) == accepted
-    await asyncio.sleep(0.5)  # room for a (wrong) second run to act
+    # No second run exists that could act: the workflow id's latest run is the finished one.
+    latest = await handle.describe()
+    assert (latest.run_id, latest.status) == (finished.run_id, WorkflowExecutionStatus.COMPLETED)
     assert len(pipeline.merchant.refunds()) == 1
     assert len(pipeline.merchant.sandbox.sink.deliveries) == 1
 
