@@ -362,6 +362,9 @@ async def test_smtp_in_to_reply_out_through_the_sink(
         assert stored.workflow_id == message_workflow_id(merchant.user_id, message_id)
         pending = await _pending(api, stored.id)
         assert pending["workflow_id"] == stored.workflow_id
+        pending_run = (
+            await temporal_dev.client.get_workflow_handle(stored.workflow_id).describe()
+        ).run_id
         action = pending["action"]
         approved = await api.post(f"/api/actions/{action['id']}/approve")
         assert approved.status_code == 200, approved.text
@@ -370,7 +373,10 @@ async def test_smtp_in_to_reply_out_through_the_sink(
             return bool(sink.deliveries)
 
         await _wait(replied)
-        await asyncio.sleep(0.2)  # a second delivery, if any, would show up now
+        # The one workflow has finished: nothing is left that could send again.
+        handle = temporal_dev.client.get_workflow_handle(stored.workflow_id)
+        await handle.result()
+        assert (await handle.describe()).run_id == pending_run
         # One message in, one workflow, one refund, one reply.
         assert [m.message_id for m in await _inbound(own_sessions, merchant.user_id)] == [
             message_id
