@@ -86,18 +86,30 @@ DEVICES = {device.name: device for device in (LAPTOP, PHONE)}
 @dataclass
 class PageProblems:
     """What went wrong on the pages of a test: console errors, uncaught exceptions, requests
-    that got no response (refused, DNS, aborted) and responses with an HTTP error status."""
+    that got no response (refused, DNS, aborted) and responses with an HTTP error status.
+
+    A request that a later navigation of its page aborted (a stylesheet still loading when
+    the test moves on, the inbox's event stream) is the navigation, not a fault: it goes to
+    `cut_by_navigation`, not to `failed_requests`."""
 
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
+    cut_by_navigation: list[str] = field(default_factory=list)
     # (status, "METHOD url: status")
     error_responses: list[tuple[int, str]] = field(default_factory=list)
+    # Per page: how many main-frame navigations it has started, and that count when each
+    # of its requests started.
+    _navigations: dict[Page, int] = field(default_factory=dict, repr=False)
+    _started_after: dict[Request, int] = field(default_factory=dict, repr=False)
 
     def watch(self, page: Page) -> None:
+        self._navigations[page] = 0
         page.on("console", self._on_console)
         page.on("pageerror", self._on_page_error)
-        page.on("requestfailed", self._on_request_failed)
+        page.on("request", lambda request: self._on_request(page, request))
+        page.on("requestfailed", lambda request: self._on_request_failed(page, request))
+        page.on("requestfinished", self._forget)
         page.on("response", self._on_response)
 
     def _on_console(self, message: ConsoleMessage) -> None:
@@ -110,8 +122,22 @@ class PageProblems:
     def _on_page_error(self, error: Error) -> None:
         self.page_errors.append(f"{error.name}: {error.message}")
 
-    def _on_request_failed(self, request: Request) -> None:
-        self.failed_requests.append(f"{request.method} {request.url}: {request.failure}")
+    def _on_request(self, page: Page, request: Request) -> None:
+        if request.is_navigation_request() and request.frame == page.main_frame:
+            self._navigations[page] += 1
+        self._started_after[request] = self._navigations[page]
+
+    def _forget(self, request: Request) -> None:
+        self._started_after.pop(request, None)
+
+    def _on_request_failed(self, page: Page, request: Request) -> None:
+        line = f"{request.method} {request.url}: {request.failure}"
+        started_after = self._started_after.pop(request, None)
+        navigated_since = started_after is not None and self._navigations[page] > started_after
+        if request.failure == "net::ERR_ABORTED" and navigated_since:
+            self.cut_by_navigation.append(line)
+        else:
+            self.failed_requests.append(line)
 
     def _on_response(self, response: Response) -> None:
         if response.status >= 400:

@@ -43,9 +43,6 @@ PIPELINE_MS = 45_000
 EDITED_REPLY = "Hi! We refunded your broken mug in full. Sorry about that - the Test Store team"
 
 
-_STREAM_CUT = re.compile(r"GET http://127\.0\.0\.1:\d+/events: net::ERR_ABORTED")
-
-
 def _app(
     sessions: async_sessionmaker[AsyncSession], env: WorkflowEnvironment, queue: str
 ) -> FastAPI:
@@ -83,15 +80,6 @@ async def _fits(page: Page) -> None:
     assert overflow <= 0, f"the page is {overflow}px wider than the screen"
 
 
-def _assert_no_problems(problems: PageProblems, allow_status: tuple[int, ...] = ()) -> None:
-    """_assert_no_problems(page_problems), except that leaving a page cuts its event stream:
-    Chromium reports that long-lived request as aborted, which is no fault of the page."""
-    problems.failed_requests[:] = [
-        line for line in problems.failed_requests if not _STREAM_CUT.fullmatch(line)
-    ]
-    problems.assert_none(allow_status=allow_status)
-
-
 async def test_sign_in_approve_reject_and_isolation_in_a_browser(
     temporal_dev: WorkflowEnvironment,
     own_sessions: async_sessionmaker[AsyncSession],
@@ -125,7 +113,7 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             await expect(row).to_contain_text("#1001")
             assert await page.evaluate("window.notReloaded") is True
             await screenshot(page, "inbox-laptop")
-            _assert_no_problems(page_problems)
+            page_problems.assert_none()
 
             # --- the thread: suggestion and order beside the message.
             await row.get_by_role("link").click()
@@ -177,7 +165,7 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             sent = email.message_from_bytes(sink.raw(0), policy=policy.default)
             body = sent.get_body(preferencelist=("plain",))
             assert body is not None and EDITED_REPLY in body.get_content()
-            _assert_no_problems(page_problems)
+            page_problems.assert_none()
 
             # --- reject another message, with a reason.
             await ingest(
@@ -212,7 +200,7 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             await expect(page.locator(".thread-row", has_text="Cancel please")).to_contain_text(
                 "REJECTED"
             )
-            _assert_no_problems(page_problems)
+            page_problems.assert_none()
 
             # --- the same pages on a phone.
             phone = await new_page("phone", base_url=base_url)
@@ -224,7 +212,7 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             await expect(phone.locator("#action-status")).to_have_text("EXECUTED")
             await _fits(phone)
             await screenshot(phone, "thread-phone")
-            _assert_no_problems(page_problems)
+            page_problems.assert_none()
 
             # --- a second merchant, in a browser of its own, cannot see the first one's.
             async with unit_of_work(own_sessions) as session:
@@ -238,10 +226,10 @@ async def test_sign_in_approve_reject_and_isolation_in_a_browser(
             assert response is not None and response.status == 404
             await expect(stranger.get_by_role("heading", level=1)).to_have_text("Thread not found")
             assert "Broken mug" not in await stranger.content()
-            _assert_no_problems(page_problems, allow_status=(404,))
+            page_problems.assert_none(allow_status=(404,))
 
             # Close the pages' event streams before the server stops (it waits for them).
             for open_page in (page, phone, stranger):
                 await open_page.close()
             await api.aclose()
-    _assert_no_problems(page_problems, allow_status=(404,))
+    page_problems.assert_none(allow_status=(404,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import TYPE_CHECKING
@@ -120,3 +121,61 @@ async def test_problems_on_a_page_are_caught(
     remaining = page_problems.lines(allow_status=[404])
     assert not any("404" in line for line in remaining)
     assert len(remaining) == 4, remaining
+
+
+SLOW_STYLE_PAGE = """<!doctype html>
+<title>slow</title><link rel="stylesheet" href="/slow.css"><h1>slow</h1>
+"""
+# The page itself gives up on a request: a fault of the page, though Chromium says "aborted"
+# as it does for a navigation's.
+SELF_ABORTING_PAGE = """<!doctype html>
+<title>gives up</title><h1>gives up</h1>
+<script>
+const giveUp = new AbortController();
+fetch("/slow.css", {signal: giveUp.signal}).catch(() => {});
+setTimeout(() => giveUp.abort(), 100);
+</script>
+"""
+
+
+def _slow_app(release: asyncio.Event) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/slow", response_class=HTMLResponse)
+    async def slow() -> str:
+        return SLOW_STYLE_PAGE
+
+    @app.get("/gives-up", response_class=HTMLResponse)
+    async def gives_up() -> str:
+        return SELF_ABORTING_PAGE
+
+    @app.get("/slow.css")
+    async def slow_css() -> HTMLResponse:
+        await release.wait()
+        return HTMLResponse("h1 { color: teal }", media_type="text/css")
+
+    return app
+
+
+async def test_a_request_cut_by_leaving_the_page_is_no_problem_but_one_the_page_drops_is(
+    served_app: ServeApp, page: Page, page_problems: PageProblems
+) -> None:
+    release = asyncio.Event()
+    async with served_app(_slow_app(release)) as base_url:
+        try:
+            async with page.expect_request(f"{base_url}/slow.css"):
+                await page.goto(f"{base_url}/slow", wait_until="commit")
+            # The stylesheet is still loading when the test moves on.
+            async with page.expect_event("requestfailed"):
+                await page.goto(f"{base_url}/gives-up", wait_until="commit")
+            assert page_problems.cut_by_navigation == [f"GET {base_url}/slow.css: net::ERR_ABORTED"]
+            assert page_problems.failed_requests == []
+
+            async with page.expect_event("requestfailed"):
+                await page.wait_for_load_state("load")
+            assert page_problems.failed_requests == [f"GET {base_url}/slow.css: net::ERR_ABORTED"]
+        finally:
+            # Else the server's shutdown waits on the handlers still holding the stylesheet.
+            release.set()
+    with pytest.raises(AssertionError, match=r"request failed: GET .*/slow\.css: net::ERR_ABORTED"):
+        page_problems.assert_none()
