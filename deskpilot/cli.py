@@ -26,6 +26,7 @@ from deskpilot.demo import (
     demo_gmail_settings,
 )
 from deskpilot.demo_billing import demo_billing_banner, demo_billing_settings
+from deskpilot.embedded_postgres import PostgresStartError
 from deskpilot.embedded_temporal import TEMPORAL_DB, EmbeddedTemporal, TemporalStartError
 from deskpilot.ports import PortInUseError, ensure_port_free
 from deskpilot.processes import (
@@ -115,13 +116,27 @@ def up(
         sandbox_port=sandbox_port,
         smtp_receiver_port=smtp_port,
     )
-    _run_services(
-        settings,
-        lambda url, key: _up(url, key, settings),
-        owner=True,
-        checks=_up_ports,
-        meanwhile=_load_up,
-    )
+    # Spawned while PostgreSQL starts (both take seconds); `_up` waits for it after the
+    # migrations and stops it before PostgreSQL.
+    temporal = EmbeddedTemporal.from_settings(settings) if settings.embedded_temporal else None
+
+    def meanwhile() -> None:
+        if temporal is not None:
+            temporal.spawn()  # on the main thread, as its parent-death signal needs
+        _load_up()
+
+    try:
+        _run_services(
+            settings,
+            lambda url, key: _up(url, key, settings, temporal),
+            owner=True,
+            checks=_up_ports,
+            meanwhile=meanwhile,
+        )
+    finally:
+        if temporal is not None and temporal.pid is not None:
+            # `up` failed before `_up` took the server over (PostgreSQL did not start).
+            asyncio.run(temporal.stop())
     typer.echo("deskpilot stopped")
 
 
@@ -189,7 +204,7 @@ def _run_services(
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
     except (ConfigurationError, PortInUseError) as exc:
         raise _fail(str(exc), 2) from exc
-    except (TemporalStartError, ServiceError) as exc:
+    except (TemporalStartError, PostgresStartError, ServiceError) as exc:
         raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
         pass  # a signal before the event loop took over; the context above stopped Postgres
@@ -253,7 +268,9 @@ def _load_up() -> None:
     import sandbox.smtp_sink  # noqa: F401
 
 
-async def _up(url: str, secret_key: str, settings: Settings) -> None:
+async def _up(
+    url: str, secret_key: str, settings: Settings, temporal: EmbeddedTemporal | None
+) -> None:
     from api.app import create_app
     from deskpilot.smtp_receiver import smtp_receiver
     from sandbox.smtp_sink import MailRelay, serving_smtp_sink
@@ -272,8 +289,7 @@ async def _up(url: str, secret_key: str, settings: Settings) -> None:
         sessions = session_factory(engine)
 
         temporal_ui: str | None = None
-        if settings.embedded_temporal:
-            temporal = EmbeddedTemporal.from_settings(settings)
+        if temporal is not None:
             client = await stack.enter_async_context(temporal.running())
             temporal_ui = temporal.ui_url
         else:

@@ -26,6 +26,13 @@ from kernel.database_url import with_database
 
 log = logging.getLogger(__name__)
 
+# Lines of the server's log an error quotes: enough for its reason, short for a terminal.
+LOG_TAIL_LINES = 5
+
+
+class PostgresStartError(RuntimeError):
+    """The embedded server would not start; the message says why and where its log is."""
+
 
 @dataclass
 class EmbeddedPostgres:
@@ -38,14 +45,29 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         running = PostmasterInfo.read_from_pgdata(self.data_dir)
         self.started_here = running is None or not running.is_running()
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
-        if self.started_here:
-            # pgserver keeps one server object per data directory for the life of the
-            # process: after a stop() it hands back that one, stopped, without starting it.
-            self._server.ensure_postgres_running()
+        try:
+            # A new server object starts its server; pgserver keeps one per data directory
+            # for the life of the process, and after a stop() it hands back that one,
+            # stopped, without starting it.
+            self._server = pgserver.get_server(self.data_dir, cleanup_mode=None)
+            if self.started_here:
+                self._server.ensure_postgres_running()
+        except subprocess.CalledProcessError as exc:
+            raise self._start_error() from exc
         uri = self._server.get_uri()
         log.info("embedded postgres ready", extra={"pgdata": str(self.data_dir)})
         return uri
+
+    def _start_error(self) -> PostgresStartError:
+        log_path = self.data_dir / "log"
+        try:
+            lines = log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError:
+            lines = []
+        said = "".join(f"\n  {line}" for line in lines)
+        return PostgresStartError(
+            f"the embedded PostgreSQL in {self.data_dir} did not start; see {log_path}{said}"
+        )
 
     def ensure_database(self, name: str) -> str:
         """Create database `name` if missing; return a URI that points at it."""

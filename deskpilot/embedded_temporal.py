@@ -188,8 +188,10 @@ class EmbeddedTemporal:
         )
 
     async def start(self) -> Client:
-        """Spawn the server, wait until a client can use the namespace, return that client."""
-        self.spawn()
+        """Spawn the server (unless `spawn()` already did), wait until a client can use the
+        namespace, return that client."""
+        if self._process is None:
+            self.spawn()
         try:
             client = await self._wait_ready()
             await ensure_search_attributes(client, self.namespace)

@@ -399,6 +399,28 @@ def test_up_reports_a_temporal_that_does_not_start(tmp_path: Path) -> None:
     assert _leftovers(home) == []
 
 
+def test_up_leaves_no_temporal_behind_when_postgres_does_not_start(tmp_path: Path) -> None:
+    """The Temporal dev server starts while PostgreSQL does; when PostgreSQL cannot (a data
+    directory that is not one), `up` says why and stops the server it spawned."""
+    home = tmp_path / "home"
+    (home / "pgdata").mkdir(parents=True)
+    (home / "pgdata" / "PG_VERSION").write_text("9\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "deskpilot", "up", *_up_ports()],
+        cwd=tmp_path,
+        env=_env(DESKPILOT_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"the embedded PostgreSQL in {home / 'pgdata'} did not start" in result.stderr
+    assert "postgresql.conf" in result.stderr  # the log's reason, quoted
+    assert "Traceback" not in result.stderr
+    assert "deskpilot started the Temporal dev server" in (home / "temporal.log").read_text()
+    assert _leftovers(home) == []
+
+
 # --- the embedded Temporal dev server -----------------------------------------------------
 
 
