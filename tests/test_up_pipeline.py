@@ -381,12 +381,9 @@ def test_up_restart_keeps_workflows_and_the_demo_token(
     second.stop(signal.SIGINT)
 
 
-def test_up_reports_a_temporal_that_does_not_start(tmp_path: Path) -> None:
-    """A broken Temporal database: a clear error that points at the log, and no Postgres left."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "temporal.db").write_bytes(b"this is not a sqlite database" * 100)
-    result = subprocess.run(
+def _up_until_it_fails(tmp_path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    """`deskpilot up` on free ports, run to its end (it fails to start)."""
+    return subprocess.run(
         [sys.executable, "-m", "deskpilot", "up", *_up_ports()],
         cwd=tmp_path,
         env=_env(DESKPILOT_HOME=str(home)),
@@ -394,6 +391,14 @@ def test_up_reports_a_temporal_that_does_not_start(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
+
+
+def test_up_reports_a_temporal_that_does_not_start(tmp_path: Path) -> None:
+    """A broken Temporal database: a clear error that points at the log, and no Postgres left."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "temporal.db").write_bytes(b"this is not a sqlite database" * 100)
+    result = _up_until_it_fails(tmp_path, home)
     assert result.returncode == 1, result.stderr
     assert str(home / "temporal.log") in result.stderr
     assert _leftovers(home) == []
@@ -405,14 +410,7 @@ def test_up_leaves_no_temporal_behind_when_postgres_does_not_start(tmp_path: Pat
     home = tmp_path / "home"
     (home / "pgdata").mkdir(parents=True)
     (home / "pgdata" / "PG_VERSION").write_text("9\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "deskpilot", "up", *_up_ports()],
-        cwd=tmp_path,
-        env=_env(DESKPILOT_HOME=str(home)),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = _up_until_it_fails(tmp_path, home)
     assert result.returncode == 1, result.stderr
     assert f"the embedded PostgreSQL in {home / 'pgdata'} did not start" in result.stderr
     assert "postgresql.conf" in result.stderr  # the log's reason, quoted
