@@ -356,6 +356,17 @@ class Desk:
         counted = await self.client.count_workflows(f"{owner} AND {query}" if query else owner)
         return counted.count
 
+    async def workflows_listed(self, query: str, expected: int, seconds: float = 30) -> int:
+        """`workflows(query)` once it reaches `expected`, or its last count after `seconds`.
+        Temporal's visibility lags the workflows themselves (more so after a restart): a
+        workflow whose result is in can still be listed as running for a moment."""
+        deadline = time.monotonic() + seconds
+        while True:
+            counted = await self.workflows(query)
+            if counted >= expected or time.monotonic() >= deadline:
+                return counted
+            await asyncio.sleep(0.2)
+
 
 async def _started_temporal(home: Path, attempts: int = 3) -> tuple[EmbeddedTemporal, Client]:
     """A dev server on free ports. A port found free can be taken before the server binds it

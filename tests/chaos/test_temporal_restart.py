@@ -48,7 +48,7 @@ async def test_workflows_complete_across_a_temporal_restart(
     down = time.monotonic() - killed
     results = await desk.results([h.id for h in workflows.values()], 240)
 
-    completed = await desk.workflows("ExecutionStatus='Completed'")
+    completed = await desk.workflows_listed("ExecutionStatus='Completed'", TOTAL)
     tally = Tally.of(desk.merchant, requests)
     chaos_report(
         f"chaos temporal-restart: {TOTAL} workflows ({mix(requests)}), Temporal killed after "
