@@ -357,15 +357,15 @@ class Desk:
         return counted.count
 
     async def workflows_listed(self, query: str, expected: int, seconds: float = 30) -> int:
-        """`workflows(query)` once it reaches `expected`, or its last count after `seconds`.
-        Temporal's visibility lags the workflows themselves (more so after a restart): a
-        workflow whose result is in can still be listed as running for a moment."""
-        deadline = time.monotonic() + seconds
-        while True:
+        """`workflows(query)` once it reaches `expected`. Temporal's visibility lags the
+        workflows themselves (more so after a restart): a workflow whose result is in can
+        still be listed as running for a moment."""
+
+        async def listed() -> int | None:
             counted = await self.workflows(query)
-            if counted >= expected or time.monotonic() >= deadline:
-                return counted
-            await asyncio.sleep(0.2)
+            return counted if counted >= expected else None
+
+        return await eventually(listed, seconds, f"Temporal to list {expected} ({query})")
 
 
 async def _started_temporal(home: Path, attempts: int = 3) -> tuple[EmbeddedTemporal, Client]:
