@@ -17,8 +17,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from api.deps import CurrentUser, SessionsDep
 from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut, error_responses
@@ -26,8 +27,9 @@ from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
 from models.message_changes import MessageChanges
+from models.playbook import Playbook, PlaybookExecution
 from models.suggestion import AISuggestion
-from services.playbook_executions import MessagePlaybookOut, playbook_for_message
+from services.playbook_executions import MessagePlaybookOut
 
 router = APIRouter(prefix="/api/messages", tags=["messages"])
 
@@ -92,33 +94,56 @@ async def get_message(
 async def _detail(
     session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID
 ) -> MessageDetail:
-    # One snapshot for the reads below: the workflow commits the suggestion and the
-    # action together, and the answer must never show one without the other.
-    await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # One statement, so one snapshot: the workflow commits the suggestion and the action
+    # together, and the answer must never show one without the other. Alone, it needs no
+    # transaction around it, which saves a long poll's BEGIN and COMMIT on every wake.
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    latest_suggestion = (
+        select(AISuggestion)
+        .where(AISuggestion.message_id == Message.id)
+        .order_by(AISuggestion.created_at.desc())
+        .limit(1)
+        .lateral()
+    )
+    suggestion_row = aliased(AISuggestion, latest_suggestion)
+    newest_run = (
+        select(
+            Playbook.id.label("playbook_id"),
+            Playbook.name.label("playbook_name"),
+            PlaybookExecution.id.label("execution_id"),
+        )
+        .join(Playbook, Playbook.id == PlaybookExecution.playbook_id)
+        .where(
+            PlaybookExecution.message_id == Message.id,
+            PlaybookExecution.user_id == user_id,
+            Playbook.user_id == user_id,
+        )
+        .order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
+        .limit(1)
+        .lateral()
+    )
     # Scoped by owner in the query: another merchant's message is simply not found.
     found = (
         await session.execute(
-            select(Message, Thread)
+            select(
+                Message,
+                Thread,
+                suggestion_row,
+                Action,
+                newest_run.c.playbook_id,
+                newest_run.c.playbook_name,
+                newest_run.c.execution_id,
+            )
             .join(Thread, Thread.id == Message.thread_id)
+            .outerjoin(latest_suggestion, true())
+            .outerjoin(Action, (Action.message_id == Message.id) & (Action.user_id == user_id))
+            .outerjoin(newest_run, true())
             .where(Message.id == message_id, Message.user_id == user_id)
         )
     ).one_or_none()
     if found is None:
         raise NotFound(f"message {message_id} not found")
-    message, thread = found
-    suggestion = (
-        await session.execute(
-            select(AISuggestion)
-            .where(AISuggestion.message_id == message.id)
-            .order_by(AISuggestion.created_at.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    action = (
-        await session.execute(
-            select(Action).where(Action.message_id == message.id, Action.user_id == user_id)
-        )
-    ).scalar_one_or_none()
+    message, thread, suggestion, action, playbook_id, playbook_name, execution_id = found
     return MessageDetail(
         message=MessageOut.model_validate(message, from_attributes=True),
         thread=ThreadOut.model_validate(thread, from_attributes=True),
@@ -127,5 +152,7 @@ async def _detail(
         else SuggestionOut.model_validate(suggestion, from_attributes=True),
         action=None if action is None else ActionOut.model_validate(action, from_attributes=True),
         workflow_id=message.workflow_id,
-        playbook=await playbook_for_message(session, user_id, message.id),
+        playbook=None
+        if playbook_id is None
+        else MessagePlaybookOut(id=playbook_id, name=playbook_name, execution_id=execution_id),
     )

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.enums import PlaybookExecutionStatus
 from models.keyset import decode_keyset, encode_keyset
-from models.playbook import Playbook, PlaybookExecution
+from models.playbook import PlaybookExecution
 from services.playbook_settings import get_playbook
 
 
@@ -98,26 +98,3 @@ async def list_executions(
         if more and page
         else None,
     )
-
-
-async def playbook_for_message(
-    session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID
-) -> MessagePlaybookOut | None:
-    """The newest execution linked to the message, with its playbook; None if none ran."""
-    found = (
-        await session.execute(
-            select(Playbook.id, Playbook.name, PlaybookExecution.id)
-            .join(Playbook, Playbook.id == PlaybookExecution.playbook_id)
-            .where(
-                PlaybookExecution.message_id == message_id,
-                PlaybookExecution.user_id == user_id,
-                Playbook.user_id == user_id,
-            )
-            .order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
-            .limit(1)
-        )
-    ).one_or_none()
-    if found is None:
-        return None
-    playbook_id, name, execution_id = found
-    return MessagePlaybookOut(id=playbook_id, name=name, execution_id=execution_id)
