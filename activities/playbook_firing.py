@@ -12,8 +12,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.playbook_records import idle_trigger, waiting_runs
-from domain.playbook_engine import TriggerEvent, Verdict, choose
+from activities.playbook_records import idle_trigger, thread_of, waiting_runs
+from domain.playbook_engine import TriggerEvent, Verdict, choose, listening
 from kernel.errors import DeskpilotError
 from models.db import unit_of_work
 from models.event import log_event
@@ -71,14 +71,6 @@ class FiringStep:
         """Evaluate the merchant's playbooks on the event and open an execution for each
         that fires (once per firing: a redelivery finds the same executions)."""
         async with unit_of_work(self._sessions) as session:
-            context = await self._context(session, data)
-            waiting = (
-                await waiting_runs(session, data.user_id, context.thread_id)
-                if data.event == "message.received"
-                else []
-            )
-            if not context.safety.automation_enabled:
-                return Fired(waiting_workflow_ids=waiting)
             playbooks = [
                 p
                 for p in await merchant_playbooks(session, data.user_id)
@@ -90,6 +82,18 @@ class FiringStep:
                     views.append(playbook_view(playbook))
                 except DeskpilotError:  # stored before a stricter rule: skipped, said why
                     log.warning("playbook rules unreadable", extra={"playbook": str(playbook.id)})
+            # The facts cost a dozen queries: read only when a playbook may fire.
+            context = await self._context(session, data) if listening(views, data.event) else None
+            waiting: list[str] = []
+            if data.event == "message.received":
+                thread_id = (
+                    context.thread_id
+                    if context is not None
+                    else await thread_of(session, data.user_id, data.message_id)
+                )
+                waiting = await waiting_runs(session, data.user_id, thread_id)
+            if context is None or not context.safety.automation_enabled:
+                return Fired(waiting_workflow_ids=waiting)
             names = {p.id: p.name for p in playbooks}
             key = trigger_key(data)
             firings = []

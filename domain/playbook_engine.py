@@ -176,6 +176,11 @@ def evaluate(playbook: PlaybookView, event: TriggerEvent, facts: Facts, safety: 
     )
 
 
+def listening(playbooks: Sequence[PlaybookView], event: str) -> list[PlaybookView]:
+    """The enabled playbooks triggered by this kind of event: with none, no facts are needed."""
+    return [p for p in playbooks if p.enabled and p.rules.trigger.event == event]
+
+
 def choose(
     playbooks: Sequence[PlaybookView], event: TriggerEvent, facts: Facts, safety: Safety
 ) -> list[Verdict]:

@@ -69,12 +69,15 @@ async def automation_settings(
     session: AsyncSession, user_id: uuid.UUID, *, lock: bool = False
 ) -> AutomationSettings:
     """The merchant's settings, created with the defaults on first use."""
-    await session.execute(
-        insert(AutomationSettings).values(user_id=user_id).on_conflict_do_nothing()
-    )
     query = select(AutomationSettings).where(AutomationSettings.user_id == user_id)
     if lock:
         query = query.with_for_update()
+    found = (await session.execute(query)).scalar_one_or_none()
+    if found is not None:  # the common case: one statement, no write
+        return found
+    await session.execute(
+        insert(AutomationSettings).values(user_id=user_id).on_conflict_do_nothing()
+    )
     return (await session.execute(query)).scalar_one()
 
 

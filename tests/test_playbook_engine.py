@@ -24,6 +24,7 @@ from domain.playbook_engine import (
     Verdict,
     choose,
     evaluate,
+    listening,
     render_template,
 )
 from domain.playbook_rules import (
@@ -450,6 +451,29 @@ def test_a_disabled_playbook_never_matches() -> None:
     assert verdict.trigger_matched and not verdict.matched and not verdict.would_run
     assert codes(verdict) == ["disabled"]
     assert choose([view(enabled=False)], DAMAGED, {}, Safety()) == []
+
+
+def test_only_enabled_playbooks_of_the_event_kind_are_listening() -> None:
+    on_message = view(name="on message")
+    on_order = view({"version": 2, "event": "order.event", "topics": ["updated"]})
+    on_idle = view(
+        {"version": 2, "event": "thread.idle", "since": "our_reply", "after_seconds": 60}
+    )
+    off = view(enabled=False)
+    views = [on_message, on_order, on_idle, off]
+    assert listening(views, "message.received") == [on_message]
+    assert listening(views, "order.event") == [on_order]
+    assert listening(views, "thread.idle") == [on_idle]
+    assert listening([off], "message.received") == []
+    # What the firing step relies on to skip the facts: nothing else could be chosen.
+    events = [
+        DAMAGED,
+        TriggerEvent(event="order.event", topic="updated"),
+        TriggerEvent(event="thread.idle", since="our_reply", idle_seconds=120),
+    ]
+    for event in events:
+        chosen = {v.playbook_id for v in choose(views, event, {}, Safety())}
+        assert chosen and chosen <= {p.id for p in listening(views, event.event)}
 
 
 def test_run_once_per_thread() -> None:
