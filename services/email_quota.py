@@ -24,7 +24,6 @@ from services.usage import (
     entitlement_of,
     open_reservations,
     period_of,
-    subscription_of,
     usage_record_of,
 )
 
@@ -56,8 +55,7 @@ async def reserve_email(
     if await _reservation(session, action_id) is not None:
         return
     now = now or _now()
-    await ensure_subscription(session, user_id, now=now)
-    subscription = await subscription_of(session, user_id)
+    subscription = await ensure_subscription(session, user_id, now=now)
     allowed = entitlement_of(subscription, now, grace=grace)
     if not allowed.entitled:
         raise NotEntitled(
@@ -66,15 +64,16 @@ async def reserve_email(
             "choose a plan to go on)"
         )
     start, end = period_of(subscription, now)
-    await ensure_usage_record(session, subscription, start, end)
-    record = (
-        await session.execute(
-            select(UsageRecord)
-            .where(usage_record_of(subscription, start))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
+    locked = (
+        select(UsageRecord)
+        .where(usage_record_of(subscription, start))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    record = (await session.execute(locked)).scalar_one_or_none()
+    if record is None:  # the period's first reply
+        await ensure_usage_record(session, subscription, start, end)
+        record = (await session.execute(locked)).scalar_one()
     limit = PLAN_LIMITS[subscription.plan_type].emails_sent
     if limit is not None:
         open_count = await open_reservations(session, record.id)

@@ -74,6 +74,11 @@ async def ensure_subscription(
     `ON CONFLICT DO NOTHING` on the unique user_id makes concurrent first calls
     agree on one row instead of failing or creating two.
     """
+    existing = (
+        await session.execute(select(Subscription).where(Subscription.user_id == user_id))
+    ).scalar_one_or_none()
+    if existing is not None:  # every call but the first: one read, no write
+        return existing
     start, end = trial_period(now or _now())
     inserted = await session.execute(
         insert(Subscription)
@@ -261,18 +266,22 @@ async def _increment(
     if not entitlement_of(subscription, now, grace=grace).entitled:
         return False
     start, end = period_of(subscription, now)
-    await ensure_usage_record(session, subscription, start, end)
     column = getattr(UsageRecord, counter)
     statement = update(UsageRecord).where(usage_record_of(subscription, start))
     limit = getattr(PLAN_LIMITS[subscription.plan_type], counter)
     if limit is not None:
         statement = statement.where(column < limit)
-    result = await session.execute(
+    statement = (
         statement.values({column: column + 1, UsageRecord.updated_at: now})
         .returning(column)
         .execution_options(synchronize_session=False)
     )
-    return result.scalar_one_or_none() is not None
+    if (await session.execute(statement)).scalar_one_or_none() is not None:
+        return True
+    # Nothing counted: at the limit, or the period's row does not exist yet (or did not
+    # when the UPDATE looked: a concurrent first call may have just created it).
+    await ensure_usage_record(session, subscription, start, end)
+    return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
 async def increment_email_received(
