@@ -125,6 +125,8 @@ class ExecutionStep:
 
     @activity.defn(name=FINISH)
     async def finish(self, data: FinishInput) -> ActionStatus:
+        """End an action whose reply failed (a sent reply ends it in the reply step), or
+        one of a run started before the reply step did."""
         async with unit_of_work(self._sessions) as session:
             action = await action_of(session, data.user_id, data.action_id, lock=True)
             if action.status != ActionStatus.EXECUTED:

@@ -7,7 +7,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -18,11 +18,11 @@ from activities.message_records import action_of, message_of
 from domain.mail.compose import ReplyTo, Sender, reply_email
 from integrations.gmail.client import SentMessage
 from integrations.ports import MailPort
-from kernel.enums import MessageDirection
+from kernel.enums import ActionStatus, MessageDirection
 from kernel.errors import NotFound, Refused
 from kernel.values import OutboundEmail
 from models.action import Action
-from models.action_log import log_action_event
+from models.action_log import log_action_event, transition
 from models.conversation import Message, Thread
 from models.db import unit_of_work
 from models.reply_route import reply_route
@@ -91,16 +91,11 @@ class ReplyStep:
             domain = sender_address.rsplit("@", 1)[-1]
             outbound_id = reply_message_id(action.id, domain)
             sent = await _outbound(session, data.user_id, outbound_id)
-            already_sent = sent is not None and sent.headers.get("X-Deskpilot-Delivery") == "sent"
-            message_id = message.id
-        if already_sent:
-            # Sent and recorded by an earlier attempt, which may have died before settling.
-            await self._settle(data, outbound_id)
-            return outbound_id
-        async with unit_of_work(self._sessions) as session:
-            action = await action_of(session, data.user_id, data.action_id)
-            message = await message_of(session, data.user_id, message_id)
-            sent = await _outbound(session, data.user_id, outbound_id)
+            if sent is not None and sent.headers.get("X-Deskpilot-Delivery") == "sent":
+                # Sent and recorded by an earlier attempt, which may have died before
+                # settling: settle now, in this same transaction.
+                await _settle(session, action, sent)
+                return outbound_id
             if not await holds_reservation(session, action.id):
                 # Reserved at approval; taken here for an action that never reserved one.
                 await reserve_email(session, data.user_id, action.id)
@@ -167,7 +162,11 @@ class ReplyStep:
         # mail clients fold into one). Plain SMTP offers nothing to close that window; it
         # is kept as short as one UPDATE.
         await self._record_sent(data, outbound_id, gmail_sent)
-        await self._settle(data, outbound_id)
+        async with unit_of_work(self._sessions) as session:
+            action = await action_of(session, data.user_id, data.action_id, lock=True)
+            sent = await _outbound(session, data.user_id, outbound_id)
+            assert sent is not None  # recorded above
+            await _settle(session, action, sent)
         return outbound_id
 
     async def _record_sent(
@@ -194,15 +193,21 @@ class ReplyStep:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 5.0)
 
-    async def _settle(self, data: ActionRef, outbound_id: str) -> None:
-        """Count the sent reply against the plan and log it, once (a retry repeats nothing)."""
-        async with unit_of_work(self._sessions) as session:
-            if not await consume_email(session, data.action_id):
-                return
-            sent = await _outbound(session, data.user_id, outbound_id)
-            thread = await session.get(Thread, sent.thread_id) if sent is not None else None
-            if sent is not None and thread is not None:
-                thread.last_message_at = sent.sent_at
-            await log_action_event(
-                session, "reply.sent", data.user_id, data.action_id, {"message_id": outbound_id}
-            )
+
+async def _settle(session: AsyncSession, action: Action, sent: Message) -> None:
+    """Count the sent reply against the plan, log it, and end the action EXECUTED: the
+    reply was the last thing it waited for. Once: a retry repeats nothing."""
+    if await consume_email(session, action.id):
+        await session.execute(
+            update(Thread)
+            .where(Thread.id == sent.thread_id)
+            .values(last_message_at=sent.sent_at)
+            .execution_options(synchronize_session=False)
+        )
+        await log_action_event(
+            session, "reply.sent", action.user_id, action.id, {"message_id": sent.message_id}
+        )
+    if action.status != ActionStatus.EXECUTED:
+        await transition(
+            session, action, ActionStatus.EXECUTED, "action.executed", {"type": action.type.value}
+        )

@@ -195,9 +195,15 @@ class MessageWorkflow(PlaybookHandoff):
             # The store already acted: the action is done, and the merchant is told
             # the customer has not heard about it.
             reply_error = failure_reason(err)
-        self._state.action_status = await self._activity(
-            FINISH, FinishInput(**self._ref().model_dump(), reply_error=reply_error), ActionStatus
-        )
+        if reply_error is None and workflow.patched("reply-finishes"):
+            # The reply step ends the action EXECUTED in its last transaction.
+            self._state.action_status = ActionStatus.EXECUTED
+        else:
+            self._state.action_status = await self._activity(
+                FINISH,
+                FinishInput(**self._ref().model_dump(), reply_error=reply_error),
+                ActionStatus,
+            )
         await self._tell_runs(SETTLED_SIGNAL, SettledInput(status=ActionStatus.EXECUTED.value))
         if reply_error is None and workflow.patched("playbook-engine"):
             await self._start_idle_runs(data, "our_reply")

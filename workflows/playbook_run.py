@@ -220,7 +220,8 @@ class PlaybookRunWorkflow:
         action = ActionRef(user_id=ref.user_id, action_id=prepared.action_id)
         # The same exactly-once reply step as a message's: its Message-ID is the action's.
         message_id = await self._activity(SEND_REPLY, action, str, heartbeats=True)
-        await self._activity(FINISH, FinishInput(**action.model_dump()), str)
+        if not workflow.patched("reply-finishes"):  # before, a step of its own finished it
+            await self._activity(FINISH, FinishInput(**action.model_dump()), str)
         self._result.setdefault("steps", []).append({"followup": message_id})
 
     async def _wait(self, patience: timedelta, done: Callable[[], bool]) -> bool:
