@@ -142,8 +142,9 @@ class PrepareStep:
             if guarded is None:
                 draft, unavailable = None, "no AI suggestion: the message could not be analysed"
 
+        # The message read above is used as read then (its id, thread and time): nothing
+        # of it changes in between.
         async with unit_of_work(self._sessions) as session:
-            message = await message_of(session, data.user_id, data.message_id)
             counted = guarded is not None and await increment_ai_suggestions(session, data.user_id)
             suggestion = None
             if counted and guarded is not None:
@@ -227,8 +228,7 @@ class PrepareStep:
                     "suggested": suggestion is not None,
                 },
             )
-            prepared = await _prepared_from(session, message, action)
-            prepared.order_name = order_name
+            prepared = await _prepared_from(session, message, action, order_name=order_name)
             log.info(
                 "suggestion ready",
                 extra={
@@ -283,7 +283,10 @@ async def _guarded(draft: SuggestionDraft, context: GuardrailContext) -> Guarded
         return None
 
 
-async def _prepared_from(session: AsyncSession, message: Message, action: Action) -> Prepared:
+async def _prepared_from(
+    session: AsyncSession, message: Message, action: Action, *, order_name: str | None = None
+) -> Prepared:
+    """What the workflow needs of the stored action; `order_name` when the caller knows it."""
     older = await session.execute(
         select(Message.workflow_id)
         .join(Action, Action.message_id == Message.id)
@@ -296,9 +299,11 @@ async def _prepared_from(session: AsyncSession, message: Message, action: Action
             Action.status == ActionStatus.PENDING,
         )
     )
-    order = await session.get(Order, action.order_id) if action.order_id else None
+    if order_name is None and action.order_id is not None:
+        order = await session.get(Order, action.order_id)
+        order_name = order.name if order else None
     return Prepared(
-        order_name=order.name if order else None,
+        order_name=order_name,
         suggestion_id=action.suggestion_id,
         action_id=action.id,
         action_type=action.type,
