@@ -69,13 +69,16 @@ class ExecutionStep:
 
         prepared = payload.get("prepared")
         if prepared is None:
-            # Only a replacement checks the order's lines; the others read its state.
-            snapshot = await self._current_order(
-                shop, order_gid, line_items=action_type is ActionType.REPLACE_ITEM
-            )
-            problem = why_not_allowed(action_type, payload, snapshot)
-            if problem is not None:
-                raise Refused(problem)
+            # A refund's plan reads Shopify's suggestedRefund, which bounds it by what the
+            # order can still refund now: reading the order's state first checks nothing
+            # more and costs the store a query. Only a replacement checks the lines.
+            if action_type is not ActionType.REFUND:
+                snapshot = await self._current_order(
+                    shop, order_gid, line_items=action_type is ActionType.REPLACE_ITEM
+                )
+                problem = why_not_allowed(action_type, payload, snapshot)
+                if problem is not None:
+                    raise Refused(problem)
             prepared = await self._shopify.prepare(shop, order_gid, action_type, payload)
             # Committed before the store is called: a retry after a crash must neither
             # re-check the order nor re-plan the request, since our own first call may

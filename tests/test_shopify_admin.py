@@ -149,6 +149,18 @@ async def test_over_refund_is_refused_and_nothing_moves(store: Store) -> None:
     assert store.ledger("refund") == []
 
 
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "ten"])
+async def test_a_refund_amount_that_is_not_a_number_is_refused_before_the_store_is_asked(
+    store: Store, amount: str
+) -> None:
+    order = await store.first(_open_paid)
+    asked = store.requests()
+    with pytest.raises(IntegrationError, match="not a number") as refused:
+        await store.admin.prepare(store.target, order.id, ActionType.REFUND, {"amount": amount})
+    assert not refused.value.retryable
+    assert store.requests() == asked and store.ledger("refund") == []
+
+
 async def test_same_key_twice_refunds_once(store: Store) -> None:
     order = await store.first(_open_paid)
     prepared = await store.admin.prepare(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from integrations.shopify import documents as doc
@@ -219,7 +219,16 @@ class ShopifyAdmin:
             }
             for line in payload.get("line_items") or []
         ]
-        amount = Decimal(str(payload["amount"])) if payload.get("amount") is not None else None
+        amount = None
+        if payload.get("amount") is not None:
+            try:
+                amount = Decimal(str(payload["amount"]))
+            except InvalidOperation:
+                amount = Decimal("NaN")
+            if not amount.is_finite():  # NaN would not even compare with the maximum
+                raise _refused(
+                    "the refund", [f"refund amount {payload['amount']!r} is not a number"]
+                )
         data = await self._graphql.execute(
             shop,
             doc.SUGGESTED_REFUND,
