@@ -13,11 +13,11 @@ import contextlib
 import hashlib
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel
-from sqlalchemy import select, true
+from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -91,13 +91,12 @@ async def get_message(
     return Response(body, media_type="application/json", headers={"ETag": etag})
 
 
-async def _detail(
-    session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID
-) -> MessageDetail:
-    # One statement, so one snapshot: the workflow commits the suggestion and the action
-    # together, and the answer must never show one without the other. Alone, it needs no
-    # transaction around it, which saves a long poll's BEGIN and COMMIT on every wake.
-    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+def _detail_statement() -> Select[Any]:
+    """The message, its thread, its newest suggestion, its action and its newest playbook
+    execution, in one statement: one snapshot, so the workflow's suggestion and action
+    (committed together) never show one without the other. Scoped by owner in the query:
+    another merchant's message is simply not found."""
+    owner = bindparam("user_id")
     latest_suggestion = (
         select(AISuggestion)
         .where(AISuggestion.message_id == Message.id)
@@ -105,7 +104,6 @@ async def _detail(
         .limit(1)
         .lateral()
     )
-    suggestion_row = aliased(AISuggestion, latest_suggestion)
     newest_run = (
         select(
             Playbook.id.label("playbook_id"),
@@ -115,31 +113,43 @@ async def _detail(
         .join(Playbook, Playbook.id == PlaybookExecution.playbook_id)
         .where(
             PlaybookExecution.message_id == Message.id,
-            PlaybookExecution.user_id == user_id,
-            Playbook.user_id == user_id,
+            PlaybookExecution.user_id == owner,
+            Playbook.user_id == owner,
         )
         .order_by(PlaybookExecution.created_at.desc(), PlaybookExecution.id.desc())
         .limit(1)
         .lateral()
     )
-    # Scoped by owner in the query: another merchant's message is simply not found.
-    found = (
-        await session.execute(
-            select(
-                Message,
-                Thread,
-                suggestion_row,
-                Action,
-                newest_run.c.playbook_id,
-                newest_run.c.playbook_name,
-                newest_run.c.execution_id,
-            )
-            .join(Thread, Thread.id == Message.thread_id)
-            .outerjoin(latest_suggestion, true())
-            .outerjoin(Action, (Action.message_id == Message.id) & (Action.user_id == user_id))
-            .outerjoin(newest_run, true())
-            .where(Message.id == message_id, Message.user_id == user_id)
+    return (
+        select(
+            Message,
+            Thread,
+            aliased(AISuggestion, latest_suggestion),
+            Action,
+            newest_run.c.playbook_id,
+            newest_run.c.playbook_name,
+            newest_run.c.execution_id,
         )
+        .join(Thread, Thread.id == Message.thread_id)
+        .outerjoin(latest_suggestion, true())
+        .outerjoin(Action, (Action.message_id == Message.id) & (Action.user_id == owner))
+        .outerjoin(newest_run, true())
+        .where(Message.id == bindparam("message_id"), Message.user_id == owner)
+    )
+
+
+# Built once: a long poll reads it on every wake.
+_DETAIL = _detail_statement()
+
+
+async def _detail(
+    session: AsyncSession, message_id: uuid.UUID, user_id: uuid.UUID
+) -> MessageDetail:
+    # A single statement needs no transaction around it: autocommit saves a long poll's
+    # BEGIN and COMMIT on every wake.
+    await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    found = (
+        await session.execute(_DETAIL, {"message_id": message_id, "user_id": user_id})
     ).one_or_none()
     if found is None:
         raise NotFound(f"message {message_id} not found")

@@ -189,7 +189,7 @@ async def store_inbound_email(
         .execution_options(synchronize_session=False)
     )
     subscription = await ensure_subscription(session, user_id, now=now)
-    if not await increment_email_received(session, user_id, now=now):
+    if not await increment_email_received(session, user_id, now=now, subscription=subscription):
         # Over the plan's limit, or after the plan ended, the message is still kept: the
         # merchant must not lose mail. The event says which.
         allowed = entitlement_of(subscription, now)

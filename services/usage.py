@@ -255,14 +255,17 @@ async def _increment(
     counter: str,
     now: datetime | None,
     grace: timedelta | None,
+    subscription: Subscription | None = None,
 ) -> bool:
     """Count one unit if the plan allows it; False (and nothing counted) at the limit.
+    `subscription`, when the caller has just read it, saves reading it again.
 
     The limit is checked in the UPDATE's WHERE clause, so the row lock makes
     concurrent callers take turns and none can push the counter past the limit.
     """
     now = now or _now()
-    subscription = await subscription_of(session, user_id)
+    if subscription is None:
+        subscription = await subscription_of(session, user_id)
     if not entitlement_of(subscription, now, grace=grace).entitled:
         return False
     start, end = period_of(subscription, now)
@@ -290,8 +293,9 @@ async def increment_email_received(
     *,
     now: datetime | None = None,
     grace: timedelta | None = None,
+    subscription: Subscription | None = None,
 ) -> bool:
-    return await _increment(session, user_id, "emails_received", now, grace)
+    return await _increment(session, user_id, "emails_received", now, grace, subscription)
 
 
 async def increment_ai_suggestions(
