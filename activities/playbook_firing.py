@@ -92,8 +92,15 @@ class FiringStep:
                     else await thread_of(session, data.user_id, data.message_id)
                 )
                 waiting = await waiting_runs(session, data.user_id, thread_id)
+            idle_since = sorted(
+                {
+                    trigger.since
+                    for playbook in playbooks
+                    if playbook.enabled and (trigger := idle_trigger(playbook)) is not None
+                }
+            )
             if context is None or not context.safety.automation_enabled:
-                return Fired(waiting_workflow_ids=waiting)
+                return Fired(waiting_workflow_ids=waiting, idle_since=idle_since)
             names = {p.id: p.name for p in playbooks}
             key = trigger_key(data)
             firings = []
@@ -103,7 +110,7 @@ class FiringStep:
                 firings.append(
                     await self._open(session, context, verdict, key, names[verdict.playbook_id])
                 )
-            return Fired(firings=firings, waiting_workflow_ids=waiting)
+            return Fired(firings=firings, waiting_workflow_ids=waiting, idle_since=idle_since)
 
     async def _context(self, session: AsyncSession, data: FireInput) -> EngineContext:
         if data.event == "order.event":

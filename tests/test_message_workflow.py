@@ -157,6 +157,22 @@ async def test_approved_refund_executes_once_and_replies_in_thread(pipeline) -> 
     action = await _action(sessions, state.action_id)
     assert action.status == ActionStatus.EXECUTED and action.executed_at is not None
     assert action.payload["reply"] == "Refunded, sorry!"
+    # The sent reply ended the action, and with no thread.idle playbook no idle timer was
+    # asked for while the suggestion waited: only after the reply.
+    history = await handle.fetch_history()
+    steps = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert steps == [
+        "prepare_message",
+        "fire_playbooks",
+        "record_decision",
+        "execute_action",
+        "send_reply",
+        "idle_playbooks",
+    ], steps
     refunds = merchant.refunds()
     assert len(refunds) == 1 and refunds[0]["order"] == "#1001"
     assert merchant.shop.by_name("#1001").financial_status == "REFUNDED"

@@ -69,7 +69,11 @@ class PlaybookHandoff:
                     step_timeout=data.step_timeout,
                 ),
             )
-        await self._start_idle_runs(data, "no_decision")
+        # No thread.idle playbook counting from a pending suggestion: no step to ask
+        # (patched: a run that asked before this replays asking).
+        counted_from = fired.idle_since is None or "no_decision" in fired.idle_since
+        if counted_from or not workflow.patched("idle-known"):
+            await self._start_idle_runs(data, "no_decision")
 
     async def _start_idle_runs(self, data: MessageWorkflowInput, since: IdleSince) -> None:
         """thread.idle playbooks: a run per playbook whose timer starts now."""

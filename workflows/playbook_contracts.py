@@ -76,6 +76,9 @@ class Fired(BaseModel):
     firings: list[Firing] = Field(default_factory=list)
     # Runs in this thread waiting on the customer: told that the customer wrote again.
     waiting_workflow_ids: list[str] = Field(default_factory=list)
+    # What the enabled thread.idle playbooks count from, as the firing found them: a
+    # workflow starts no idle timers for a moment none counts from. None: not read.
+    idle_since: list[IdleSince] | None = None
 
 
 class IdleInput(BaseModel):
