@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain.business_hours import within_business_hours
 from domain.intents import trigger_intent
@@ -78,6 +79,30 @@ def start_of_day(now: datetime, timezone: str) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _message_facts_statement() -> Select[Any]:
+    """A message with its thread, its first action and that action's suggestion: one
+    statement, where reading them one by one took four."""
+    owner = bindparam("user_id")
+    first_action = (
+        select(Action)
+        .where(Action.message_id == Message.id, Action.user_id == owner)
+        .order_by(Action.created_at, Action.id)
+        .limit(1)
+        .lateral()
+    )
+    action = aliased(Action, first_action)
+    return (
+        select(Message, Thread, action, AISuggestion)
+        .outerjoin(Thread, Thread.id == Message.thread_id)
+        .outerjoin(first_action, true())
+        .outerjoin(AISuggestion, AISuggestion.id == action.suggestion_id)
+        .where(Message.id == bindparam("message_id"), Message.user_id == owner)
+    )
+
+
+_MESSAGE_FACTS = _message_facts_statement()
+
+
 async def message_context(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -88,27 +113,12 @@ async def message_context(
 ) -> EngineContext:
     """The facts of an inbound message, its suggestion, its order and its customer."""
     now = now or datetime.now(UTC)
-    message = (
-        await session.execute(
-            select(Message).where(Message.id == message_id, Message.user_id == user_id)
-        )
-    ).scalar_one_or_none()
-    if message is None:
+    found = (
+        await session.execute(_MESSAGE_FACTS, {"message_id": message_id, "user_id": user_id})
+    ).one_or_none()
+    if found is None:
         raise NotFound(f"message {message_id} not found")
-    thread = await session.get(Thread, message.thread_id)
-    action = (
-        await session.execute(
-            select(Action)
-            .where(Action.message_id == message.id, Action.user_id == user_id)
-            .order_by(Action.created_at, Action.id)
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    suggestion = (
-        await session.get(AISuggestion, action.suggestion_id)
-        if action is not None and action.suggestion_id
-        else None
-    )
+    message, thread, action, suggestion = found
     order_id = (action.order_id if action else None) or message.order_id
     order = await session.get(Order, order_id) if order_id else None
     connection = (
