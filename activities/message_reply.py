@@ -75,7 +75,8 @@ class ReplyStep:
 
     async def _send_reply(self, data: ActionRef) -> str:
         async with unit_of_work(self._sessions) as session:
-            action = await action_of(session, data.user_id, data.action_id)
+            # Locked: this transaction may settle the action (see below).
+            action = await action_of(session, data.user_id, data.action_id, lock=True)
             answered = reply_target(action)
             if answered is None:
                 raise NotFound("the action has no message to reply to")
