@@ -4,6 +4,8 @@ playbook that handled it.
 Every answer carries an ETag. A client that sends it back in If-None-Match with `?wait=S`
 is answered as soon as the message changes, or with 304 after S seconds: a long poll,
 woken by the database's change notices (models/message_changes.py) instead of by polling.
+With `until=STATUS` (repeatable) it is answered only once the action reaches one of them,
+so a client waiting for an outcome asks once rather than once per intermediate change.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from api.deps import CurrentUser, SessionsDep
 from api.schemas import ActionOut, MessageOut, SuggestionOut, ThreadOut, error_responses
+from kernel.enums import ActionStatus
 from kernel.errors import NotFound
 from models.action import Action
 from models.conversation import Message, Thread
@@ -65,6 +68,13 @@ async def get_message(
         float,
         Query(ge=0, le=MAX_WAIT_S, description="seconds to wait for a change from If-None-Match"),
     ] = 0,
+    until: Annotated[
+        list[ActionStatus] | None,
+        Query(
+            description="with `wait`: answer only once the action's status is one of these "
+            "(or when the wait ends)"
+        ),
+    ] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     changes: MessageChanges | None = getattr(request.app.state, "message_changes", None)
@@ -76,11 +86,13 @@ async def get_message(
             changed.clear()  # before the read: a change committed during it wakes us
             async with sessions() as session:
                 detail = await _detail(session, message_id, user_id)
-            body = detail.model_dump_json().encode()
-            etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
             remaining = deadline - time.monotonic()
-            if etag != if_none_match or remaining <= 0:
-                break
+            wanted = not until or (detail.action is not None and detail.action.status in until)
+            if wanted or remaining <= 0:  # else not worth serialising: it waits on
+                body = detail.model_dump_json().encode()
+                etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+                if etag != if_none_match or remaining <= 0:
+                    break
             listening = changes is not None and changes.listening
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -10,8 +10,8 @@ the embedded PostgreSQL; the Temporal dev server is its own process too.
     process of its own, driven like a message: start, wait until it is ready, approve,
     wait for the end.
 (b) pipeline: POST /api/inbound/email of a broken-item email, long-poll GET
-    /api/messages/{id}?wait= until the refund is PENDING, POST approve, long-poll until
-    EXECUTED; one fresh order each.
+    /api/messages/{id}?wait=&until=PENDING, POST approve, long-poll until=EXECUTED (or
+    FAILED); one fresh order each.
 (c) playbook: the "Refund damaged items" playbook approving on its own, email → EXECUTED.
 
 For each concurrency it prints the ratio of (b) to (a) in messages/s, then per message of
@@ -142,13 +142,14 @@ class Desk:
     async def until(self, message_id: str, *statuses: str) -> dict[str, Any]:
         """The message's action once its status is one of `statuses`; a REFUND, as each
         email asks, or the run stops: a journey that cannot finish is reported. Waits in
-        the API's long poll, which answers when the message changes."""
+        the API's long poll, which answers once the action reaches one of `statuses`."""
         deadline = time.monotonic() + JOURNEY_SECONDS
         etag: str | None = None
+        action: dict[str, Any] | None = None
         while True:
             response = await self.http.get(
                 f"/api/messages/{message_id}",
-                params={"wait": WAIT} if etag else None,
+                params={"wait": WAIT, "until": list(statuses)},
                 headers={"If-None-Match": etag} if etag else None,
             )
             if response.status_code != 304:
@@ -158,6 +159,7 @@ class Desk:
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"message {message_id}: not {statuses} in time: {action}")
+        assert action is not None  # the loop ends only on a status
         if action["type"] != "REFUND":
             raise RuntimeError(f"message {message_id}: a refund was asked for, not {action}")
         return action

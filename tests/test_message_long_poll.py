@@ -17,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.app import create_app
 from deskpilot.processes import http_server
+from kernel.enums import ActionStatus, ActionType
 from kernel.settings import Settings
+from models.action import Action
 from models.conversation import Message
 from models.db import create_engine, session_factory, unit_of_work
 from tests.api_support import api_client, token_for
@@ -150,3 +152,70 @@ async def test_without_the_listener_a_waiter_still_sees_the_change(
         changed = await waiting
     assert changed.status_code == 200
     assert changed.json()["workflow_id"] == "message-long-poll-fallback"
+
+
+async def test_a_waiter_for_a_status_is_answered_at_that_status_not_at_each_change(
+    own_engine: AsyncEngine, served: str
+) -> None:
+    message_id, token = await _message(own_engine)
+    sessions = session_factory(own_engine)
+    async with unit_of_work(sessions) as session:
+        message = await session.get(Message, message_id)
+        assert message is not None
+        action = Action(user_id=message.user_id, message_id=message_id, type=ActionType.REFUND)
+        session.add(action)
+    async with httpx.AsyncClient(
+        base_url=served, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        # The action is PENDING: a client waiting for it is answered at once, no ETag needed.
+        pending = await http.get(
+            f"/api/messages/{message_id}", params={"wait": 20, "until": "PENDING"}
+        )
+        assert pending.status_code == 200 and pending.json()["action"]["status"] == "PENDING"
+        etag = pending.headers["ETag"]
+        waiting = asyncio.create_task(
+            http.get(
+                f"/api/messages/{message_id}",
+                params={"wait": 20, "until": ["EXECUTED", "FAILED"]},
+                headers={"If-None-Match": etag},
+            )
+        )
+        await _touch(own_engine, message_id, "changed-but-still-pending")
+        async with unit_of_work(sessions) as session:
+            await session.execute(
+                update(Action).where(Action.id == action.id).values(status=ActionStatus.EXECUTED)
+            )
+        answered = await waiting
+    # Answered by the status, so after both changes: the first alone did not end the wait.
+    assert answered.status_code == 200
+    body = answered.json()
+    assert body["action"]["status"] == "EXECUTED"
+    assert body["workflow_id"] == "changed-but-still-pending"
+
+
+async def test_a_status_wait_that_ends_unmatched_answers_what_changed(
+    own_engine: AsyncEngine, served: str
+) -> None:
+    message_id, token = await _message(own_engine)
+    async with httpx.AsyncClient(
+        base_url=served, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        first = await http.get(f"/api/messages/{message_id}")
+        await _touch(own_engine, message_id, "changed-without-an-action")
+        # No action yet: the status never matches, so the wait runs out and the answer is
+        # the changed message (not a 304, since the client's ETag is stale).
+        answer = await http.get(
+            f"/api/messages/{message_id}",
+            params={"wait": 0.5, "until": "EXECUTED"},
+            headers={"If-None-Match": first.headers["ETag"]},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["workflow_id"] == "changed-without-an-action"
+        unchanged = await http.get(
+            f"/api/messages/{message_id}",
+            params={"wait": 0.5, "until": "EXECUTED"},
+            headers={"If-None-Match": answer.headers["ETag"]},
+        )
+        assert unchanged.status_code == 304
+        bad = await http.get(f"/api/messages/{message_id}", params={"until": "DONE"})
+        assert bad.status_code == 422
