@@ -378,6 +378,12 @@ def report(run: Run, base_seconds: float) -> list[str]:
         f"requested {usage['requested_points']:.1f}, actual {usage['actual_points']:.1f}; "
         f"throttled {throttled}; failed attempts {failed}"
         + (f" (and {other} failed for other reasons)" if other else ""),
+        *(
+            f"  failed: {key.removeprefix('other: ')} x{count}"
+            for key in sorted(after.failures)
+            if key.startswith("other: ")
+            and (count := _delta(after.failures, before.failures, key)) > 0
+        ),
         f"a Standard store (100 points/s) sustains at most "
         f"{100 / max(usage['actual_points'], 1):.1f} messages/s at this cost",
         _latency("ingest -> suggestion ready", run.ready),

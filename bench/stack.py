@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import (
@@ -74,6 +75,10 @@ class _Counting(ActivityInboundInterceptor):
         except Exception as exc:
             throttled = "throttl" in str(exc).lower()
             self._failures["throttled" if throttled else "other"] += 1
+            if not throttled:  # said in the report, so a failure is not a mystery
+                first_line = (str(exc).splitlines() or [""])[0][:120]
+                why = f"{activity.info().activity_type}: {type(exc).__name__}: {first_line}"
+                self._failures[f"other: {why}"] += 1
             raise
 
 
