@@ -12,8 +12,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.playbook_records import idle_trigger, thread_of, waiting_runs
+from activities.message_records import message_of
+from activities.playbook_records import idle_trigger, waiting_runs
 from domain.playbook_engine import TriggerEvent, Verdict, choose, listening
+from domain.playbook_rules import ThreadIdleTrigger
 from kernel.errors import DeskpilotError
 from models.db import unit_of_work
 from models.event import log_event
@@ -86,17 +88,18 @@ class FiringStep:
             context = await self._context(session, data) if listening(views, data.event) else None
             waiting: list[str] = []
             if data.event == "message.received":
+                assert data.message_id is not None
                 thread_id = (
                     context.thread_id
                     if context is not None
-                    else await thread_of(session, data.user_id, data.message_id)
+                    else (await message_of(session, data.user_id, data.message_id)).thread_id
                 )
                 waiting = await waiting_runs(session, data.user_id, thread_id)
             idle_since = sorted(
                 {
-                    trigger.since
-                    for playbook in playbooks
-                    if playbook.enabled and (trigger := idle_trigger(playbook)) is not None
+                    view.rules.trigger.since
+                    for view in listening(views, "thread.idle")
+                    if isinstance(view.rules.trigger, ThreadIdleTrigger)
                 }
             )
             if context is None or not context.safety.automation_enabled:

@@ -12,7 +12,6 @@ from domain.playbook_rules import ThreadIdleTrigger
 from kernel.enums import ActionStatus, PlaybookExecutionStatus
 from kernel.errors import DeskpilotError, NotFound
 from models.action import Action
-from models.conversation import Message
 from models.playbook import Playbook, PlaybookExecution
 from models.thread_state import refresh_needs_decision
 from services.playbook_facts import playbook_view
@@ -50,20 +49,6 @@ async def execution_of(
     if execution is None:
         raise NotFound(f"playbook execution {ref.execution_id} not found")
     return execution
-
-
-async def thread_of(
-    session: AsyncSession, user_id: uuid.UUID, message_id: uuid.UUID | None
-) -> uuid.UUID | None:
-    if message_id is None:
-        return None
-    found = await session.execute(
-        select(Message.thread_id).where(Message.id == message_id, Message.user_id == user_id)
-    )
-    thread_id = found.scalar_one_or_none()
-    if thread_id is None:
-        raise NotFound(f"message {message_id} not found")
-    return thread_id
 
 
 async def waiting_runs(
